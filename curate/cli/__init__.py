@@ -1,0 +1,58 @@
+"""The ``curate`` command line: one click command per stage, each in its own module.
+
+Errors curate raises on purpose print as one line (``curate: error: ...``) with exit status 2; pass
+``--traceback`` before the command to see the full Python traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from curate import __version__
+from curate.errors import CurateError
+
+
+class CurateGroup(click.Group):
+    """A group that turns CurateError (and KeyboardInterrupt) into a one-line message."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except CurateError as exc:
+            if ctx.meta.get("curate.traceback"):
+                raise
+            click.echo(f"curate: error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("curate: interrupted; every dataset written so far is readable, re-run to resume", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="curate")
+@click.option("--traceback", is_flag=True, help="Show full Python tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
+    """Build, check and correct training data for universal interatomic potentials.
+
+    \b
+    The pipeline, one command per stage:
+      curate import FORMAT FILES... --out DIR   real DFT files -> a validated Parquet dataset
+      curate validate DIR                       quality gate (NaN, shapes, short bonds, units)
+      curate info DIR                           counts and label distributions (table, --plot PNG)
+      curate export DIR --format extxyz ...     files for MACE, CHGNet or an ASE database
+      curate demo                               build, validate and summarise a demo dataset offline
+    """
+    ctx.meta["curate.traceback"] = traceback
+
+
+def _register() -> None:
+    from curate.cli import demo_cmd, export_cmd, import_cmd, info_cmd, validate_cmd
+
+    for module in (import_cmd, validate_cmd, info_cmd, export_cmd, demo_cmd):
+        main.add_command(module.command)
+
+
+_register()

@@ -1,0 +1,5 @@
+import click
+@click.command('info')
+def command() -> None:
+    '''todo'''
+

@@ -1,0 +1,117 @@
+"""The quality gate: checks on single configurations (run by every importer) and on whole datasets.
+
+Severity ``error`` means the row cannot be trusted (an importer quarantines it; ``curate validate --strict``
+fails); ``warning`` flags something a person should look at (all-zero forces are real for high-symmetry
+structures, unlabelled rows are allowed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from ase.data import atomic_numbers, covalent_radii
+from matscipy.neighbours import neighbour_list
+
+from curate.configuration import Configuration, check_configuration
+from curate.errors import RecordRejected
+
+Severity = Literal["error", "warning"]
+
+MIN_DISTANCE_FACTOR = 0.5
+MAX_STRESS_GPA = 500.0
+MAX_ABS_ENERGY_PER_ATOM_EV = 100.0
+MAX_FORCE_EV_PER_ANG = 100.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in one row: which field, what is wrong, how bad."""
+
+    check: str
+    field: str
+    severity: Severity
+    reason: str
+
+
+def min_distance_violation(cfg: Configuration, *, factor: float = MIN_DISTANCE_FACTOR) -> str | None:
+    """Describe the closest pair if any two atoms are closer than ``factor`` x (r_cov,i + r_cov,j), else None.
+
+    Uses covalent radii from ASE and periodic images along periodic directions.
+    """
+    if cfg.nsites < 2 and not any(cfg.pbc):
+        return None
+    radii = factor * covalent_radii[[atomic_numbers[s] for s in cfg.species]]
+    i, j, d = neighbour_list(
+        "ijd",
+        positions=cfg.positions,
+        cell=cfg.lattice if any(cfg.pbc) else np.eye(3) * (np.ptp(cfg.positions, axis=0).max() + 10.0),
+        pbc=np.asarray(cfg.pbc, dtype=bool),
+        cutoff=radii,
+    )
+    if len(d) == 0:
+        return None
+    k = int(np.argmin(d))
+    a, b = int(i[k]), int(j[k])
+    limit = radii[a] + radii[b]
+    return (
+        f"atoms {a} ({cfg.species[a]}) and {b} ({cfg.species[b]}) are {d[k]:.3f} A apart, below the physical "
+        f"minimum {limit:.3f} A ({factor} x sum of covalent radii)"
+    )
+
+
+def configuration_findings(cfg: Configuration, *, min_distance_factor: float = MIN_DISTANCE_FACTOR) -> list[Finding]:
+    """Every finding for one configuration, errors first."""
+    try:
+        check_configuration(cfg)
+    except RecordRejected as exc:
+        return [Finding("shape-and-finite", exc.field or "", "error", exc.reason)]
+    findings: list[Finding] = []
+    too_close = min_distance_violation(cfg, factor=min_distance_factor)
+    if too_close:
+        findings.append(Finding("min-distance", "cartesian_site_positions", "error", too_close))
+    if cfg.stress is not None:
+        peak = float(np.abs(cfg.stress).max())
+        if peak > MAX_STRESS_GPA:
+            findings.append(Finding(
+                "stress-magnitude", "stress", "error",
+                f"|stress| reaches {peak:.1f} GPa (> {MAX_STRESS_GPA:g} GPa): a kBar value stored as GPa, or eV/A^3 "
+                "mistaken for another unit?",
+            ))
+    if cfg.energy is not None and abs(cfg.energy / cfg.nsites) > MAX_ABS_ENERGY_PER_ATOM_EV:
+        findings.append(Finding(
+            "energy-magnitude", "energy", "error",
+            f"|energy per atom| is {abs(cfg.energy / cfg.nsites):.1f} eV (> {MAX_ABS_ENERGY_PER_ATOM_EV:g}): "
+            "not eV, or a per-cell/per-atom mix-up?",
+        ))
+    if cfg.forces is not None:
+        peak_force = float(np.linalg.norm(cfg.forces, axis=1).max())
+        if peak_force > MAX_FORCE_EV_PER_ANG:
+            findings.append(Finding(
+                "force-magnitude", "forces", "error",
+                f"largest force is {peak_force:.1f} eV/A (> {MAX_FORCE_EV_PER_ANG:g}): wrong unit (Hartree/bohr?)",
+            ))
+        elif cfg.nsites > 1 and not np.any(cfg.forces):
+            findings.append(Finding(
+                "all-zero-forces", "forces", "warning",
+                "every force component is exactly 0 (real for high-symmetry sites, a missing label otherwise)",
+            ))
+    missing = [name for name in ("energy", "forces", "stress") if getattr(cfg, name) is None]
+    if missing:
+        findings.append(Finding("missing-labels", ",".join(missing), "warning", f"no {', '.join(missing)} label"))
+    return findings
+
+
+def first_error(findings: list[Finding]) -> Finding | None:
+    """The first error-severity finding, if any."""
+    return next((f for f in findings if f.severity == "error"), None)
+
+
+def duplicate_ids(ids: Iterator[str]) -> dict[str, int]:
+    """Ids that occur more than once, with their counts."""
+    seen: dict[str, int] = {}
+    for row_id in ids:
+        seen[row_id] = seen.get(row_id, 0) + 1
+    return {k: v for k, v in seen.items() if v > 1}

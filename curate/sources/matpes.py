@@ -1,0 +1,74 @@
+"""MatPES documents: a list of documents, or a dict keyed by anything (the element-reference files).
+
+Each document is one static calculation: ``structure``, ``energy`` (eV), ``forces`` (eV/A), ``stress``
+(6 Voigt components xx, yy, zz, yz, xz, xy in kBar with VASP's sign), ``bader_magmoms``, ``functional``
+(PBE or r2SCAN, recorded by MatPES from its inputs), ``matpes_id`` and ``provenance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from curate.configuration import Configuration, stress_gpa_from_vasp_kbar, voigt6_to_matrix
+from curate.errors import RecordRejected
+from curate.sources.base import ImportOptions, Rejected, optional_array, structure_arrays
+from curate.sources.jsonstream import decode, decode_member, iter_top_level, peek_kind
+
+_FUNCTIONALS = {"PBE": "PBE", "R2SCAN": "r2SCAN", "PBE+U": "PBE+U", "R2SCAN+U": "r2SCAN+U"}
+
+
+def matpes_configuration(doc: Mapping[str, Any], *, display_name: str, record: str) -> Configuration:
+    """One MatPES document as a configuration; raises RecordRejected (field named) on bad values."""
+    species, lattice, positions = structure_arrays(doc["structure"])
+    declared = str(doc.get("functional") or "")
+    functional = _FUNCTIONALS.get(declared.upper())
+    if functional is None:
+        raise RecordRejected(f"unknown or missing functional {declared!r}", field="functional")
+    stress = optional_array(doc.get("stress"), "stress")
+    if stress is not None:
+        if stress.shape != (6,):
+            raise RecordRejected(f"expected 6 Voigt components, found shape {stress.shape}", field="stress")
+        stress = stress_gpa_from_vasp_kbar(voigt6_to_matrix(stress))
+    provenance = doc.get("provenance") or {}
+    energy = doc.get("energy")
+    return Configuration(
+        species=species,
+        lattice=lattice,
+        positions=positions,
+        energy=None if energy is None else float(energy),
+        energy_field=None if energy is None else "energy",
+        forces=optional_array(doc.get("forces"), "forces"),
+        stress=stress,
+        magmoms=optional_array(doc.get("bader_magmoms"), "bader_magmoms"),
+        functional=functional,
+        source="matpes",
+        source_file=display_name,
+        source_record=record,
+        material_id=provenance.get("original_mp_id"),
+        task_id=doc.get("matpes_id"),
+    )
+
+
+class MatPESImporter:
+    """MatPES JSON documents (list, or dict of documents)."""
+
+    name: ClassVar[str] = "matpes"
+    summary: ClassVar[str] = "MatPES documents: structure, energy, forces, stress (Voigt kBar), functional"
+
+    def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
+        keyed = peek_kind(path) == "{"
+        for index, raw in iter_top_level(path):
+            try:
+                key, doc = decode_member(raw) if keyed else (str(index), decode(raw))
+            except RecordRejected as exc:
+                yield Rejected(f"#{index}", None, exc.reason)
+                continue
+            record = f"{key}" if keyed else f"#{index}"
+            try:
+                yield matpes_configuration(doc, display_name=display_name, record=record)
+            except RecordRejected as exc:
+                yield Rejected(record, exc.field, exc.reason)
+            except (KeyError, TypeError, ValueError) as exc:
+                yield Rejected(record, None, f"malformed document ({type(exc).__name__}: {exc})")

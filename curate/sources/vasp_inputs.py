@@ -1,0 +1,86 @@
+"""What a VASP calculation's inputs say about its functional and Hubbard U: read, never guessed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from curate.errors import RecordRejected
+
+# emmet's run types are named for the POTCAR family; in Materials Project data GGA means PBE
+_RUN_TYPE_TO_FUNCTIONAL = {"GGA": "PBE", "GGA+U": "PBE+U"}
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().upper().lstrip(".").startswith("T")
+    return bool(value)
+
+
+def functional_from_vasp(
+    incar: Mapping[str, Any] | None,
+    parameters: Mapping[str, Any] | None = None,
+    potcar_titles: Sequence[str] = (),
+) -> str:
+    """Functional name from INCAR (and vasprun parameters), with emmet's run-type rules.
+
+    ``GGA`` absent from both means "take it from the POTCAR" (VASP's default): PBE when the POTCAR titles
+    say PAW_PBE. Raises RecordRejected when nothing tells the functional.
+    """
+    from emmet.core.vasp.calc_types.utils import run_type
+
+    merged: dict[str, Any] = {str(k).upper(): v for k, v in (parameters or {}).items()}
+    merged.update({str(k).upper(): v for k, v in (incar or {}).items()})
+    if "GGA" not in merged and not merged.get("METAGGA"):
+        if potcar_titles and all("PBE" in t for t in potcar_titles):
+            merged["GGA"] = "--"
+        else:
+            raise RecordRejected(
+                "cannot tell the functional: no GGA or METAGGA tag in the inputs and no PBE POTCAR titles",
+                field="incar",
+            )
+    if "LDAU" in merged:
+        merged["LDAU"] = _truthy(merged["LDAU"])
+    name = run_type(merged).value
+    return _RUN_TYPE_TO_FUNCTIONAL.get(name, name)
+
+
+def potcar_element(title_or_symbol: str) -> str:
+    """Element of a POTCAR title ('PAW_PBE Fe_pv 06Sep2000') or symbol ('Fe_pv')."""
+    token = title_or_symbol.split()[1] if " " in title_or_symbol.strip() else title_or_symbol.strip()
+    return token.split("_")[0]
+
+
+def hubbard_u_from_vasp(incar: Mapping[str, Any] | None, site_elements_in_order: Sequence[str]) -> dict[str, float] | None:
+    """Effective U (LDAUU - LDAUJ, eV) per element when LDAU is on; values follow the POSCAR species order.
+
+    ``site_elements_in_order`` is one element per POSCAR species block (the POTCAR order). Only non-zero
+    values are returned; None when +U is off.
+    """
+    if not incar:
+        return None
+    upper = {str(k).upper(): v for k, v in incar.items()}
+    if not _truthy(upper.get("LDAU", False)):
+        return None
+    u_values = list(upper.get("LDAUU") or [])
+    j_values = list(upper.get("LDAUJ") or [0.0] * len(u_values))
+    if len(u_values) != len(site_elements_in_order):
+        raise RecordRejected(
+            f"LDAUU has {len(u_values)} values for {len(site_elements_in_order)} species {list(site_elements_in_order)}",
+            field="LDAUU",
+        )
+    result: dict[str, float] = {}
+    for element, u, j in zip(site_elements_in_order, u_values, j_values):
+        u_eff = float(u) - float(j)
+        if abs(u_eff) > 0:
+            result[element] = u_eff
+    return result or None
+
+
+def species_blocks(species: Sequence[str]) -> list[str]:
+    """Element of each consecutive block of identical species (POSCAR order)."""
+    blocks: list[str] = []
+    for s in species:
+        if not blocks or blocks[-1] != s:
+            blocks.append(s)
+    return blocks

@@ -1,0 +1,375 @@
+"""A dataset is a directory of zstd Parquet shards plus a manifest and a README card.
+
+Layout::
+
+    DIR/
+      data/part-00000-<token>.parquet   committed shards (the truth; loadable by pyarrow and datasets)
+      manifest.json                     schema version, row count, content hash, shards, sources, units
+      README.md                         card with YAML front matter so datasets.load_dataset(DIR) works
+      quarantine.jsonl                  rejected records: file, record, field, reason
+
+Writes are atomic: a shard is written to a hidden temporary name and renamed into ``data/``; the manifest is
+rewritten the same way. A process killed at any point leaves only committed shards visible, and the next
+open reconciles a stale manifest from the shards. Appends skip ids already present, so a re-run resumes
+without duplicates. Reads stream one record batch at a time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate import __version__
+from curate.errors import DatasetError
+from curate.schema import row_schema
+
+MANIFEST_NAME = "manifest.json"
+CARD_NAME = "README.md"
+QUARANTINE_NAME = "quarantine.jsonl"
+DATA_DIR = "data"
+LOCK_NAME = ".curate.lock"
+FORMAT_NAME = "curate-dataset"
+FORMAT_VERSION = 1
+ROW_GROUP_ROWS = 2048
+_HASH_MODULUS = 1 << 256
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def id_sum(ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> int:
+    """Sum of hexadecimal ids read as integers, modulo 2**256 (the order-free part of the content hash)."""
+    values = ids.to_pylist() if isinstance(ids, pa.Array | pa.ChunkedArray) else ids
+    total = 0
+    for value in values:
+        total += int(value, 16)
+    return total % _HASH_MODULUS
+
+
+def content_hash_from(num_rows: int, ids_sum: int) -> str:
+    """Dataset content hash: sha256 of the row count and the id sum; independent of row and shard order."""
+    return hashlib.sha256(f"{num_rows}:{ids_sum:064x}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one append did: rows written, rows skipped because their id was already present, shard name."""
+
+    added: int
+    duplicates: int
+    shard: str | None
+
+
+class Dataset:
+    """A curate dataset directory. Open with :meth:`open` or :meth:`create`; write inside :meth:`writer`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._manifest: dict[str, Any] = {}
+        self._ids: set[str] | None = None
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | Path) -> Dataset:
+        """Open an existing dataset; raises DatasetError if ``path`` is not one."""
+        dataset = cls(Path(path))
+        if not (dataset.path / MANIFEST_NAME).is_file() and not (dataset.path / DATA_DIR).is_dir():
+            raise DatasetError(f"{dataset.path}: not a curate dataset (no {MANIFEST_NAME} and no {DATA_DIR}/)")
+        dataset._load_manifest()
+        return dataset
+
+    @classmethod
+    def create(cls, path: str | Path, *, exist_ok: bool = True) -> Dataset:
+        """Open the dataset at ``path``, creating an empty one if the directory has none."""
+        dataset = cls(Path(path))
+        if (dataset.path / MANIFEST_NAME).is_file() or (dataset.path / DATA_DIR).is_dir():
+            if not exist_ok:
+                raise DatasetError(f"{dataset.path}: a dataset already exists there")
+            dataset._load_manifest()
+            return dataset
+        if dataset.path.exists() and any(dataset.path.iterdir()):
+            raise DatasetError(f"{dataset.path}: directory exists, is not empty and holds no curate dataset")
+        (dataset.path / DATA_DIR).mkdir(parents=True, exist_ok=True)
+        dataset._manifest = dataset._empty_manifest()
+        dataset._write_manifest()
+        return dataset
+
+    def _empty_manifest(self) -> dict[str, Any]:
+        schema = row_schema()
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "schema": {"name": schema.name, "version": schema.version},
+            "units": schema.units(),
+            "conventions": schema.conventions,
+            "num_rows": 0,
+            "id_sum": f"{0:064x}",
+            "content_hash": content_hash_from(0, 0),
+            "shards": [],
+            "sources": [],
+            "history": [],
+            "created_with": {"curate": __version__},
+        }
+
+    def _load_manifest(self) -> None:
+        manifest_path = self.path / MANIFEST_NAME
+        if manifest_path.is_file():
+            try:
+                self._manifest = json.loads(manifest_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{manifest_path}: manifest is not valid JSON ({exc})") from exc
+            if self._manifest.get("format") != FORMAT_NAME:
+                raise DatasetError(f"{manifest_path}: not a curate manifest (format={self._manifest.get('format')!r})")
+            major = str(self._manifest["schema"]["version"]).split(".")[0]
+            if major != row_schema().version.split(".")[0]:
+                raise DatasetError(
+                    f"{manifest_path}: schema version {self._manifest['schema']['version']} cannot be read by "
+                    f"this curate (schema {row_schema().version})"
+                )
+        else:
+            self._manifest = self._empty_manifest()
+        on_disk = sorted(p.name for p in self.data_dir.glob("*.parquet"))
+        if on_disk != sorted(s["file"] for s in self._manifest["shards"]):
+            self._reconcile(on_disk)
+
+    def _reconcile(self, on_disk: list[str]) -> None:
+        """Rebuild shard list, counts and hash from the committed shards (after a killed write)."""
+        known = {s["file"]: s for s in self._manifest["shards"]}
+        shards = []
+        for name in on_disk:
+            if name in known:
+                shards.append(known[name])
+                continue
+            ids = pq.read_table(self.data_dir / name, columns=["id"]).column("id")
+            shards.append({"file": name, "num_rows": len(ids), "id_sum": f"{id_sum(ids):064x}"})
+        self._manifest["shards"] = shards
+        self._refresh_totals()
+
+    def _refresh_totals(self) -> None:
+        total_rows = sum(s["num_rows"] for s in self._manifest["shards"])
+        total_sum = sum(int(s["id_sum"], 16) for s in self._manifest["shards"]) % _HASH_MODULUS
+        self._manifest["num_rows"] = total_rows
+        self._manifest["id_sum"] = f"{total_sum:064x}"
+        self._manifest["content_hash"] = content_hash_from(total_rows, total_sum)
+
+    def _write_manifest(self) -> None:
+        _atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self._manifest, indent=2, sort_keys=True) + "\n")
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def data_dir(self) -> Path:
+        return self.path / DATA_DIR
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """A copy of the manifest as last written."""
+        return json.loads(json.dumps(self._manifest))
+
+    @property
+    def num_rows(self) -> int:
+        return int(self._manifest["num_rows"])
+
+    @property
+    def content_hash(self) -> str:
+        return str(self._manifest["content_hash"])
+
+    def shard_paths(self) -> list[Path]:
+        return [self.data_dir / s["file"] for s in self._manifest["shards"]]
+
+    # ------------------------------------------------------------------ reading
+    def iter_batches(self, *, columns: list[str] | None = None, batch_rows: int = 4096) -> Iterator[pa.RecordBatch]:
+        """Stream record batches shard by shard; memory is bounded by one row group."""
+        for shard in self.shard_paths():
+            parquet = pq.ParquetFile(shard)
+            yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+
+    def read(self, *, columns: list[str] | None = None) -> pa.Table:
+        """Read the whole dataset into one table (small datasets only)."""
+        batches = list(self.iter_batches(columns=columns))
+        if not batches:
+            schema = row_schema().arrow
+            if columns:
+                schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+            return schema.empty_table()
+        return pa.Table.from_batches(batches)
+
+    def ids(self) -> set[str]:
+        """All row ids (reads only the id column)."""
+        if self._ids is None:
+            found: set[str] = set()
+            for batch in self.iter_batches(columns=["id"], batch_rows=65536):
+                found.update(batch.column(0).to_pylist())
+            self._ids = found
+        return self._ids
+
+    def quarantine_records(self) -> list[dict[str, Any]]:
+        """Rejected records written by imports, oldest first."""
+        path = self.path / QUARANTINE_NAME
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def writer(self) -> Iterator[DatasetWriter]:
+        """Exclusive write session (a lock file prevents two writers); the manifest and card are final on exit."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / LOCK_NAME
+        with open(lock_path, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise DatasetError(f"{self.path}: another curate process is writing this dataset") from exc
+            for stale in self.data_dir.glob(".*.tmp"):
+                stale.unlink()
+            writer = DatasetWriter(self)
+            try:
+                yield writer
+            finally:
+                writer.close()
+
+    def _commit_shard(self, table: pa.Table) -> str:
+        existing = [int(s["file"].split("-")[1]) for s in self._manifest["shards"]]
+        sequence = max(existing, default=-1) + 1
+        name = f"part-{sequence:05d}-{secrets.token_hex(4)}.parquet"
+        tmp = self.data_dir / f".{name}.tmp"
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=["id"])
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.data_dir / name)
+        self._manifest["shards"].append(
+            {"file": name, "num_rows": table.num_rows, "id_sum": f"{id_sum(table.column('id')):064x}"}
+        )
+        self._refresh_totals()
+        self._write_manifest()
+        return name
+
+    def record_source(self, entry: dict[str, Any]) -> None:
+        """Add or update an entry in the manifest's list of sources (matched by file and format)."""
+        key = (entry.get("file"), entry.get("format"))
+        sources = [s for s in self._manifest["sources"] if (s.get("file"), s.get("format")) != key]
+        sources.append(entry)
+        self._manifest["sources"] = sources
+        self._write_manifest()
+
+    def record_history(self, entry: dict[str, Any]) -> None:
+        """Append a history entry (command, parameters, times, counts) to the manifest."""
+        self._manifest["history"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry})
+        self._write_manifest()
+
+
+class DatasetWriter:
+    """Appends record batches as shards, skipping ids already in the dataset; quarantines rejected records."""
+
+    def __init__(self, dataset: Dataset, *, shard_rows: int = 100_000):
+        self.dataset = dataset
+        self.shard_rows = shard_rows
+        self._seen = set(dataset.ids())
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._quarantine_keys: set[tuple[Any, ...]] | None = None
+        self._quarantine_fh: Any = None
+        self.added = 0
+        self.duplicates = 0
+        self.quarantined = 0
+
+    def append(self, batch: pa.RecordBatch) -> AppendResult:
+        """Queue ``batch`` (cast to the row schema); rows whose id is already present are dropped.
+
+        A shard is committed once ``shard_rows`` rows are queued, and on :meth:`flush` or close.
+        """
+        schema = row_schema().arrow
+        if batch.schema != schema:
+            batch = pa.Table.from_batches([batch]).select(schema.names).cast(schema).to_batches()[0]
+        ids = batch.column("id").to_pylist()
+        keep = []
+        for i, row_id in enumerate(ids):
+            if row_id not in self._seen:
+                self._seen.add(row_id)
+                keep.append(i)
+        duplicates = len(ids) - len(keep)
+        self.duplicates += duplicates
+        if keep:
+            if len(keep) != len(ids):
+                batch = batch.take(pa.array(keep, type=pa.int64()))
+            self._pending.append(batch)
+            self._pending_rows += batch.num_rows
+        shard = None
+        if self._pending_rows >= self.shard_rows:
+            shard = self.flush()
+        return AppendResult(added=len(keep), duplicates=duplicates, shard=shard)
+
+    def flush(self) -> str | None:
+        """Commit queued rows as one shard now; returns its file name (None when nothing was queued)."""
+        if not self._pending:
+            return None
+        table = pa.Table.from_batches(self._pending)
+        self._pending, self._pending_rows = [], 0
+        name = self.dataset._commit_shard(table)
+        self.added += table.num_rows
+        self.dataset._ids = None
+        return name
+
+    def quarantine(self, *, file: str | None, record: str | None, field: str | None, reason: str) -> None:
+        """Record a rejected record with its reason (once per file/record/field/reason)."""
+        key = (file, record, field, reason)
+        path = self.dataset.path / QUARANTINE_NAME
+        if self._quarantine_keys is None:
+            self._quarantine_keys = {
+                (q.get("file"), q.get("record"), q.get("field"), q.get("reason"))
+                for q in self.dataset.quarantine_records()
+            }
+        if key in self._quarantine_keys:
+            return
+        self._quarantine_keys.add(key)
+        if self._quarantine_fh is None:
+            self._quarantine_fh = open(path, "a", encoding="utf-8")
+        entry = {"file": file, "record": record, "field": field, "reason": reason}
+        self._quarantine_fh.write(json.dumps(entry) + "\n")
+        self._quarantine_fh.flush()
+        self.quarantined += 1
+
+    def close(self) -> None:
+        """Flush pending rows, close the quarantine file and rewrite the card."""
+        self.flush()
+        if self._quarantine_fh is not None:
+            self._quarantine_fh.close()
+            self._quarantine_fh = None
+        from curate.card import write_card
+
+        write_card(self.dataset)
+
+
+def is_valid_id(value: str) -> bool:
+    """True for a 64-character lowercase hexadecimal id."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def count_by(dataset: Dataset, column: str) -> dict[str, int]:
+    """Row counts per value of a string column, streamed."""
+    counts: dict[str, int] = {}
+    for batch in dataset.iter_batches(columns=[column], batch_rows=65536):
+        values = pc.value_counts(batch.column(0))
+        for item in values.to_pylist():
+            key = str(item["values"])
+            counts[key] = counts.get(key, 0) + int(item["counts"])
+    return counts

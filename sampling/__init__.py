@@ -1,0 +1,1 @@
+"""Generators and selectors of high-energy candidate structures (filled by the sampling issue)."""
