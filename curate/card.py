@@ -35,7 +35,7 @@ def render_card(dataset: Dataset) -> str:
         "",
         f"Content hash: `{manifest['content_hash']}`",
         "",
-        "Load with `datasets.load_dataset(\"<this folder>\", split=\"train\")` or `pyarrow.parquet.read_table(\"data\")`.",
+        'Load with `datasets.load_dataset("<this folder>", split="train")` or `pyarrow.parquet.read_table("data")`.',
         "",
         "## Columns and units",
         "",

@@ -219,7 +219,7 @@ def configurations_to_batch(configurations: Sequence[Configuration]) -> pa.Recor
     schema = row_schema().arrow
     geometry = [geometry_hash(c) for c in configurations]
     columns: dict[str, pa.Array | list[Any]] = {
-        "id": [content_id(c, g) for c, g in zip(configurations, geometry)],
+        "id": [content_id(c, g) for c, g in zip(configurations, geometry, strict=True)],
         "geometry_hash": geometry,
         "hubbard_u": [
             None if not c.hubbard_u else [{"element": el, "u_ev": float(u)} for el, u in sorted(c.hubbard_u.items())]

@@ -13,7 +13,7 @@ from pathlib import Path
 from curate.configuration import Configuration, configurations_to_batch
 from curate.errors import InputError
 from curate.quality import MIN_DISTANCE_FACTOR, configuration_findings, first_error
-from curate.sources import ImportOptions, Rejected, get_importer
+from curate.sources import Importer, ImportOptions, Rejected, get_importer
 from curate.store import Dataset, DatasetWriter
 
 BATCH_ROWS = 2048
@@ -120,6 +120,7 @@ def import_paths(
     started = time.perf_counter()
     with dataset.writer() as writer, _no_cyclic_gc():
         writer.shard_rows = shard_rows
+        batch_rows = min(batch_rows, shard_rows)
         for path in paths:
             file_report = FileReport(path=str(path))
             report.files.append(file_report)
@@ -127,42 +128,49 @@ def import_paths(
             if file_report.error and on_error:
                 on_error(file_report.error)
             writer.flush()
-            dataset.record_source({
-                "file": str(path),
-                "format": format_name,
-                "sha256": file_sha256(path) if path.exists() else None,
-                "rows_read": file_report.rows_read,
-                "rows_added": file_report.rows_added,
-                "duplicates": file_report.duplicates,
-                "quarantined": file_report.quarantined,
-                "complete": file_report.error is None,
-            })
+            dataset.record_source(
+                {
+                    "file": str(path),
+                    "format": format_name,
+                    "sha256": file_sha256(path) if path.exists() else None,
+                    "rows_read": file_report.rows_read,
+                    "rows_added": file_report.rows_added,
+                    "duplicates": file_report.duplicates,
+                    "quarantined": file_report.quarantined,
+                    "complete": file_report.error is None,
+                }
+            )
         report.seconds = time.perf_counter() - started
-        dataset.record_history({
-            "command": "import",
-            "format": format_name,
-            "paths": [str(p) for p in paths],
-            "functional": options.functional,
-            "min_distance_factor": min_distance_factor,
-            "rows_added": report.rows_added,
-            "duplicates": report.duplicates,
-            "quarantined": report.quarantined,
-            "seconds": round(report.seconds, 3),
-        })
+        dataset.record_history(
+            {
+                "command": "import",
+                "format": format_name,
+                "paths": [str(p) for p in paths],
+                "functional": options.functional,
+                "min_distance_factor": min_distance_factor,
+                "rows_added": report.rows_added,
+                "duplicates": report.duplicates,
+                "quarantined": report.quarantined,
+                "seconds": round(report.seconds, 3),
+            }
+        )
     return report
 
 
-def _import_one(
-    importer,
-    path: Path,
-    options: ImportOptions,
+def write_items(
+    items: Iterable[Configuration | Rejected],
+    *,
     writer: DatasetWriter,
+    display_name: str,
     file_report: FileReport,
-    min_distance_factor: float,
-    batch_rows: int,
-    on_progress: Callable[[int], None] | None,
+    min_distance_factor: float = MIN_DISTANCE_FACTOR,
+    batch_rows: int = BATCH_ROWS,
+    on_progress: Callable[[int], None] | None = None,
 ) -> None:
-    display = str(path)
+    """Gate ``items`` and append the good ones to ``writer`` in batches; quarantine the rejected ones.
+
+    Counts go into ``file_report``. Rows gathered before an exception propagates are still written.
+    """
     pending: list[Configuration] = []
 
     def flush_pending() -> None:
@@ -175,21 +183,43 @@ def _import_one(
             pending.clear()
 
     try:
-        if not path.exists():
-            raise InputError("no such file or directory", file=display)
-        items = importer.read(path, display_name=display, options=options)
         for item in gate(items, min_distance_factor=min_distance_factor):
             file_report.rows_read += 1
             if isinstance(item, Rejected):
-                writer.quarantine(file=display, record=item.record, field=item.field, reason=item.reason)
+                writer.quarantine(file=display_name, record=item.record, field=item.field, reason=item.reason)
                 file_report.quarantined += 1
                 continue
             pending.append(item)
             if len(pending) >= batch_rows:
                 flush_pending()
+    finally:
+        flush_pending()
+
+
+def _import_one(
+    importer: Importer,
+    path: Path,
+    options: ImportOptions,
+    writer: DatasetWriter,
+    file_report: FileReport,
+    min_distance_factor: float,
+    batch_rows: int,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    display = str(path)
+    try:
+        if not path.exists():
+            raise InputError("no such file or directory", file=display)
+        write_items(
+            importer.read(path, display_name=display, options=options),
+            writer=writer,
+            display_name=display,
+            file_report=file_report,
+            min_distance_factor=min_distance_factor,
+            batch_rows=batch_rows,
+            on_progress=on_progress,
+        )
     except InputError as exc:
         file_report.error = exc.describe()
         writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
         file_report.quarantined += 1
-    finally:
-        flush_pending()

@@ -75,29 +75,46 @@ def configuration_findings(cfg: Configuration, *, min_distance_factor: float = M
     if cfg.stress is not None:
         peak = float(np.abs(cfg.stress).max())
         if peak > MAX_STRESS_GPA:
-            findings.append(Finding(
-                "stress-magnitude", "stress", "error",
-                f"|stress| reaches {peak:.1f} GPa (> {MAX_STRESS_GPA:g} GPa): a kBar value stored as GPa, or eV/A^3 "
-                "mistaken for another unit?",
-            ))
+            findings.append(
+                Finding(
+                    "stress-magnitude",
+                    "stress",
+                    "error",
+                    f"|stress| reaches {peak:.1f} GPa (> {MAX_STRESS_GPA:g} GPa): "
+                    "a kBar value stored as GPa, or eV/A^3 "
+                    "mistaken for another unit?",
+                )
+            )
     if cfg.energy is not None and abs(cfg.energy / cfg.nsites) > MAX_ABS_ENERGY_PER_ATOM_EV:
-        findings.append(Finding(
-            "energy-magnitude", "energy", "error",
-            f"|energy per atom| is {abs(cfg.energy / cfg.nsites):.1f} eV (> {MAX_ABS_ENERGY_PER_ATOM_EV:g}): "
-            "not eV, or a per-cell/per-atom mix-up?",
-        ))
+        findings.append(
+            Finding(
+                "energy-magnitude",
+                "energy",
+                "error",
+                f"|energy per atom| is {abs(cfg.energy / cfg.nsites):.1f} eV (> {MAX_ABS_ENERGY_PER_ATOM_EV:g}): "
+                "not eV, or a per-cell/per-atom mix-up?",
+            )
+        )
     if cfg.forces is not None:
         peak_force = float(np.linalg.norm(cfg.forces, axis=1).max())
         if peak_force > MAX_FORCE_EV_PER_ANG:
-            findings.append(Finding(
-                "force-magnitude", "forces", "error",
-                f"largest force is {peak_force:.1f} eV/A (> {MAX_FORCE_EV_PER_ANG:g}): wrong unit (Hartree/bohr?)",
-            ))
+            findings.append(
+                Finding(
+                    "force-magnitude",
+                    "forces",
+                    "error",
+                    f"largest force is {peak_force:.1f} eV/A (> {MAX_FORCE_EV_PER_ANG:g}): wrong unit (Hartree/bohr?)",
+                )
+            )
         elif cfg.nsites > 1 and not np.any(cfg.forces):
-            findings.append(Finding(
-                "all-zero-forces", "forces", "warning",
-                "every force component is exactly 0 (real for high-symmetry sites, a missing label otherwise)",
-            ))
+            findings.append(
+                Finding(
+                    "all-zero-forces",
+                    "forces",
+                    "warning",
+                    "every force component is exactly 0 (real for high-symmetry sites, a missing label otherwise)",
+                )
+            )
     missing = [name for name in ("energy", "forces", "stress") if getattr(cfg, name) is None]
     if missing:
         findings.append(Finding("missing-labels", ",".join(missing), "warning", f"no {', '.join(missing)} label"))

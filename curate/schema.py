@@ -71,7 +71,9 @@ def _schema_dir() -> Path:
     for candidate in (here.parent / "schemas", here / "_schemas"):
         if (candidate / SCHEMA_FILE_NAME).is_file():
             return candidate
-    raise FileNotFoundError(f"cannot find {SCHEMA_FILE_NAME} next to the curate package (looked in schemas/ and _schemas/)")
+    raise FileNotFoundError(
+        f"cannot find {SCHEMA_FILE_NAME} next to the curate package (looked in schemas/ and _schemas/)"
+    )
 
 
 def _arrow_type(declared: Any) -> pa.DataType:

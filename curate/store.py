@@ -342,7 +342,7 @@ class DatasetWriter:
             return
         self._quarantine_keys.add(key)
         if self._quarantine_fh is None:
-            self._quarantine_fh = open(path, "a", encoding="utf-8")
+            self._quarantine_fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         entry = {"file": file, "record": record, "field": field, "reason": reason}
         self._quarantine_fh.write(json.dumps(entry) + "\n")
         self._quarantine_fh.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -13,14 +14,35 @@ from curate.sources import IMPORT_FORMATS
 @click.command("import")
 @click.argument("format_name", metavar="FORMAT", type=click.Choice(IMPORT_FORMATS))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Dataset directory (created or appended to).")
-@click.option("--functional", default=None, help="Functional for formats whose files do not record it (extxyz, ...): PBE, PBE+U, r2SCAN, ... For mptrj it replaces the Materials Project GGA/GGA+U rule.")
-@click.option("--min-distance-factor", default=MIN_DISTANCE_FACTOR, show_default=True, type=float,
-              help="Reject structures with two atoms closer than this x the sum of their covalent radii.")
+@click.option(
+    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Dataset directory (created or appended to)."
+)
+@click.option(
+    "--functional",
+    default=None,
+    help=(
+        "Functional for formats whose files do not record it (extxyz, ...): PBE, PBE+U, r2SCAN, ... "
+        "For mptrj it replaces the Materials Project GGA/GGA+U rule."
+    ),
+)
+@click.option(
+    "--min-distance-factor",
+    default=MIN_DISTANCE_FACTOR,
+    show_default=True,
+    type=float,
+    help="Reject structures with two atoms closer than this x the sum of their covalent radii.",
+)
 @click.option("--shard-rows", default=100_000, show_default=True, type=int, help="Rows per Parquet shard.")
 @click.option("--strict", is_flag=True, help="Exit non-zero if any record was quarantined.")
-def command(format_name: str, paths: tuple[Path, ...], out: Path, functional: str | None,
-            min_distance_factor: float, shard_rows: int, strict: bool) -> None:
+def command(
+    format_name: str,
+    paths: tuple[Path, ...],
+    out: Path,
+    functional: str | None,
+    min_distance_factor: float,
+    shard_rows: int,
+    strict: bool,
+) -> None:
     """Import FORMAT files into the dataset at --out, streaming, with a quality gate.
 
     \b
@@ -45,7 +67,7 @@ def command(format_name: str, paths: tuple[Path, ...], out: Path, functional: st
     from curate.ingest import import_paths
     from curate.sources import ImportOptions
 
-    with tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=click.get_text_stream("stderr")) as bar:
+    with tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=sys.stderr) as bar:
         report = import_paths(
             list(paths),
             format_name=format_name,

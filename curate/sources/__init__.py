@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from curate.sources.base import ImportOptions, Importer, Rejected
+from curate.sources.base import Importer, ImportOptions, Rejected
 
 ImportFormat = Literal["mp-tasks", "mptrj", "matpes", "vasp", "ase"]
 IMPORT_FORMATS: tuple[str, ...] = get_args(ImportFormat)

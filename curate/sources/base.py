@@ -65,8 +65,9 @@ def structure_arrays(structure: Mapping[str, Any]) -> tuple[list[str], np.ndarra
     for site in sites:
         occupants = site["species"]
         if len(occupants) != 1 or abs(float(occupants[0].get("occu", 1.0)) - 1.0) > 1e-8:
-            raise RecordRejected("disordered site (partial occupancy) cannot be a training configuration",
-                                 field="structure")
+            raise RecordRejected(
+                "disordered site (partial occupancy) cannot be a training configuration", field="structure"
+            )
         species.append(occupants[0]["element"])
         xyz.append(site.get("xyz"))
     if any(p is None for p in xyz):

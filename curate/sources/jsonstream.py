@@ -37,7 +37,7 @@ _CLASS[ord("\\")] = _BACKSLASH
 
 def open_binary(path: Path) -> IO[bytes]:
     """Open ``path`` for binary reading, decompressing gzip when the file starts with the gzip magic."""
-    fh = open(path, "rb")
+    fh = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     magic = fh.read(2)
     fh.seek(0)
     if magic == GZIP_MAGIC:
@@ -45,12 +45,48 @@ def open_binary(path: Path) -> IO[bytes]:
     return fh
 
 
+PIECE_BYTES = 1 << 16
+
+
+class DeferredDamageReader:
+    """Reads in pieces and, when decompression fails, first returns everything decoded before the damage.
+
+    The InputError (naming the file) is raised on the next read, so complete elements that precede a
+    truncation are still parsed and land.
+    """
+
+    def __init__(self, fh: IO[bytes], path: Path):
+        self._fh = fh
+        self._path = path
+        self._damage: InputError | None = None
+
+    def read(self, size: int, where: str) -> bytes:
+        """Up to ``size`` bytes (all remaining when ``size`` < 0); b"" at a clean end of file."""
+        if self._damage is not None:
+            raise self._damage
+        pieces: list[bytes] = []
+        wanted = size if size >= 0 else float("inf")
+        got = 0
+        while got < wanted:
+            try:
+                piece = self._fh.read(PIECE_BYTES if size < 0 else min(PIECE_BYTES, int(wanted - got)))
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                self._damage = InputError(
+                    f"compressed stream is damaged or truncated {where} ({exc})", file=str(self._path)
+                )
+                if not pieces:
+                    raise self._damage from exc
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
+
+
 def read_chunk(fh: IO[bytes], size: int, path: Path, where: str) -> bytes:
-    """Read ``size`` bytes, turning decompression failures into an InputError that names the file."""
-    try:
-        return fh.read(size)
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-        raise InputError(f"compressed stream is damaged or truncated {where} ({exc})", file=str(path)) from exc
+    """Read ``size`` bytes (all with -1), turning decompression failures into an InputError naming the file."""
+    return DeferredDamageReader(fh, path).read(size, where)
 
 
 def decode(raw: bytes) -> Any:
@@ -114,7 +150,8 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
     Raises InputError (naming the file and the last complete element) on truncation or damage.
     """
     with open_binary(path) as fh:
-        head = read_chunk(fh, chunk_bytes, path, "at its start")
+        reader = DeferredDamageReader(fh, path)
+        head = reader.read(chunk_bytes, "at its start")
         stripped = head.lstrip()
         if not stripped:
             raise InputError("file is empty", file=str(path))
@@ -124,13 +161,9 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
         index = 0
         eof = False
         while True:
-            if not eof:
-                more = read_chunk(fh, chunk_bytes, path, f"after element {index}")
-                eof = not more
-                carry += more
             positions, is_end = _separators(carry)
             start = 0
-            for pos, end in zip(positions.tolist(), is_end.tolist()):
+            for pos, end in zip(positions.tolist(), is_end.tolist(), strict=True):
                 raw = carry[start:pos]
                 if raw.strip():
                     yield index, raw
@@ -145,6 +178,9 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
                     file=str(path),
                     record=str(index),
                 )
+            more = reader.read(chunk_bytes, f"after element {index}")
+            eof = not more
+            carry += more
 
 
 def decode_member(raw: bytes) -> tuple[str, Any]:

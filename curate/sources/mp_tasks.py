@@ -38,7 +38,9 @@ def _final_magmoms(calc_output: Mapping[str, Any], nsites: int) -> np.ndarray | 
     return np.asarray([float(m.get("tot", 0.0)) for m in magnetization], dtype=np.float64)
 
 
-def task_configurations(doc: Mapping[str, Any], *, display_name: str, record: str) -> Iterator[Configuration | Rejected]:
+def task_configurations(
+    doc: Mapping[str, Any], *, display_name: str, record: str
+) -> Iterator[Configuration | Rejected]:
     """All ionic steps of one task document, in time order."""
     task_id = doc.get("task_id")
     task_id = None if task_id is None else str(task_id)
@@ -65,10 +67,7 @@ def task_configurations(doc: Mapping[str, Any], *, display_name: str, record: st
             where = f"{label} calc {calc_index} step {step_index}"
             try:
                 species, lattice, positions = structure_arrays(step.get("structure") or {})
-                if titles:
-                    blocks = [potcar_element(t) for t in titles]
-                else:
-                    blocks = species_blocks(species)
+                blocks = [potcar_element(t) for t in titles] if titles else species_blocks(species)
                 hubbard = hubbard_u_from_vasp(calc_input.get("incar"), blocks)
                 stress = optional_array(step.get("stress"), "stress")
                 energy = step.get(ENERGY_FIELD)
@@ -102,7 +101,9 @@ class MPTaskImporter:
     """Materials Project task documents: a JSON list or single dict, gzip or not."""
 
     name: ClassVar[str] = "mp-tasks"
-    summary: ClassVar[str] = "Materials Project task documents (calcs_reversed -> ionic steps), list or dict, .gz or not"
+    summary: ClassVar[str] = (
+        "Materials Project task documents (calcs_reversed -> ionic steps), list or dict, .gz or not"
+    )
 
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
         if peek_kind(path) == "{":
@@ -122,6 +123,8 @@ class MPTaskImporter:
                 yield Rejected(f"document {index}", None, exc.reason)
                 continue
             if not isinstance(doc, dict):
-                yield Rejected(f"document {index}", None, f"expected a task document (object), found {type(doc).__name__}")
+                yield Rejected(
+                    f"document {index}", None, f"expected a task document (object), found {type(doc).__name__}"
+                )
                 continue
             yield from task_configurations(doc, display_name=display_name, record=f"document {index}")

@@ -79,7 +79,9 @@ class MPtrjImporter:
     """CHGNet MPtrj JSON (material -> frame -> labels)."""
 
     name: ClassVar[str] = "mptrj"
-    summary: ClassVar[str] = "CHGNet MPtrj JSON: {mp_id: {frame_id: {structure, uncorrected_total_energy, force, stress, magmom}}}"
+    summary: ClassVar[str] = (
+        "CHGNet MPtrj JSON: {mp_id: {frame_id: {structure, uncorrected_total_energy, force, stress, magmom}}}"
+    )
 
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
         for index, raw in iter_top_level(path):

@@ -51,7 +51,9 @@ def potcar_element(title_or_symbol: str) -> str:
     return token.split("_")[0]
 
 
-def hubbard_u_from_vasp(incar: Mapping[str, Any] | None, site_elements_in_order: Sequence[str]) -> dict[str, float] | None:
+def hubbard_u_from_vasp(
+    incar: Mapping[str, Any] | None, site_elements_in_order: Sequence[str]
+) -> dict[str, float] | None:
     """Effective U (LDAUU - LDAUJ, eV) per element when LDAU is on; values follow the POSCAR species order.
 
     ``site_elements_in_order`` is one element per POSCAR species block (the POTCAR order). Only non-zero
@@ -66,11 +68,12 @@ def hubbard_u_from_vasp(incar: Mapping[str, Any] | None, site_elements_in_order:
     j_values = list(upper.get("LDAUJ") or [0.0] * len(u_values))
     if len(u_values) != len(site_elements_in_order):
         raise RecordRejected(
-            f"LDAUU has {len(u_values)} values for {len(site_elements_in_order)} species {list(site_elements_in_order)}",
+            f"LDAUU has {len(u_values)} values for {len(site_elements_in_order)} species "
+            f"{list(site_elements_in_order)}",
             field="LDAUU",
         )
     result: dict[str, float] = {}
-    for element, u, j in zip(site_elements_in_order, u_values, j_values):
+    for element, u, j in zip(site_elements_in_order, u_values, j_values, strict=False):
         u_eff = float(u) - float(j)
         if abs(u_eff) > 0:
             result[element] = u_eff

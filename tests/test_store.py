@@ -1,0 +1,114 @@
+"""The dataset directory: idempotent appends, order-free content hash, atomic commits, two readers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from curate.configuration import Configuration, configurations_to_batch
+from curate.errors import DatasetError
+from curate.store import Dataset
+
+
+def _rows(n: int, offset: int = 0) -> list[Configuration]:
+    rng = np.random.default_rng(offset)
+    return [
+        Configuration(
+            species=["Cu", "Cu"],
+            lattice=np.eye(3) * 3.6,
+            positions=np.array([[0.0, 0.0, 0.0], [1.8, 1.8, 0.0]]) + rng.normal(0, 0.01, (2, 3)),
+            energy=-7.0 - 0.001 * (i + offset),
+            forces=rng.normal(0, 0.1, (2, 3)),
+            stress=np.diag(rng.normal(0, 1.0, 3)),
+            functional="PBE",
+            source="test",
+        )
+        for i in range(n)
+    ]
+
+
+def test_append_is_idempotent_and_hash_order_free(tmp_path: Path) -> None:
+    first = Dataset.create(tmp_path / "a")
+    rows = _rows(50)
+    with first.writer() as writer:
+        writer.append(configurations_to_batch(rows[:30]))
+        writer.flush()
+        writer.append(configurations_to_batch(rows[20:]))
+    assert first.num_rows == 50
+    with first.writer() as writer:
+        result = writer.append(configurations_to_batch(rows))
+    assert (result.added, result.duplicates) == (0, 50)
+    assert Dataset.open(tmp_path / "a").num_rows == 50
+
+    second = Dataset.create(tmp_path / "b")
+    with second.writer() as writer:
+        writer.append(configurations_to_batch(rows[::-1]))
+    assert second.content_hash == first.content_hash
+    assert len(second.shard_paths()) == 1 and len(first.shard_paths()) == 2
+
+
+def test_stale_manifest_is_reconciled_from_committed_shards(tmp_path: Path) -> None:
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(10)))
+    stale_manifest = (tmp_path / "d" / "manifest.json").read_text()
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(5, offset=100)))
+    full_hash = dataset.content_hash
+    # a process killed after committing the shard but before rewriting the manifest
+    (tmp_path / "d" / "manifest.json").write_text(stale_manifest)
+    (tmp_path / "d" / "data" / ".part-00009-deadbeef.parquet.tmp").write_bytes(b"half a shard")
+    reopened = Dataset.open(tmp_path / "d")
+    assert reopened.num_rows == 15
+    assert reopened.content_hash == full_hash
+    assert len(reopened.read()) == 15
+
+
+def test_loads_with_pyarrow_and_hf_datasets_keeping_float64(tmp_path: Path) -> None:
+    import datasets
+
+    dataset = Dataset.create(tmp_path / "d")
+    rows = _rows(12)
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(rows))
+    table = pq.read_table(tmp_path / "d" / "data")
+    assert table.num_rows == 12
+    assert table.schema.field("forces").metadata[b"unit"] == b"eV/angstrom"
+    hf = datasets.load_dataset(str(tmp_path / "d"), split="train")
+    assert hf.num_rows == 12
+    assert hf.features["energy"].dtype == "float64"
+    by_id = {r["id"]: r for r in table.to_pylist()}
+    for record in hf:
+        assert record["energy"] == by_id[record["id"]]["energy"]
+        assert record["forces"] == by_id[record["id"]]["forces"]
+
+
+def test_streaming_read_is_bounded_by_batch(tmp_path: Path) -> None:
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer() as writer:
+        writer.shard_rows = 40
+        for k in range(3):
+            writer.append(configurations_to_batch(_rows(40, offset=1000 * k)))
+    assert len(dataset.shard_paths()) == 3
+    sizes = [b.num_rows for b in dataset.iter_batches(batch_rows=16)]
+    assert max(sizes) <= 16 and sum(sizes) == 120
+
+
+def test_refuses_foreign_directories_and_second_writer(tmp_path: Path) -> None:
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError, match="not empty"):
+        Dataset.create(tmp_path / "junk")
+    with pytest.raises(DatasetError, match="not a curate dataset"):
+        Dataset.open(tmp_path / "missing")
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer(), pytest.raises(DatasetError, match="another curate process"), dataset.writer():
+        pass
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert manifest["schema"]["version"].startswith("1.")
+    shutil.rmtree(tmp_path / "d")
