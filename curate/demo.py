@@ -1,16 +1,19 @@
 """The built-in offline demo: structures built in code, labelled with ASE's EMT, through the real pipeline.
 
-Until ``curate sample --budget 1`` exists this is the main job of the quick start. Every structure comes from
-ASE's builders (nothing is downloaded or read from disk); near-equilibrium cells are joined by seeded
-rattles and strains, and one deliberately squeezed cell shows the quality gate quarantining a record.
+Until ``curate sample --budget 1`` exists this is the main job of the quick start. The recipe is
+``datasets/demo.yaml``; every structure comes from ASE's builders (nothing is downloaded); near-equilibrium
+cells are joined by seeded rattles and strains, and one deliberately squeezed cell shows the quality gate
+quarantining a record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -21,9 +24,19 @@ from curate.ingest import FileReport, write_items
 from curate.sources import Rejected
 from curate.store import Dataset
 
-DEMO_ELEMENTS = ("Al", "Cu", "Ni", "Ag", "Pd")
-RATTLE_STD_ANG = (0.02, 0.05, 0.1)
-STRAINS = (-0.03, 0.03)
+
+def recipe_path(name: str) -> Path:
+    """Path of a built-in recipe in ``datasets/`` (source tree) or ``curate/_datasets`` (installed wheel)."""
+    here = Path(__file__).resolve().parent
+    for folder in (here.parent / "datasets", here / "_datasets"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"built-in recipe {name} not found next to the curate package")
+
+
+def load_recipe(name: str = "demo.yaml") -> dict[str, Any]:
+    """The parsed YAML recipe."""
+    return yaml.safe_load(recipe_path(name).read_text())
 
 
 def _labelled(atoms: Atoms, *, parent: str, generator: str | None, params: dict, seed: int | None) -> Configuration:
@@ -49,25 +62,34 @@ def _labelled(atoms: Atoms, *, parent: str, generator: str | None, params: dict,
     )
 
 
-def demo_configurations(*, seed: int = 0) -> Iterator[Configuration | Rejected]:
-    """Equilibrium fcc cells of five metals (2x2x2 supercells), seeded rattles, +-3 % strains, one bad cell."""
+def demo_configurations(recipe: dict[str, Any], *, seed: int = 0) -> Iterator[Configuration | Rejected]:
+    """Equilibrium cells of the recipe's elements, seeded Gaussian rattles, isotropic strains, one bad cell."""
     rng = np.random.default_rng(seed)
-    for element in DEMO_ELEMENTS:
-        base = bulk(element, "fcc", cubic=True) * (2, 2, 2)
-        name = f"{element}-fcc"
+    structures = recipe["structures"]
+    perturbations = recipe["perturbations"]
+    for element in structures["elements"]:
+        base = bulk(element, structures["crystal"], cubic=True) * tuple(structures["supercell"])
+        name = f"{element}-{structures['crystal']}"
         yield _labelled(base, parent=name, generator=None, params={}, seed=None)
-        for std in RATTLE_STD_ANG:
+        for std in perturbations["gaussian_rattle_std_ang"]:
             row_seed = int(rng.integers(2**31))
             rattled = base.copy()
             rattled.positions += np.random.default_rng(row_seed).normal(0.0, std, rattled.positions.shape)
             yield _labelled(rattled, parent=name, generator="gaussian-rattle", params={"std_ang": std}, seed=row_seed)
-        for strain in STRAINS:
+        for strain in perturbations["isotropic_strain"]:
             strained = base.copy()
             strained.set_cell(base.cell[:] * (1.0 + strain), scale_atoms=True)
             yield _labelled(strained, parent=name, generator="strain", params={"isotropic": strain}, seed=None)
-    squeezed = bulk("Cu", "fcc", cubic=True)
-    squeezed.positions[1] = squeezed.positions[0] + [0.3, 0.0, 0.0]
-    yield _labelled(squeezed, parent="Cu-fcc", generator="broken-on-purpose", params={"gap_ang": 0.3}, seed=None)
+    bad = recipe["quality_gate_example"]
+    squeezed = bulk(bad["element"], structures["crystal"], cubic=True)
+    squeezed.positions[1] = squeezed.positions[0] + [bad["gap_ang"], 0.0, 0.0]
+    yield _labelled(
+        squeezed,
+        parent=f"{bad['element']}-{structures['crystal']}",
+        generator="broken-on-purpose",
+        params={"gap_ang": bad["gap_ang"]},
+        seed=None,
+    )
 
 
 def build_demo(out: Path, *, seed: int = 0) -> FileReport:
@@ -75,7 +97,9 @@ def build_demo(out: Path, *, seed: int = 0) -> FileReport:
     dataset = Dataset.create(out)
     report = FileReport(path="curate-demo")
     with dataset.writer() as writer:
-        write_items(demo_configurations(seed=seed), writer=writer, display_name="curate-demo", file_report=report)
+        write_items(
+            demo_configurations(load_recipe(), seed=seed), writer=writer, display_name="curate-demo", file_report=report
+        )
         writer.flush()
         dataset.record_history(
             {"command": "demo", "seed": seed, "rows_added": report.rows_added, "quarantined": report.quarantined}

@@ -14,6 +14,7 @@ from curate.configuration import Configuration, configurations_to_batch
 from curate.errors import InputError
 from curate.quality import MIN_DISTANCE_FACTOR, configuration_findings, first_error
 from curate.sources import Importer, ImportOptions, Rejected, get_importer
+from curate.sources.base import ChunkedImporter
 from curate.store import Dataset, DatasetWriter
 
 BATCH_ROWS = 2048
@@ -80,6 +81,12 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _auto_workers(path: Path) -> int:
+    from curate.parallel import PARALLEL_MIN_FILE_BYTES, default_workers
+
+    return default_workers() if path.is_file() and path.stat().st_size >= PARALLEL_MIN_FILE_BYTES else 1
+
+
 def gate(
     items: Iterable[Configuration | Rejected], *, min_distance_factor: float
 ) -> Iterator[Configuration | Rejected]:
@@ -106,12 +113,16 @@ def import_paths(
     batch_rows: int = BATCH_ROWS,
     on_progress: Callable[[int], None] | None = None,
     on_error: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import ``paths`` with the importer ``format_name`` into the dataset at ``out`` (created if needed).
 
     Rows already present (same id) are skipped, so re-running resumes. Rejected records land in the
     quarantine with file, record, field and reason; a file that cannot be read to its end is reported in
     its FileReport.error and the rows read before the damage still land.
+
+    ``workers`` > 1 parses chunked formats in that many worker processes (same rows, same ids); None picks
+    :func:`curate.parallel.default_workers` for files over 32 MB and 1 otherwise.
     """
     importer = get_importer(format_name)
     options = options or ImportOptions()
@@ -124,7 +135,10 @@ def import_paths(
         for path in paths:
             file_report = FileReport(path=str(path))
             report.files.append(file_report)
-            _import_one(importer, path, options, writer, file_report, min_distance_factor, batch_rows, on_progress)
+            file_workers = workers if workers is not None else _auto_workers(path)
+            _import_one(
+                importer, path, options, writer, file_report, min_distance_factor, batch_rows, on_progress, file_workers
+            )
             if file_report.error and on_error:
                 on_error(file_report.error)
             writer.flush()
@@ -205,11 +219,15 @@ def _import_one(
     min_distance_factor: float,
     batch_rows: int,
     on_progress: Callable[[int], None] | None,
+    workers: int,
 ) -> None:
     display = str(path)
     try:
         if not path.exists():
             raise InputError("no such file or directory", file=display)
+        if workers > 1 and isinstance(importer, ChunkedImporter) and path.is_file():
+            _import_chunked(importer, path, options, writer, file_report, min_distance_factor, on_progress, workers)
+            return
         write_items(
             importer.read(path, display_name=display, options=options),
             writer=writer,
@@ -223,3 +241,33 @@ def _import_one(
         file_report.error = exc.describe()
         writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
         file_report.quarantined += 1
+
+
+def _import_chunked(
+    importer: ChunkedImporter,
+    path: Path,
+    options: ImportOptions,
+    writer: DatasetWriter,
+    file_report: FileReport,
+    min_distance_factor: float,
+    on_progress: Callable[[int], None] | None,
+    workers: int,
+) -> None:
+    from curate.parallel import CHUNK_BYTES, ChunkTask, run_chunks
+
+    display = str(path)
+    tasks = (
+        ChunkTask(importer.name, chunk, display, options, min_distance_factor)
+        for chunk in importer.chunks(path, target_bytes=CHUNK_BYTES)
+    )
+    for result in run_chunks(tasks, workers=workers):
+        file_report.rows_read += result.records_read
+        for item in result.rejected:
+            writer.quarantine(file=display, record=item.record, field=item.field, reason=item.reason)
+            file_report.quarantined += 1
+        if result.batch is not None:
+            appended = writer.append(result.batch)
+            file_report.rows_added += appended.added
+            file_report.duplicates += appended.duplicates
+            if on_progress:
+                on_progress(result.batch.num_rows)

@@ -33,6 +33,12 @@ from curate.sources import IMPORT_FORMATS
     help="Reject structures with two atoms closer than this x the sum of their covalent radii.",
 )
 @click.option("--shard-rows", default=100_000, show_default=True, type=int, help="Rows per Parquet shard.")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Worker processes for chunked formats (mptrj); default: all usable cores for files over 32 MB, else 1.",
+)
 @click.option("--strict", is_flag=True, help="Exit non-zero if any record was quarantined.")
 def command(
     format_name: str,
@@ -41,6 +47,7 @@ def command(
     functional: str | None,
     min_distance_factor: float,
     shard_rows: int,
+    workers: int | None,
     strict: bool,
 ) -> None:
     """Import FORMAT files into the dataset at --out, streaming, with a quality gate.
@@ -75,6 +82,7 @@ def command(
             options=ImportOptions(functional=functional),
             min_distance_factor=min_distance_factor,
             shard_rows=shard_rows,
+            workers=workers,
             on_progress=bar.update,
             on_error=lambda message: click.echo(f"curate: error: {message}", err=True),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,6 +32,19 @@ class ImportOptions:
     """
 
     functional: str | None = None
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    """Consecutive raw records of one file, cut so that each can be parsed on its own (in another process).
+
+    Attributes:
+        first_index: index of the first record in the file.
+        records: the raw bytes of each record.
+    """
+
+    first_index: int
+    records: list[bytes]
 
 
 class Importer(Protocol):
@@ -87,3 +100,21 @@ def optional_array(value: Any, field: str) -> np.ndarray | None:
         return np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError) as exc:
         raise RecordRejected(f"not a numeric array ({exc})", field=field) from exc
+
+
+@runtime_checkable
+class ChunkedImporter(Importer, Protocol):
+    """An importer whose file splits into independent raw chunks, so parsing can run in worker processes.
+
+    ``read`` must equal parsing every chunk of ``chunks`` in order.
+    """
+
+    def chunks(self, path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
+        """Cut ``path`` into chunks of about ``target_bytes``; raises InputError after the last good chunk."""
+        ...
+
+    def parse_chunk(
+        self, chunk: RawChunk, *, display_name: str, options: ImportOptions
+    ) -> Iterator[Configuration | Rejected]:
+        """Parse one chunk (a pure function of its arguments)."""
+        ...

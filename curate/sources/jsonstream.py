@@ -22,17 +22,16 @@ import numpy as np
 import orjson
 
 from curate.errors import InputError, RecordRejected
+from curate.sources.base import RawChunk
 
 CHUNK_BYTES = 8 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 
-_QUOTE, _OPEN, _CLOSE, _COMMA, _BACKSLASH = 1, 2, 3, 4, 5
-_CLASS = np.zeros(256, dtype=np.uint8)
-_CLASS[ord('"')] = _QUOTE
-_CLASS[[ord("{"), ord("[")]] = _OPEN
-_CLASS[[ord("}"), ord("]")]] = _CLOSE
-_CLASS[ord(",")] = _COMMA
-_CLASS[ord("\\")] = _BACKSLASH
+_BRACKET = np.zeros(256, dtype=bool)
+_BRACKET[[ord("{"), ord("["), ord("}"), ord("]")]] = True
+_QUOTE = ord('"')
+_BACKSLASH = ord("\\")
+_OPENERS = (ord("{"), ord("["))
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -113,34 +112,54 @@ def peek_kind(path: Path) -> str:
     return first
 
 
-def _separators(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of top-level separators in ``buf`` (which starts inside the top-level container).
+def _unescaped_quotes(a: np.ndarray) -> np.ndarray:
+    """Positions of the double quotes in ``a`` that delimit strings (not preceded by an odd run of backslashes)."""
+    quotes = np.flatnonzero(a == _QUOTE)
+    suspects = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == _BACKSLASH)]
+    if suspects.size == 0:
+        return quotes
+    escaped = []
+    for q in suspects.tolist():
+        run, p = 0, q - 1
+        while p >= 0 and a[p] == _BACKSLASH:
+            run, p = run + 1, p - 1
+        if run % 2:
+            escaped.append(q)
+    return np.setdiff1d(quotes, np.asarray(escaped, dtype=quotes.dtype), assume_unique=True)
 
-    Returns (positions, is_end): commas at relative depth 0, and the closing bracket of the container.
+
+def _separators(buf: bytes) -> tuple[list[int], bool]:
+    """Top-level separators in ``buf``, which starts inside the top-level container at depth 0.
+
+    Returns the positions of the commas at depth 0 outside strings, and whether the container's closing
+    bracket was found (then it is the last position). Only brackets and quotes are located vectorised;
+    commas are looked for only in the stretches that lie at depth 0, which are few.
     """
     a = np.frombuffer(buf, dtype=np.uint8)
-    classes = _CLASS[a]
-    idx = np.flatnonzero(classes)
-    kinds = classes[idx]
-    backslashes = idx[kinds == _BACKSLASH]
-    quote_mask = kinds == _QUOTE
-    if backslashes.size:
-        # a quote preceded by an odd run of backslashes is escaped and does not toggle string state
-        for j in np.flatnonzero(quote_mask):
-            p = idx[j] - 1
-            run = 0
-            while p >= 0 and a[p] == 92:
-                run += 1
-                p -= 1
-            if run % 2:
-                quote_mask[j] = False
-    in_string = (np.cumsum(quote_mask) - quote_mask) & 1
-    structural = (in_string == 0) & ~quote_mask & (kinds != _BACKSLASH)
-    idx, kinds = idx[structural], kinds[structural]
-    step = np.where(kinds == _OPEN, 1, np.where(kinds == _CLOSE, -1, 0))
-    depth = np.cumsum(step)
-    is_sep = ((kinds == _COMMA) & (depth == 0)) | (depth == -1)
-    return idx[is_sep], (depth[is_sep] == -1)
+    quotes = _unescaped_quotes(a)
+    brackets = np.flatnonzero(_BRACKET[a])
+    outside = (np.searchsorted(quotes, brackets) & 1) == 0
+    brackets = brackets[outside]
+    kinds = a[brackets]
+    step = np.where((kinds == _OPENERS[0]) | (kinds == _OPENERS[1]), 1, -1)
+    depth_after = np.cumsum(step)
+    closing = np.flatnonzero(depth_after == -1)
+    limit = int(brackets[closing[0]]) if closing.size else len(buf)
+    # stretches at depth 0: from the start (or a bracket that returns to depth 0) to the next bracket
+    starts = [0] + (brackets[depth_after == 0] + 1).tolist()
+    following = np.searchsorted(brackets, np.asarray(starts), side="left")
+    separators: list[int] = []
+    for begin, nxt in zip(starts, following.tolist(), strict=True):
+        end = min(int(brackets[nxt]) if nxt < len(brackets) else len(buf), limit)
+        pos = buf.find(b",", begin, end)
+        while pos != -1:
+            if int(np.searchsorted(quotes, pos)) % 2 == 0:
+                separators.append(pos)
+            pos = buf.find(b",", pos + 1, end)
+    separators.sort()
+    if closing.size:
+        separators.append(limit)
+    return separators, bool(closing.size)
 
 
 def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
@@ -161,15 +180,15 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
         index = 0
         eof = False
         while True:
-            positions, is_end = _separators(carry)
+            positions, closed = _separators(carry)
             start = 0
-            for pos, end in zip(positions.tolist(), is_end.tolist(), strict=True):
+            for k, pos in enumerate(positions):
                 raw = carry[start:pos]
                 if raw.strip():
                     yield index, raw
                     index += 1
                 start = pos + 1
-                if end:
+                if closed and k == len(positions) - 1:
                     return
             carry = carry[start:]
             if eof:
@@ -181,6 +200,28 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
             more = reader.read(chunk_bytes, f"after element {index}")
             eof = not more
             carry += more
+
+
+def iter_top_level_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
+    """Group consecutive top-level elements into chunks of about ``target_bytes``.
+
+    On damage the chunk gathered so far is yielded before the InputError is raised.
+    """
+    records: list[bytes] = []
+    size = 0
+    first = 0
+    try:
+        for index, raw in iter_top_level(path):
+            if not records:
+                first = index
+            records.append(raw)
+            size += len(raw)
+            if size >= target_bytes:
+                yield RawChunk(first_index=first, records=records)
+                records, size = [], 0
+    finally:
+        if records:
+            yield RawChunk(first_index=first, records=records)
 
 
 def decode_member(raw: bytes) -> tuple[str, Any]:

@@ -4,6 +4,10 @@ Stress in MPtrj is VASP's (kBar, positive = compressive) and is stored converted
 MPtrj frames carry no INCAR, so the functional follows the Materials Project GGA/GGA+U rule of the input
 set that produced them (pymatgen's MPRelaxSet: +U, with that set's U values, for the listed metals in
 oxides and fluorides); pass --functional to state it instead.
+
+Speed: a material is decoded with msgspec into typed structs, which skips the fields curate does not store
+(``abc``, ``label``, ``properties``, ...) without building Python objects for them. A material that does not
+fit the typed layout (a NaN literal, a missing ``xyz``) falls back to the general decoder, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -13,48 +17,107 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgspec
+import numpy as np
+
 from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
 from curate.errors import RecordRejected
-from curate.sources.base import ImportOptions, Rejected, optional_array, structure_arrays
-from curate.sources.jsonstream import decode_member, iter_top_level
+from curate.sources.base import ImportOptions, RawChunk, Rejected, optional_array, structure_arrays
+from curate.sources.jsonstream import decode_member, iter_top_level, iter_top_level_chunks
 
 ENERGY_FIELD = "uncorrected_total_energy"
 
 
+class _Species(msgspec.Struct):
+    element: str
+    occu: float = 1.0
+
+
+class _Site(msgspec.Struct):
+    species: list[_Species]
+    xyz: list[float]
+
+
+class _Lattice(msgspec.Struct):
+    matrix: list[list[float]]
+
+
+class _Structure(msgspec.Struct):
+    lattice: _Lattice
+    sites: list[_Site]
+
+
+class _Frame(msgspec.Struct):
+    structure: _Structure
+    uncorrected_total_energy: float | None = None
+    corrected_total_energy: float | None = None
+    force: list[list[float]] | None = None
+    stress: list[list[float]] | None = None
+    magmom: list[float] | None = None
+    mp_id: str | None = None
+
+
+_MATERIAL_DECODER = msgspec.json.Decoder(dict[str, dict[str, _Frame]])
+
+
 @lru_cache(maxsize=1)
 def _mp_hubbard_rule() -> dict[str, dict[str, float]]:
-    from pymatgen.io.vasp.sets import MPRelaxSet
+    """LDAUU table of pymatgen's MPRelaxSet.yaml, read as data (importing pymatgen.io.vasp.sets costs ~2 s)."""
+    import importlib.util
 
-    return {anion: dict(values) for anion, values in MPRelaxSet.CONFIG["INCAR"]["LDAUU"].items()}
+    import yaml
+
+    spec = importlib.util.find_spec("pymatgen")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pymatgen is required for the Materials Project GGA+U rule")
+    config_path = Path(next(iter(spec.submodule_search_locations))) / "io" / "vasp" / "MPRelaxSet.yaml"
+    from pymatgen.core.periodic_table import Element
+
+    config = yaml.safe_load(config_path.read_text())
+    tables = config["INCAR"]["LDAUU"]
+    # like pymatgen's DictSet: the most electronegative anion present picks the U table
+    return {anion: dict(tables[anion]) for anion in sorted(tables, key=lambda a: -Element(a).X)}
+
+
+@lru_cache(maxsize=4096)
+def _mp_gga_for_elements(elements: frozenset[str]) -> tuple[str, tuple[tuple[str, float], ...]]:
+    for anion, table in _mp_hubbard_rule().items():
+        if anion in elements:
+            hubbard = tuple((el, float(table[el])) for el in sorted(elements) if table.get(el))
+            if hubbard:
+                return "PBE+U", hubbard
+    return "PBE", ()
 
 
 def mp_gga_functional(species: list[str]) -> tuple[str, dict[str, float] | None]:
     """(functional, hubbard_u) that Materials Project's GGA/GGA+U input set assigns to this composition.
 
-    The most electronegative anion with a U table (O before F, as in MPRelaxSet) decides.
+    The most electronegative anion present that has a U table in MPRelaxSet (F, then O) decides.
     """
-    present = set(species)
-    for anion, table in _mp_hubbard_rule().items():
-        if anion in present:
-            hubbard = {el: float(table[el]) for el in sorted(present) if table.get(el)}
-            if hubbard:
-                return "PBE+U", hubbard
-    return "PBE", None
+    name, hubbard = _mp_gga_for_elements(frozenset(species))
+    return name, dict(hubbard) or None
 
 
-def frame_configuration(
-    frame: Mapping[str, Any], *, material_id: str, frame_id: str, display_name: str, functional: str | None
+def _configuration(
+    *,
+    species: list[str],
+    lattice: np.ndarray,
+    positions: np.ndarray,
+    energy: float | None,
+    corrected: float | None,
+    force: Any,
+    stress: Any,
+    magmom: Any,
+    material_id: str,
+    frame_id: str,
+    display_name: str,
+    functional: str | None,
 ) -> Configuration:
-    """One MPtrj frame as a configuration; raises RecordRejected (field named) on bad values."""
-    species, lattice, positions = structure_arrays(frame["structure"])
     if functional is None:
         functional_name, hubbard = mp_gga_functional(species)
     else:
         functional_name, hubbard = functional, None
-    stress = optional_array(frame.get("stress"), "stress")
-    magmom = frame.get("magmom")
-    energy = frame.get(ENERGY_FIELD)
-    corrected = frame.get("corrected_total_energy")
+    stress_array = optional_array(stress, "stress")
     return Configuration(
         species=species,
         lattice=lattice,
@@ -62,17 +125,115 @@ def frame_configuration(
         energy=None if energy is None else float(energy),
         energy_field=None if energy is None else ENERGY_FIELD,
         energy_corrected=None if corrected is None else float(corrected),
-        forces=optional_array(frame.get("force"), "force"),
-        stress=None if stress is None else stress_gpa_from_vasp_kbar(stress),
+        forces=optional_array(force, "force"),
+        stress=None if stress_array is None else stress_gpa_from_vasp_kbar(stress_array),
         magmoms=optional_array(magmom, "magmom"),
         functional=functional_name,
         hubbard_u=hubbard,
         source="mptrj",
         source_file=display_name,
         source_record=f"{material_id}/{frame_id}",
-        material_id=str(frame.get("mp_id") or material_id),
+        material_id=material_id,
         task_id=frame_id.rsplit("-", 2)[0] if frame_id.count("-") >= 3 else None,
     )
+
+
+def frame_configuration(
+    frame: Mapping[str, Any], *, material_id: str, frame_id: str, display_name: str, functional: str | None
+) -> Configuration:
+    """One MPtrj frame (a plain dict) as a configuration; raises RecordRejected (field named) on bad values."""
+    species, lattice, positions = structure_arrays(frame["structure"])
+    return _configuration(
+        species=species,
+        lattice=lattice,
+        positions=positions,
+        energy=frame.get(ENERGY_FIELD),
+        corrected=frame.get("corrected_total_energy"),
+        force=frame.get("force"),
+        stress=frame.get("stress"),
+        magmom=frame.get("magmom"),
+        material_id=str(frame.get("mp_id") or material_id),
+        frame_id=frame_id,
+        display_name=display_name,
+        functional=functional,
+    )
+
+
+def _typed_frame_configuration(
+    frame: _Frame, *, material_id: str, frame_id: str, display_name: str, functional: str | None
+) -> Configuration:
+    sites = frame.structure.sites
+    species = []
+    for site in sites:
+        if len(site.species) != 1 or abs(site.species[0].occu - 1.0) > 1e-8:
+            raise RecordRejected(
+                "disordered site (partial occupancy) cannot be a training configuration", field="structure"
+            )
+        species.append(site.species[0].element)
+    try:
+        lattice = np.array(frame.structure.lattice.matrix, dtype=np.float64)
+        positions = np.array([site.xyz for site in sites], dtype=np.float64)
+    except ValueError as exc:
+        raise RecordRejected(f"ragged coordinates ({exc})", field="structure") from exc
+    return _configuration(
+        species=species,
+        lattice=lattice,
+        positions=positions,
+        energy=frame.uncorrected_total_energy,
+        corrected=frame.corrected_total_energy,
+        force=frame.force,
+        stress=frame.stress,
+        magmom=frame.magmom,
+        material_id=str(frame.mp_id or material_id),
+        frame_id=frame_id,
+        display_name=display_name,
+        functional=functional,
+    )
+
+
+def material_configurations(
+    raw_member: bytes, *, index: int, display_name: str, functional: str | None
+) -> Iterator[Configuration | Rejected]:
+    """Every frame of one ``"mp_id": {frames}`` member of the top-level object."""
+    try:
+        typed = _MATERIAL_DECODER.decode(b"{" + raw_member + b"}")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        typed = None
+    if typed is not None:
+        for material_id, frames in typed.items():
+            for frame_id, frame in frames.items():
+                try:
+                    yield _typed_frame_configuration(
+                        frame,
+                        material_id=material_id,
+                        frame_id=frame_id,
+                        display_name=display_name,
+                        functional=functional,
+                    )
+                except RecordRejected as exc:
+                    yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
+        return
+    try:
+        material_id, frames = decode_member(raw_member)
+    except RecordRejected as exc:
+        yield Rejected(f"material #{index}", None, exc.reason)
+        return
+    if not isinstance(frames, dict):
+        yield Rejected(str(material_id), None, "expected an object of frames")
+        return
+    for frame_id, frame in frames.items():
+        try:
+            yield frame_configuration(
+                frame,
+                material_id=str(material_id),
+                frame_id=str(frame_id),
+                display_name=display_name,
+                functional=functional,
+            )
+        except RecordRejected as exc:
+            yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
+        except (KeyError, TypeError, ValueError) as exc:
+            yield Rejected(f"{material_id}/{frame_id}", None, f"malformed frame ({type(exc).__name__}: {exc})")
 
 
 class MPtrjImporter:
@@ -83,26 +244,21 @@ class MPtrjImporter:
         "CHGNet MPtrj JSON: {mp_id: {frame_id: {structure, uncorrected_total_energy, force, stress, magmom}}}"
     )
 
+    def chunks(self, path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
+        """Groups of whole materials of about ``target_bytes``."""
+        return iter_top_level_chunks(path, target_bytes=target_bytes)
+
+    def parse_chunk(
+        self, chunk: RawChunk, *, display_name: str, options: ImportOptions
+    ) -> Iterator[Configuration | Rejected]:
+        """Every frame of every material in ``chunk``."""
+        for offset, raw in enumerate(chunk.records):
+            yield from material_configurations(
+                raw, index=chunk.first_index + offset, display_name=display_name, functional=options.functional
+            )
+
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
         for index, raw in iter_top_level(path):
-            try:
-                material_id, frames = decode_member(raw)
-            except RecordRejected as exc:
-                yield Rejected(f"material #{index}", None, exc.reason)
-                continue
-            if not isinstance(frames, dict):
-                yield Rejected(str(material_id), None, "expected an object of frames")
-                continue
-            for frame_id, frame in frames.items():
-                try:
-                    yield frame_configuration(
-                        frame,
-                        material_id=str(material_id),
-                        frame_id=str(frame_id),
-                        display_name=display_name,
-                        functional=options.functional,
-                    )
-                except RecordRejected as exc:
-                    yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
-                except (KeyError, TypeError, ValueError) as exc:
-                    yield Rejected(f"{material_id}/{frame_id}", None, f"malformed frame ({type(exc).__name__}: {exc})")
+            yield from material_configurations(
+                raw, index=index, display_name=display_name, functional=options.functional
+            )
