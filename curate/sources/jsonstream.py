@@ -146,7 +146,7 @@ def _separators(buf: bytes) -> tuple[list[int], bool]:
     closing = np.flatnonzero(depth_after == -1)
     limit = int(brackets[closing[0]]) if closing.size else len(buf)
     # stretches at depth 0: from the start (or a bracket that returns to depth 0) to the next bracket
-    starts = [0] + (brackets[depth_after == 0] + 1).tolist()
+    starts = [0, *(brackets[depth_after == 0] + 1).tolist()]
     following = np.searchsorted(brackets, np.asarray(starts), side="left")
     separators: list[int] = []
     for begin, nxt in zip(starts, following.tolist(), strict=True):
