@@ -2,4 +2,5 @@
 
 from curate.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes re-import this module as __mp_main__
+    main()

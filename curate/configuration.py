@@ -163,11 +163,20 @@ def reduced_formula(species: Sequence[str]) -> str:
     return "".join(f"{el}{'' if c // divisor == 1 else c // divisor}" for el, c in sorted(counts.items()))
 
 
+def _snap(array: np.ndarray) -> np.ndarray:
+    """Round to HASH_DECIMALS after first snapping to 1e-12.
+
+    The first rounding washes out the last-bit noise of unit conversions (kBar -> eV/A^3 -> GPa), so a value
+    lying on a 1e-6 rounding boundary does not fall on different sides of it after a round trip.
+    """
+    return np.round(np.round(array, 12), HASH_DECIMALS)
+
+
 def _rounded_bytes(array: np.ndarray | None) -> bytes:
     if array is None:
         return b"-"
     # + 0.0 turns -0.0 into 0.0 so that the sign of a zero never changes an id
-    return (np.round(np.asarray(array, dtype=np.float64), HASH_DECIMALS) + 0.0).tobytes()
+    return (_snap(np.asarray(array, dtype=np.float64)) + 0.0).tobytes()
 
 
 def geometry_hash(cfg: Configuration) -> str:
@@ -184,7 +193,7 @@ def content_id(cfg: Configuration, geometry: str) -> str:
     """Row id: sha256 of the geometry hash, functional and labels (energy, forces, stress rounded to 1e-6)."""
     h = hashlib.sha256(geometry.encode())
     h.update((cfg.functional or "-").encode())
-    h.update(b"-" if cfg.energy is None else f"{cfg.energy:.{HASH_DECIMALS}f}".encode())
+    h.update(b"-" if cfg.energy is None else f"{float(_snap(np.float64(cfg.energy))) + 0.0:.{HASH_DECIMALS}f}".encode())
     h.update(_rounded_bytes(cfg.forces))
     h.update(_rounded_bytes(cfg.stress))
     return h.hexdigest()

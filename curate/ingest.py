@@ -70,7 +70,7 @@ def file_sha256(path: Path) -> str:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Parsing allocates millions of acyclic containers; the cyclic collector only slows that down."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -129,7 +129,7 @@ def import_paths(
     dataset = Dataset.create(out)
     report = ImportReport()
     started = time.perf_counter()
-    with dataset.writer() as writer, _no_cyclic_gc():
+    with dataset.writer() as writer, no_cyclic_gc():
         writer.shard_rows = shard_rows
         batch_rows = min(batch_rows, shard_rows)
         for path in paths:

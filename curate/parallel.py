@@ -46,21 +46,23 @@ class ChunkResult:
 
 def process_chunk(task: ChunkTask) -> ChunkResult:
     """Parse, gate and batch one chunk (runs in a worker process or in-process)."""
-    from curate.ingest import gate
+    from curate.ingest import gate, no_cyclic_gc
 
     importer = get_importer(task.format_name)
     assert isinstance(importer, ChunkedImporter)
     good = []
     rejected = []
     read = 0
-    items = importer.parse_chunk(task.chunk, display_name=task.display_name, options=task.options)
-    for item in gate(items, min_distance_factor=task.min_distance_factor):
-        read += 1
-        if isinstance(item, Rejected):
-            rejected.append(item)
-        else:
-            good.append(item)
-    return ChunkResult(batch=configurations_to_batch(good) if good else None, rejected=rejected, records_read=read)
+    with no_cyclic_gc():
+        items = importer.parse_chunk(task.chunk, display_name=task.display_name, options=task.options)
+        for item in gate(items, min_distance_factor=task.min_distance_factor):
+            read += 1
+            if isinstance(item, Rejected):
+                rejected.append(item)
+            else:
+                good.append(item)
+        batch = configurations_to_batch(good) if good else None
+    return ChunkResult(batch=batch, rejected=rejected, records_read=read)
 
 
 def default_workers() -> int:
@@ -78,7 +80,7 @@ def run_chunks(tasks: Iterator[ChunkTask], *, workers: int, max_in_flight: int |
     Exceptions raised while producing tasks (a truncated file) propagate after the results of every task
     already submitted have been yielded, so nothing parsed before the damage is lost.
     """
-    limit = max_in_flight or 2 * workers
+    limit = max_in_flight or 8 * workers
     context = multiprocessing.get_context("forkserver")
     # workers fork from a server that has already imported the parsing stack (~1 s per worker otherwise)
     context.set_forkserver_preload(["curate.parallel", "curate.ingest", "curate.sources.mptrj", "curate.quality"])

@@ -9,6 +9,7 @@ from curate.errors import RecordRejected
 
 # emmet's run types are named for the POTCAR family; in Materials Project data GGA means PBE
 _RUN_TYPE_TO_FUNCTIONAL = {"GGA": "PBE", "GGA+U": "PBE+U"}
+_GGA_RUN_TYPES = {"GGA", "PBE", "PBEsol", "LDA", "AM05", "revPBE", "optPBE", "optB88", "optB86b", "vdW-DF2"}
 
 
 def _truthy(value: Any) -> bool:
@@ -42,6 +43,10 @@ def functional_from_vasp(
     if "LDAU" in merged:
         merged["LDAU"] = _truthy(merged["LDAU"])
     name = run_type(merged).value
+    metagga = str(merged.get("METAGGA") or "").strip().upper()
+    if metagga not in ("", "--", "NONE", "F", "FALSE", ".FALSE.") and name.removesuffix("+U") in _GGA_RUN_TYPES:
+        # emmet falls back to the GGA rules for a METAGGA value it does not know: refuse instead of mislabelling
+        raise RecordRejected(f"METAGGA={merged['METAGGA']!r} is not a functional curate can name", field="METAGGA")
     return _RUN_TYPE_TO_FUNCTIONAL.get(name, name)
 
 

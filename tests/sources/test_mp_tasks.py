@@ -99,3 +99,13 @@ def test_si_tasks_and_rerun_adds_nothing(shared_data: Path, tmp_path: Path) -> N
     again = import_paths([shared_data / "emmet" / "test_si_tasks.json.gz"], format_name="mp-tasks", out=tmp_path / "d")
     assert again.rows_added == 0 and again.duplicates == 7
     assert Dataset.open(tmp_path / "d").content_hash == before
+
+
+def test_unknown_metagga_is_refused_not_called_pbe() -> None:
+    from curate.errors import RecordRejected
+    from curate.sources.vasp_inputs import functional_from_vasp
+
+    assert functional_from_vasp({"METAGGA": "R2scan"}) == "r2SCAN"
+    assert functional_from_vasp({"METAGGA": "--"}, {"GGA": "--"}) == "PBE"
+    with pytest.raises(RecordRejected, match="MBJ"):
+        functional_from_vasp({"METAGGA": "MBJ"}, {"GGA": "--"})

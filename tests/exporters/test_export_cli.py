@@ -1,0 +1,91 @@
+"""`curate export`: exit codes, the one-line summary on stdout, the filter and the help text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import ase.db
+import ase.io
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+
+
+def test_export_writes_the_file_and_a_one_line_summary(real_datasets: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "as2so6.xyz"
+    result = CliRunner().invoke(main, ["export", str(real_datasets["as2so6"]), "--format", "extxyz", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = result.stdout.strip().splitlines()
+    assert len(summary) == 1 and summary[0].startswith("193 rows written to ") and str(out) in summary[0]
+    assert len(ase.io.read(out, index=":")) == 193
+
+
+def test_where_keeps_only_matching_rows(real_datasets: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "u.json"
+    args = [
+        "export",
+        str(real_datasets["magnetism"]),
+        "-f",
+        "mptrj-json",
+        "-o",
+        str(out),
+        "--where",
+        "functional=PBE+U",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1 rows written to ") and "from 4 rows" in result.stdout
+    assert '"mp-cvkdb"' in out.read_text()
+
+
+def test_missing_dataset_is_a_one_line_error_with_status_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing-here"
+    result = CliRunner().invoke(main, ["export", str(missing), "--format", "ase-db", "--out", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("curate: error: ") and str(missing) in lines[0]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_bad_filter_is_refused_before_writing(real_datasets: dict[str, Path], tmp_path: Path) -> None:
+    args = [
+        "export",
+        str(real_datasets["magnetism"]),
+        "-f",
+        "extxyz",
+        "-o",
+        str(tmp_path / "x.xyz"),
+        "--where",
+        "energy=1",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "only string and integer columns" in result.stderr
+    assert not (tmp_path / "x.xyz").exists()
+
+
+def test_help_teaches_units_and_trainers() -> None:
+    result = CliRunner().invoke(main, ["export", "--help"])
+    assert result.exit_code == 0
+    for expected in ("eV/A^3", "kBar", "mace_run_train", "StructureJsonData", "--energy_key REF_energy", "Examples"):
+        assert expected in result.output
+
+
+@pytest.mark.parametrize(
+    ("format_name", "check"),
+    [
+        ("extxyz", lambda path: path.read_text() == ""),
+        ("mptrj-json", lambda path: json.loads(path.read_text()) == {}),
+        ("ase-db", lambda path: ase.db.connect(path, type="db").count() == 0),
+    ],
+)
+def test_a_filter_matching_nothing_writes_a_valid_empty_file(
+    real_datasets: dict[str, Path], tmp_path: Path, format_name: str, check: Callable[[Path], bool]
+) -> None:
+    out = tmp_path / "empty"
+    args = ["export", str(real_datasets["magnetism"]), "-f", format_name, "-o", str(out), "--where", "functional=LDA"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and result.stdout.startswith("0 rows written")
+    assert "no rows written" in result.stderr and check(out)
