@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from math import gcd
@@ -138,10 +139,16 @@ def check_configuration(cfg: Configuration) -> None:
         _check_array(cfg.magmoms, (n,), "magmoms")
     for name in ("energy", "energy_corrected"):
         value = getattr(cfg, name)
-        if value is not None and not np.isfinite(value):
+        if value is not None and not math.isfinite(value):
             raise RecordRejected(f"value is {value}, expected a finite number in eV", field=name)
-    if any(cfg.pbc) and abs(np.linalg.det(cfg.lattice)) < 1e-6:
+    if any(cfg.pbc) and abs(_triple_product(cfg.lattice.tolist())) < 1e-6:
         raise RecordRejected("periodic cell has zero volume", field="lattice_vectors")
+
+
+def _triple_product(m: list[list[float]]) -> float:
+    """a . (b x c) of the rows of a 3x3 matrix (the cell volume, signed); plain floats beat np.linalg.det here."""
+    (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = m
+    return a0 * (b1 * c2 - b2 * c1) - a1 * (b0 * c2 - b2 * c0) + a2 * (b0 * c1 - b1 * c0)
 
 
 def _check_array(array: np.ndarray, shape: tuple[int, ...], name: str) -> None:
@@ -172,31 +179,56 @@ def _snap(array: np.ndarray) -> np.ndarray:
     return np.round(np.round(array, 12), HASH_DECIMALS)
 
 
-def _rounded_bytes(array: np.ndarray | None) -> bytes:
-    if array is None:
-        return b"-"
+def _snapped_bytes_per_row(arrays: Sequence[np.ndarray | None]) -> list[bytes]:
+    """Hash bytes of each row's array, snapped in one vectorised pass over the whole batch (b"-" for None)."""
+    present = [a.reshape(-1) for a in arrays if a is not None]
+    if not present:
+        return [b"-"] * len(arrays)
     # + 0.0 turns -0.0 into 0.0 so that the sign of a zero never changes an id
-    return (_snap(np.asarray(array, dtype=np.float64)) + 0.0).tobytes()
+    flat = _snap(np.concatenate(present).astype(np.float64, copy=False)) + 0.0
+    out: list[bytes] = []
+    start = 0
+    for array in arrays:
+        if array is None:
+            out.append(b"-")
+            continue
+        end = start + array.size
+        out.append(flat[start:end].tobytes())
+        start = end
+    return out
+
+
+def row_hashes(configurations: Sequence[Configuration]) -> tuple[list[str], list[str]]:
+    """(ids, geometry hashes) of many configurations; see the schema's conventions.id and .geometry_hash.
+
+    geometry_hash = sha256(species, lattice, positions, pbc); id = sha256(geometry_hash, functional, energy,
+    forces, stress), every float snapped to 1e-12 and rounded to 1e-6 in stored units.
+    """
+    lattices = _snapped_bytes_per_row([c.lattice for c in configurations])
+    positions = _snapped_bytes_per_row([c.positions for c in configurations])
+    forces = _snapped_bytes_per_row([c.forces for c in configurations])
+    stresses = _snapped_bytes_per_row([c.stress for c in configurations])
+    energies = _snap(np.array([np.nan if c.energy is None else c.energy for c in configurations], dtype=np.float64))
+    ids, geometries = [], []
+    for k, cfg in enumerate(configurations):
+        h = hashlib.sha256(" ".join(cfg.species).encode())
+        h.update(lattices[k])
+        h.update(positions[k])
+        h.update(bytes(cfg.pbc))
+        geometry = h.hexdigest()
+        h = hashlib.sha256(geometry.encode())
+        h.update((cfg.functional or "-").encode())
+        h.update(b"-" if cfg.energy is None else f"{energies[k] + 0.0:.{HASH_DECIMALS}f}".encode())
+        h.update(forces[k])
+        h.update(stresses[k])
+        ids.append(h.hexdigest())
+        geometries.append(geometry)
+    return ids, geometries
 
 
 def geometry_hash(cfg: Configuration) -> str:
     """sha256 of species, lattice, positions (rounded to 1e-6 angstrom) and pbc."""
-    h = hashlib.sha256()
-    h.update(" ".join(cfg.species).encode())
-    h.update(_rounded_bytes(cfg.lattice))
-    h.update(_rounded_bytes(cfg.positions))
-    h.update(bytes(cfg.pbc))
-    return h.hexdigest()
-
-
-def content_id(cfg: Configuration, geometry: str) -> str:
-    """Row id: sha256 of the geometry hash, functional and labels (energy, forces, stress rounded to 1e-6)."""
-    h = hashlib.sha256(geometry.encode())
-    h.update((cfg.functional or "-").encode())
-    h.update(b"-" if cfg.energy is None else f"{float(_snap(np.float64(cfg.energy))) + 0.0:.{HASH_DECIMALS}f}".encode())
-    h.update(_rounded_bytes(cfg.forces))
-    h.update(_rounded_bytes(cfg.stress))
-    return h.hexdigest()
+    return row_hashes([cfg])[1][0]
 
 
 def _nested_fixed(arrays: list[np.ndarray | None], width: int) -> pa.Array:
@@ -226,9 +258,9 @@ def configurations_to_batch(configurations: Sequence[Configuration]) -> pa.Recor
     no importer can get them wrong.
     """
     schema = row_schema().arrow
-    geometry = [geometry_hash(c) for c in configurations]
+    ids, geometry = row_hashes(configurations)
     columns: dict[str, pa.Array | list[Any]] = {
-        "id": [content_id(c, g) for c, g in zip(configurations, geometry, strict=True)],
+        "id": ids,
         "geometry_hash": geometry,
         "hubbard_u": [
             None if not c.hubbard_u else [{"element": el, "u_ev": float(u)} for el, u in sorted(c.hubbard_u.items())]

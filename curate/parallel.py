@@ -80,7 +80,7 @@ def run_chunks(tasks: Iterator[ChunkTask], *, workers: int, max_in_flight: int |
     Exceptions raised while producing tasks (a truncated file) propagate after the results of every task
     already submitted have been yielded, so nothing parsed before the damage is lost.
     """
-    limit = max_in_flight or 8 * workers
+    limit = max_in_flight or 4 * workers
     context = multiprocessing.get_context("forkserver")
     # workers fork from a server that has already imported the parsing stack (~1 s per worker otherwise)
     context.set_forkserver_preload(["curate.parallel", "curate.ingest", "curate.sources.mptrj", "curate.quality"])

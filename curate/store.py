@@ -247,21 +247,20 @@ class Dataset:
             finally:
                 writer.close()
 
-    def _commit_shard(self, table: pa.Table) -> str:
+    def _new_shard_name(self) -> str:
         existing = [int(s["file"].split("-")[1]) for s in self._manifest["shards"]]
         sequence = max(existing, default=-1) + 1
-        name = f"part-{sequence:05d}-{secrets.token_hex(4)}.parquet"
-        tmp = self.data_dir / f".{name}.tmp"
-        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=["id"])
+        return f"part-{sequence:05d}-{secrets.token_hex(4)}.parquet"
+
+    def _commit_shard(self, tmp: Path, name: str, *, num_rows: int, ids_sum: int) -> None:
+        """Make a fully written temporary shard visible (atomic rename), then record it in the manifest."""
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.data_dir / name)
-        self._manifest["shards"].append(
-            {"file": name, "num_rows": table.num_rows, "id_sum": f"{id_sum(table.column('id')):064x}"}
-        )
+        self._manifest["shards"].append({"file": name, "num_rows": num_rows, "id_sum": f"{ids_sum:064x}"})
         self._refresh_totals()
         self._write_manifest()
-        return name
+        self._ids = None
 
     def record_source(self, entry: dict[str, Any]) -> None:
         """Add or update an entry in the manifest's list of sources (matched by file and format)."""
@@ -277,15 +276,32 @@ class Dataset:
         self._write_manifest()
 
 
+def _id_key(row_id: str) -> int:
+    """The first 128 bits of an id as an int: half the memory of the string in the seen-set."""
+    return int(row_id[:32], 16)
+
+
 class DatasetWriter:
-    """Appends record batches as shards, skipping ids already in the dataset; quarantines rejected records."""
+    """Streams record batches into shards, skipping ids already in the dataset; quarantines rejected records.
+
+    Rows go to an open temporary shard as row groups of about ROW_GROUP_ROWS, so memory stays bounded by one
+    row group whatever the shard size; the shard becomes visible only when it is committed (every
+    ``shard_rows`` rows, on :meth:`flush` and on close).
+    """
 
     def __init__(self, dataset: Dataset, *, shard_rows: int = 100_000):
         self.dataset = dataset
         self.shard_rows = shard_rows
-        self._seen = set(dataset.ids())
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
+        self._seen: set[int] = set()
+        for batch in dataset.iter_batches(columns=["id"], batch_rows=65536):
+            self._seen.update(_id_key(i) for i in batch.column(0).to_pylist())
+        self._group: list[pa.RecordBatch] = []
+        self._group_rows = 0
+        self._shard: pq.ParquetWriter | None = None
+        self._shard_name = ""
+        self._shard_tmp = Path()
+        self._shard_rows_written = 0
+        self._shard_id_sum = 0
         self._quarantine_keys: set[tuple[Any, ...]] | None = None
         self._quarantine_fh: Any = None
         self.added = 0
@@ -293,9 +309,9 @@ class DatasetWriter:
         self.quarantined = 0
 
     def append(self, batch: pa.RecordBatch) -> AppendResult:
-        """Queue ``batch`` (cast to the row schema); rows whose id is already present are dropped.
+        """Write ``batch`` (cast to the row schema) without the rows whose id is already present.
 
-        A shard is committed once ``shard_rows`` rows are queued, and on :meth:`flush` or close.
+        Returns the rows added and skipped, and the name of a shard committed by this call, if any.
         """
         schema = row_schema().arrow
         if batch.schema != schema:
@@ -303,30 +319,47 @@ class DatasetWriter:
         ids = batch.column("id").to_pylist()
         keep = []
         for i, row_id in enumerate(ids):
-            if row_id not in self._seen:
-                self._seen.add(row_id)
+            key = _id_key(row_id)
+            if key not in self._seen:
+                self._seen.add(key)
                 keep.append(i)
         duplicates = len(ids) - len(keep)
         self.duplicates += duplicates
+        shard = None
         if keep:
             if len(keep) != len(ids):
                 batch = batch.take(pa.array(keep, type=pa.int64()))
-            self._pending.append(batch)
-            self._pending_rows += batch.num_rows
-        shard = None
-        if self._pending_rows >= self.shard_rows:
-            shard = self.flush()
+            self._group.append(batch)
+            self._group_rows += batch.num_rows
+            if self._group_rows >= ROW_GROUP_ROWS:
+                self._write_group()
+            if self._shard_rows_written + self._group_rows >= self.shard_rows:
+                shard = self.flush()
         return AppendResult(added=len(keep), duplicates=duplicates, shard=shard)
 
+    def _write_group(self) -> None:
+        if not self._group:
+            return
+        table = pa.Table.from_batches(self._group)
+        self._group, self._group_rows = [], 0
+        if self._shard is None:
+            self._shard_name = self.dataset._new_shard_name()
+            self._shard_tmp = self.dataset.data_dir / f".{self._shard_name}.tmp"
+            self._shard = pq.ParquetWriter(self._shard_tmp, row_schema().arrow, compression="zstd")
+        self._shard.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self._shard_rows_written += table.num_rows
+        self._shard_id_sum = (self._shard_id_sum + id_sum(table.column("id"))) % _HASH_MODULUS
+
     def flush(self) -> str | None:
-        """Commit queued rows as one shard now; returns its file name (None when nothing was queued)."""
-        if not self._pending:
+        """Commit the rows written so far as one shard now; returns its file name (None when there were none)."""
+        self._write_group()
+        if self._shard is None:
             return None
-        table = pa.Table.from_batches(self._pending)
-        self._pending, self._pending_rows = [], 0
-        name = self.dataset._commit_shard(table)
-        self.added += table.num_rows
-        self.dataset._ids = None
+        self._shard.close()
+        name, rows = self._shard_name, self._shard_rows_written
+        self.dataset._commit_shard(self._shard_tmp, name, num_rows=rows, ids_sum=self._shard_id_sum)
+        self._shard, self._shard_rows_written, self._shard_id_sum = None, 0, 0
+        self.added += rows
         return name
 
     def quarantine(self, *, file: str | None, record: str | None, field: str | None, reason: str) -> None:

@@ -72,7 +72,7 @@ def test_empty_and_non_json_files_fail_in_one_line(tmp_path: Path) -> None:
     text = tmp_path / "notes.json.gz"
     text.write_bytes(gzip.compress(b"hello"))
     result = _run_import(text, tmp_path / "d", fmt="mptrj")
-    assert result.exit_code == 1 and "expected a JSON array or object" in result.output
+    assert result.exit_code == 1 and "expected a JSON object" in result.output
 
 
 def test_missing_dataset_is_a_one_line_error(tmp_path: Path) -> None:
@@ -82,3 +82,24 @@ def test_missing_dataset_is_a_one_line_error(tmp_path: Path) -> None:
         result.output.strip()
         == f"curate: error: {tmp_path / 'nowhere'}: not a curate dataset (no manifest.json and no data/)"
     )
+
+
+def test_mptrj_nan_frame_and_truncated_gzip(shared_data: Path, tmp_path: Path) -> None:
+    from tests.sources.test_mptrj import write_mptrj_from_tasks
+
+    write_mptrj_from_tasks(shared_data / "emmet" / "test_As2SO6_tasks.json.gz", tmp_path / "m.json")
+    layout = json.loads((tmp_path / "m.json").read_text())
+    material = list(layout)[3]
+    frame = next(iter(layout[material]))
+    layout[material][frame]["force"][0][0] = math.nan
+    (tmp_path / "nan.json").write_text(json.dumps(layout))
+    result = _run_import(tmp_path / "nan.json", tmp_path / "a", fmt="mptrj")
+    assert result.exit_code == 0
+    assert Dataset.open(tmp_path / "a").num_rows == 192
+    assert [(q["record"], q["field"]) for q in _quarantine(tmp_path / "a")] == [(f"{material}/{frame}", "forces")]
+
+    whole = gzip.compress(json.dumps(layout).encode())
+    (tmp_path / "cut.json.gz").write_bytes(whole[: len(whole) // 2])
+    result = _run_import(tmp_path / "cut.json.gz", tmp_path / "b", fmt="mptrj")
+    assert result.exit_code == 1 and "truncated" in result.output
+    assert 0 < Dataset.open(tmp_path / "b").num_rows < 192

@@ -36,15 +36,15 @@ class ImportOptions:
 
 @dataclass(frozen=True)
 class RawChunk:
-    """Consecutive raw records of one file, cut so that each can be parsed on its own (in another process).
+    """Complete members of a file's top-level JSON object, cut so that a worker can parse them on its own.
 
     Attributes:
-        first_index: index of the first record in the file.
-        records: the raw bytes of each record.
+        sequence: position of the chunk in the file (0, 1, ...).
+        members: ``"key": value, "key": value, ...`` bytes: wrapped in braces they are a JSON object.
     """
 
-    first_index: int
-    records: list[bytes]
+    sequence: int
+    members: bytes
 
 
 class Importer(Protocol):

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -202,26 +203,121 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
             carry += more
 
 
-def iter_top_level_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
-    """Group consecutive top-level elements into chunks of about ``target_bytes``.
+_RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+# the end of a top-level member closes every container it opened, so longer runs of closers before
+# ", " are tried first: in MPtrj a material ends "}}, " where a frame inside it ends "}, "
+_MEMBER_END_CANDIDATES = (b'}}}, "', b'}}, "', b']}, "', b'}, "', b'], "', b'}},"', b'},"')
+MAX_CUT_ATTEMPTS = 4
 
-    On damage the chunk gathered so far is yielded before the InputError is raised.
+
+def _verified_cut(buf: bytes) -> int | None:
+    """Position of a comma that ends a run of complete members at the start of ``buf``, or None.
+
+    Candidates are the last places in the second half of ``buf`` that look like the end of an object member;
+    one is accepted when ``{`` + prefix + ``}`` decodes as a JSON object. That check is exact (a cut inside a
+    string or a nested value leaves the braces unbalanced), and msgspec skims without building values.
     """
-    records: list[bytes] = []
-    size = 0
-    first = 0
+    attempts = 0
+    lower = len(buf) // 2
+    for pattern in _MEMBER_END_CANDIDATES:
+        pos = buf.rfind(pattern, lower)
+        if pos < 0:
+            continue
+        comma = buf.index(b",", pos)
+        try:
+            _RAW_OBJECT.decode(b"{" + buf[:comma] + b"}")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            attempts += 1
+            if attempts >= MAX_CUT_ATTEMPTS:
+                return None
+            continue
+        return comma
+    return None
+
+
+def iter_object_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
+    """Cut a file whose top level is a JSON object into chunks of complete members (about ``target_bytes``).
+
+    Cutting costs one fast validating skim per chunk (see :func:`_verified_cut`); when no candidate cut
+    verifies (NaN literals, unusual layouts) the exact structural scan takes over for that stretch. On damage
+    or truncation every complete member before it is yielded, then InputError is raised.
+    """
+    with open_binary(path) as fh:
+        reader = DeferredDamageReader(fh, path)
+        head = reader.read(target_bytes, "in its first block").lstrip()
+        if not head:
+            raise InputError("file is empty", file=str(path))
+        if head[:1] != b"{":
+            raise InputError(f"expected a JSON object, found {head[:1]!r}", file=str(path))
+        carry = head[1:]
+        sequence = 0
+        eof = False
+        while True:
+            damage: InputError | None = None
+            while not eof and len(carry) < target_bytes:
+                try:
+                    more = reader.read(target_bytes, f"after chunk {sequence}")
+                except InputError as exc:
+                    damage = exc
+                    break
+                eof = not more
+                carry += more
+            cut = None if (eof or damage) else _verified_cut(carry)
+            if cut is not None:
+                yield RawChunk(sequence=sequence, members=carry[:cut])
+                sequence += 1
+                carry = carry[cut + 1 :]
+                continue
+            positions, closed = _separators(carry)
+            last = positions[-1] if positions else -1
+            if closed:
+                if carry[:last].strip():
+                    yield RawChunk(sequence=sequence, members=carry[:last])
+                return
+            if last >= 0:
+                yield RawChunk(sequence=sequence, members=carry[:last])
+                sequence += 1
+                carry = carry[last + 1 :]
+            if damage is not None:
+                raise damage
+            if eof:
+                raise InputError(
+                    f"file ends before its top-level JSON object closes (truncated?) after chunk {sequence}",
+                    file=str(path),
+                )
+
+
+def split_members(chunk: RawChunk) -> Iterator[tuple[str, bytes]]:
+    """(key, raw value) of every member of ``chunk``; values that are not strict JSON still come out whole."""
     try:
-        for index, raw in iter_top_level(path):
-            if not records:
-                first = index
-            records.append(raw)
-            size += len(raw)
-            if size >= target_bytes:
-                yield RawChunk(first_index=first, records=records)
-                records, size = [], 0
-    finally:
-        if records:
-            yield RawChunk(first_index=first, records=records)
+        parsed = _RAW_OBJECT.decode(b"{" + chunk.members + b"}")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        parsed = None
+    if parsed is not None:
+        for key, raw in parsed.items():
+            yield key, bytes(raw)
+        return
+    positions, _ = _separators(chunk.members + b"}")
+    start = 0
+    for pos in positions:
+        member = chunk.members[start:pos].lstrip()
+        start = pos + 1
+        key_end = _string_end(member, 0)
+        colon = member.index(b":", key_end)
+        yield str(decode(member[:key_end])), member[colon + 1 :]
+
+
+def _string_end(buf: bytes, start: int) -> int:
+    """Index just past the JSON string that begins with the quote at ``buf[start]``."""
+    pos = start + 1
+    while True:
+        pos = buf.index(b'"', pos)
+        run, back = 0, pos - 1
+        while buf[back] == _BACKSLASH:
+            run, back = run + 1, back - 1
+        if run % 2 == 0:
+            return pos + 1
+        pos += 1
 
 
 def decode_member(raw: bytes) -> tuple[str, Any]:

@@ -23,7 +23,9 @@ import numpy as np
 from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
 from curate.errors import RecordRejected
 from curate.sources.base import ImportOptions, RawChunk, Rejected, optional_array, structure_arrays
-from curate.sources.jsonstream import decode_member, iter_top_level, iter_top_level_chunks
+from curate.sources.jsonstream import decode, iter_object_chunks, split_members
+
+CHUNK_BYTES = 4 << 20
 
 ENERGY_FIELD = "uncorrected_total_energy"
 
@@ -191,41 +193,43 @@ def _typed_frame_configuration(
     )
 
 
+_FRAMES_DECODER = msgspec.json.Decoder(dict[str, _Frame])
+
+
 def material_configurations(
-    raw_member: bytes, *, index: int, display_name: str, functional: str | None
+    material_id: str, raw_frames: bytes, *, display_name: str, functional: str | None
 ) -> Iterator[Configuration | Rejected]:
-    """Every frame of one ``"mp_id": {frames}`` member of the top-level object."""
+    """Every frame of one material, from the raw bytes of its ``{frame_id: frame}`` object."""
     try:
-        typed = _MATERIAL_DECODER.decode(b"{" + raw_member + b"}")
+        typed = _FRAMES_DECODER.decode(raw_frames)
     except (msgspec.DecodeError, msgspec.ValidationError):
         typed = None
     if typed is not None:
-        for material_id, frames in typed.items():
-            for frame_id, frame in frames.items():
-                try:
-                    yield _typed_frame_configuration(
-                        frame,
-                        material_id=material_id,
-                        frame_id=frame_id,
-                        display_name=display_name,
-                        functional=functional,
-                    )
-                except RecordRejected as exc:
-                    yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
+        for frame_id, frame in typed.items():
+            try:
+                yield _typed_frame_configuration(
+                    frame,
+                    material_id=material_id,
+                    frame_id=frame_id,
+                    display_name=display_name,
+                    functional=functional,
+                )
+            except RecordRejected as exc:
+                yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
         return
     try:
-        material_id, frames = decode_member(raw_member)
+        frames = decode(raw_frames)
     except RecordRejected as exc:
-        yield Rejected(f"material #{index}", None, exc.reason)
+        yield Rejected(material_id, None, exc.reason)
         return
     if not isinstance(frames, dict):
-        yield Rejected(str(material_id), None, "expected an object of frames")
+        yield Rejected(material_id, None, f"expected an object of frames, found {type(frames).__name__}")
         return
     for frame_id, frame in frames.items():
         try:
             yield frame_configuration(
                 frame,
-                material_id=str(material_id),
+                material_id=material_id,
                 frame_id=str(frame_id),
                 display_name=display_name,
                 functional=functional,
@@ -245,20 +249,18 @@ class MPtrjImporter:
     )
 
     def chunks(self, path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
-        """Groups of whole materials of about ``target_bytes``."""
-        return iter_top_level_chunks(path, target_bytes=target_bytes)
+        """Runs of whole materials of about ``target_bytes``."""
+        return iter_object_chunks(path, target_bytes=target_bytes)
 
     def parse_chunk(
         self, chunk: RawChunk, *, display_name: str, options: ImportOptions
     ) -> Iterator[Configuration | Rejected]:
         """Every frame of every material in ``chunk``."""
-        for offset, raw in enumerate(chunk.records):
+        for material_id, raw_frames in split_members(chunk):
             yield from material_configurations(
-                raw, index=chunk.first_index + offset, display_name=display_name, functional=options.functional
+                material_id, raw_frames, display_name=display_name, functional=options.functional
             )
 
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
-        for index, raw in iter_top_level(path):
-            yield from material_configurations(
-                raw, index=index, display_name=display_name, functional=options.functional
-            )
+        for chunk in self.chunks(path, target_bytes=CHUNK_BYTES):
+            yield from self.parse_chunk(chunk, display_name=display_name, options=options)
