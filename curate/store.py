@@ -45,6 +45,22 @@ FORMAT_NAME = "curate-dataset"
 FORMAT_VERSION = 1
 ROW_GROUP_ROWS = 2048
 _HASH_MODULUS = 1 << 256
+_CORE_MANIFEST_KEYS = frozenset(
+    {
+        "format",
+        "format_version",
+        "schema",
+        "units",
+        "conventions",
+        "num_rows",
+        "id_sum",
+        "content_hash",
+        "shards",
+        "sources",
+        "history",
+        "created_with",
+    }
+)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -269,6 +285,20 @@ class Dataset:
         sources.append(entry)
         self._manifest["sources"] = sources
         self._write_manifest()
+
+    def set_manifest_section(self, name: str, value: Any) -> None:
+        """Store a JSON-serialisable section (e.g. fitted reference energies) under ``name`` in the manifest.
+
+        Core keys (format, schema, shards, counts, hashes) cannot be overwritten.
+        """
+        if name in _CORE_MANIFEST_KEYS:
+            raise DatasetError(f"{self.path}: manifest key {name!r} is managed by curate and cannot be set")
+        self._manifest[name] = json.loads(json.dumps(value))
+        self._write_manifest()
+
+    def manifest_section(self, name: str) -> Any:
+        """A section stored with :meth:`set_manifest_section` (None when absent)."""
+        return json.loads(json.dumps(self._manifest.get(name)))
 
     def record_history(self, entry: dict[str, Any]) -> None:
         """Append a history entry (command, parameters, times, counts) to the manifest."""

@@ -49,9 +49,33 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
 
 def _register() -> None:
-    from curate.cli import demo_cmd, export_cmd, import_cmd, info_cmd, validate_cmd
+    from curate.cli import (
+        coverage_cmd,
+        demo_cmd,
+        export_cmd,
+        import_cmd,
+        info_cmd,
+        pair_report_cmd,
+        predict_cmd,
+        publish_cmd,
+        pull_cmd,
+        softening_cmd,
+        validate_cmd,
+    )
 
-    for module in (import_cmd, validate_cmd, info_cmd, export_cmd, demo_cmd):
+    for module in (
+        pull_cmd,
+        import_cmd,
+        validate_cmd,
+        info_cmd,
+        pair_report_cmd,
+        predict_cmd,
+        softening_cmd,
+        coverage_cmd,
+        export_cmd,
+        publish_cmd,
+        demo_cmd,
+    ):
         main.add_command(module.command)
 
 

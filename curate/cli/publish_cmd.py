@@ -1,0 +1,13 @@
+"""``curate publish (issue 7)``: placeholder until that issue lands."""
+
+from __future__ import annotations
+
+import click
+
+from curate.errors import ConfigurationError
+
+
+@click.command("publish", hidden=True)
+def command() -> None:
+    """Not available yet."""
+    raise ConfigurationError("'curate publish (issue 7)' is not available in this release")
