@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
-from curate.errors import RecordRejected
+from curate.errors import InputError, RecordRejected
+from curate.sources.base import ImportOptions
+from curate.sources.jsonstream import open_binary
+
+ENERGY_FIELD = "e_fr_energy"
 
 # emmet's run types are named for the POTCAR family; in Materials Project data GGA means PBE
 _RUN_TYPE_TO_FUNCTIONAL = {"GGA": "PBE", "GGA+U": "PBE+U"}
@@ -92,3 +100,73 @@ def species_blocks(species: Sequence[str]) -> list[str]:
         if not blocks or blocks[-1] != s:
             blocks.append(s)
     return blocks
+
+
+def open_text(path: Path) -> IO[str]:
+    """``path`` as text, decompressed when its bytes are gzip whatever its name (ASE goes by the suffix)."""
+    return io.TextIOWrapper(open_binary(path), encoding="latin-1")
+
+
+@dataclass(frozen=True)
+class CalcInputs:
+    """What one calculation's inputs say, or why they cannot be used (then every step is rejected)."""
+
+    functional: str | None
+    hubbard_u: dict[str, float] | None
+    problem: RecordRejected | None = None
+
+
+def calc_inputs(
+    incar: Mapping[str, Any] | None,
+    parameters: Mapping[str, Any] | None,
+    titles: Sequence[str],
+    first_species: Sequence[str],
+    options: ImportOptions,
+) -> CalcInputs:
+    try:
+        functional = functional_from_vasp(incar, parameters, titles)
+    except RecordRejected as exc:
+        if options.functional is None:
+            hint = RecordRejected(f"{exc.reason}; pass --functional if you know it", field=exc.field)
+            return CalcInputs(None, None, hint)
+        functional = options.functional
+    elements = [potcar_element(t) for t in titles] if titles else species_blocks(first_species)
+    merged = {**(parameters or {}), **(incar or {})}
+    try:
+        return CalcInputs(functional, hubbard_u_from_vasp(merged, elements))
+    except RecordRejected as exc:
+        return CalcInputs(functional, None, exc)
+
+
+def refuse_machine_learned(settings: Mapping[str, Any], source_file: str) -> None:
+    """A VASP MLFF run's energies and forces are predictions of its force field, not DFT labels."""
+    value = {str(k).upper(): v for k, v in settings.items()}.get("ML_LMLFF")
+    if value is True or (isinstance(value, str) and value.strip(".").upper().startswith("T")):
+        raise InputError(
+            "machine-learned force field run (ML_LMLFF = True): its steps are not DFT labels",
+            file=source_file,
+            field="ML_LMLFF",
+        )
+
+
+def companion_file(path: Path, word: str) -> Path | None:
+    """The file of the same calculation beside ``path`` named with ``word`` ('OUTCAR', 'INCAR'), or None.
+
+    ``x__vasprun.xml.gz`` -> ``x__OUTCAR`` or ``x__OUTCAR.gz``; ``vasprun.xml.relax1.gz`` ->
+    ``OUTCAR.relax1(.gz)``; ``OUTCAR.gz`` -> ``INCAR(.gz)``.
+    """
+    lower = path.name.lower()
+    for own in ("vasprun", "outcar"):
+        start = lower.find(own)
+        if start >= 0:
+            break
+    else:
+        return None
+    rest = re.sub(r"\.xml", "", path.name[start + len(own) :], count=1, flags=re.IGNORECASE)
+    base = path.name[:start] + word + rest
+    base = base.removesuffix(".gz")
+    for candidate in (base, base + ".gz"):
+        found = path.with_name(candidate)
+        if found.is_file() and found != path:
+            return found
+    return None

@@ -18,14 +18,9 @@ from curate.configuration import Configuration
 from curate.errors import InputError, RecordRejected
 from curate.ingest import import_paths
 from curate.sources.base import ImportOptions, Rejected
-from curate.sources.vasp import (
-    VaspImporter,
-    calculation_files,
-    calculation_kind,
-    companion_file,
-    metagga_name,
-    read_outcar_header,
-)
+from curate.sources.vasp import VaspImporter, calculation_files, calculation_kind
+from curate.sources.vasp_inputs import companion_file
+from curate.sources.vasp_outcar import metagga_name, read_outcar_header
 from curate.store import Dataset
 
 # file under vasp/, ionic steps, functional, Hubbard U_eff (eV) per element
