@@ -68,6 +68,7 @@ class Configuration:
     energy: float | None = None
     energy_field: str | None = None
     energy_corrected: float | None = None
+    scf_converged: bool | None = None
     forces: np.ndarray | None = None
     stress: np.ndarray | None = None
     magmoms: np.ndarray | None = None
@@ -103,6 +104,7 @@ _SCALAR_META = (
     "ionic_step",
     "functional",
     "energy_field",
+    "scf_converged",
     "parent_id",
     "generator",
     "generator_params",

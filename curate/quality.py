@@ -115,6 +115,15 @@ def configuration_findings(cfg: Configuration, *, min_distance_factor: float = M
                     "every force component is exactly 0 (real for high-symmetry sites, a missing label otherwise)",
                 )
             )
+    if cfg.scf_converged is False:
+        findings.append(
+            Finding(
+                "scf-unconverged",
+                "scf_converged",
+                "warning",
+                "the electronic self-consistency stopped at NELM: energy and forces of this step are not converged",
+            )
+        )
     missing = [name for name in ("energy", "forces", "stress") if getattr(cfg, name) is None]
     if missing:
         findings.append(Finding("missing-labels", ",".join(missing), "warning", f"no {', '.join(missing)} label"))

@@ -80,6 +80,7 @@ ASE_METADATA_KEYS: tuple[str, ...] = (
     "calc_index",
     "ionic_step",
     "energy_field",
+    "scf_converged",
     "parent_id",
     "generator",
     "generator_params",
@@ -95,13 +96,13 @@ def format_hubbard_u(hubbard_u: Mapping[str, float]) -> str:
     return ",".join(f"{element}={float(u)!r}" for element, u in sorted(hubbard_u.items()))
 
 
-def ase_metadata(cfg: Configuration) -> dict[str, str | int | float]:
+def ase_metadata(cfg: Configuration) -> dict[str, str | int | float | bool]:
     """The row's metadata as the ``ase`` importer reads it from ``atoms.info``; null values are left out.
 
     Keys are :data:`ASE_METADATA_KEYS` plus ``REF_energy_corrected`` (eV) and ``hubbard_u`` (U_eff in eV as
     ``"Co=3.32,Fe=5.3"``).
     """
-    info: dict[str, str | int | float] = {}
+    info: dict[str, str | int | float | bool] = {}
     for key in ASE_METADATA_KEYS:
         value = getattr(cfg, key)
         if value is not None:

@@ -149,7 +149,17 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
     for name in _INT_META:
         if info.get(name) is not None:
             setattr(cfg, name, _int(info[name], name))
+    if info.get("scf_converged") is not None:
+        cfg.scf_converged = _bool(info["scf_converged"], "scf_converged")
     return cfg
+
+
+def _bool(value: Any, field: str) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, str) and value.strip().upper() in {"T", "TRUE", "F", "FALSE"}:
+        return value.strip().upper().startswith("T")
+    raise RecordRejected(f"expected a boolean, found {value!r}", field=field)
 
 
 def _float(value: Any, field: str) -> float:

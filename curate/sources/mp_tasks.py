@@ -38,6 +38,14 @@ def _final_magmoms(calc_output: Mapping[str, Any], nsites: int) -> np.ndarray | 
     return np.asarray([float(m.get("tot", 0.0)) for m in magnetization], dtype=np.float64)
 
 
+def scf_converged(step: Mapping[str, Any], nelm: int) -> bool | None:
+    """True when the step needed fewer electronic steps than NELM (VASP stops at NELM unconverged); None if unknown."""
+    electronic = step.get("electronic_steps")
+    if not electronic:
+        return None
+    return len(electronic) < nelm
+
+
 def task_configurations(
     doc: Mapping[str, Any], *, display_name: str, record: str
 ) -> Iterator[Configuration | Rejected]:
@@ -56,6 +64,7 @@ def task_configurations(
         calc_output = calc.get("output") or {}
         steps = calc_output.get("ionic_steps") or []
         titles = _potcar_titles(calc_input)
+        nelm = int({**(calc_input.get("parameters") or {}), **(calc_input.get("incar") or {})}.get("NELM", 60))
         try:
             functional = functional_from_vasp(calc_input.get("incar"), calc_input.get("parameters"), titles)
         except RecordRejected as exc:
@@ -77,6 +86,7 @@ def task_configurations(
                     positions=positions,
                     energy=None if energy is None else float(energy),
                     energy_field=None if energy is None else ENERGY_FIELD,
+                    scf_converged=scf_converged(step, nelm),
                     forces=optional_array(step.get("forces"), "forces"),
                     stress=None if stress is None else stress_gpa_from_vasp_kbar(stress),
                     magmoms=_final_magmoms(calc_output, len(species)) if local_step == len(steps) - 1 else None,

@@ -43,6 +43,7 @@ from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
 from curate.errors import InputError, RecordRejected
 from curate.sources.base import ImportOptions, Rejected, optional_array
 from curate.sources.jsonstream import GZIP_MAGIC, open_binary
+from curate.sources.mp_tasks import scf_converged
 from curate.sources.vasp_inputs import ENERGY_FIELD, calc_inputs, companion_file, refuse_machine_learned
 from curate.sources.vasp_outcar import final_magmoms_from_outcar, outcar_steps
 
@@ -167,6 +168,7 @@ def _vasprun_steps(
         raise InputError("vasprun holds no ionic step", file=source_file)
     first_species = [s.specie.symbol for s in steps[0]["structure"]] if steps else []
     inputs = calc_inputs(run.incar, run.parameters, list(run.potcar_symbols), first_species, options)
+    nelm = int({**(run.parameters or {}), **(run.incar or {})}.get("NELM", 60))
     final_magmoms = None
     if steps:
         final = steps[-1]
@@ -188,6 +190,7 @@ def _vasprun_steps(
                 positions=np.array(structure.cart_coords, dtype=np.float64),
                 energy=None if energy is None else float(energy),
                 energy_field=None if energy is None else ENERGY_FIELD,
+                scf_converged=scf_converged(step, nelm),
                 forces=optional_array(step.get("forces"), "forces"),
                 stress=None if stress is None else stress_gpa_from_vasp_kbar(stress),
                 magmoms=final_magmoms if index == len(steps) - 1 else None,

@@ -18,6 +18,7 @@ METADATA_COLUMNS = (
     "calc_index",
     "ionic_step",
     "energy_field",
+    "scf_converged",
     "parent_id",
     "generator",
     "generator_params",

@@ -109,3 +109,19 @@ def test_unknown_metagga_is_refused_not_called_pbe() -> None:
     assert functional_from_vasp({"METAGGA": "--"}, {"GGA": "--"}) == "PBE"
     with pytest.raises(RecordRejected, match="MBJ"):
         functional_from_vasp({"METAGGA": "MBJ"}, {"GGA": "--"})
+
+
+def test_scf_convergence_is_read_from_the_electronic_steps(shared_data: Path, tmp_path: Path) -> None:
+    path = shared_data / "emmet" / "test_As2SO6_tasks.json.gz"
+    rows = _import(shared_data, "test_As2SO6_tasks.json.gz", tmp_path / "d").read().to_pylist()
+    unconverged = [r for r in rows if r["scf_converged"] is False]
+    expected = []
+    for doc in json.load(gzip.open(path)):
+        for calc in reversed(doc["calcs_reversed"]):
+            nelm = {**calc["input"]["parameters"], **calc["input"]["incar"]}.get("NELM", 60)
+            expected += [
+                s["e_fr_energy"] for s in calc["output"]["ionic_steps"] if len(s.get("electronic_steps") or []) >= nelm
+            ]
+    assert len(unconverged) == len(expected) == 1
+    assert unconverged[0]["energy"] == expected[0]
+    assert sum(r["scf_converged"] is True for r in rows) == 192

@@ -282,3 +282,14 @@ def test_cli_imports_a_directory_and_exits_1_on_a_damaged_file(shared_data: Path
     result = CliRunner().invoke(main, ["import", "vasp", str(tmp_path / "vasprun.xml"), "--out", str(out)])
     assert result.exit_code == 1 and str(tmp_path / "vasprun.xml") in result.stderr
     assert Dataset.open(out).num_rows == 1 + whole[: len(whole) // 2].count(b"</calculation>")
+
+
+def test_the_unconverged_run_is_flagged_step_by_step(shared_data: Path, tmp_path: Path) -> None:
+    from curate.validation import validate_dataset
+
+    path = shared_data / "vasp" / "pymatgen_core" / "outputs__vasprun.unconverged.xml.gz"
+    import_paths([path], format_name="vasp", out=tmp_path / "d")
+    dataset = Dataset.open(tmp_path / "d")
+    assert dataset.read(columns=["scf_converged"]).column(0).to_pylist() == [False] * 5
+    report = validate_dataset(dataset)
+    assert report.counts[("scf-unconverged", "warning")] == 5
