@@ -58,6 +58,7 @@ class MatPESImporter:
     summary: ClassVar[str] = "MatPES documents: structure, energy, forces, stress (Voigt kBar), functional"
 
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
+        """Every configuration of ``path`` in file order; InputError after the last good record on damage."""
         keyed = peek_kind(path) == "{"
         for index, raw in iter_top_level(path):
             try:

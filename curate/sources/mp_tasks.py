@@ -116,6 +116,7 @@ class MPTaskImporter:
     )
 
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
+        """Every configuration of ``path`` in file order; InputError after the last good record on damage."""
         if peek_kind(path) == "{":
             with open_binary(path) as fh:
                 raw = read_chunk(fh, -1, path, "while reading the document")

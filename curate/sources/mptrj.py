@@ -262,5 +262,6 @@ class MPtrjImporter:
             )
 
     def read(self, path: Path, *, display_name: str, options: ImportOptions) -> Iterator[Configuration | Rejected]:
+        """Every configuration of ``path`` in file order; InputError after the last good record on damage."""
         for chunk in self.chunks(path, target_bytes=CHUNK_BYTES):
             yield from self.parse_chunk(chunk, display_name=display_name, options=options)

@@ -123,6 +123,11 @@ def calc_inputs(
     first_species: Sequence[str],
     options: ImportOptions,
 ) -> CalcInputs:
+    """Functional and Hubbard U of one calculation from its INCAR, parameters and POTCAR titles.
+
+    ``options.functional`` is used only when the inputs cannot tell; a problem is returned, not raised, so that
+    every step of the calculation can be rejected with the same reason.
+    """
     try:
         functional = functional_from_vasp(incar, parameters, titles)
     except RecordRejected as exc:

@@ -296,6 +296,10 @@ def _outcar_step(
 def outcar_steps(
     path: Path, *, source_file: str, label: str, calc_index: int, options: ImportOptions
 ) -> Iterator[Configuration | Rejected]:
+    """Every ionic step of one OUTCAR (energies eV, forces eV/A, stress GPa ASE sign), in time order.
+
+    Raises InputError naming the file for a damaged or unfinished OUTCAR, after its complete steps.
+    """
     from pymatgen.io.vasp import Incar
 
     try:
