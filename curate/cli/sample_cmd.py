@@ -1,0 +1,13 @@
+"""``curate sample``: placeholder until issue 5 lands."""
+
+from __future__ import annotations
+
+import click
+
+from curate.errors import ConfigurationError
+
+
+@click.command("sample", hidden=True)
+def command() -> None:
+    """Not available yet."""
+    raise ConfigurationError("'curate sample' is not available in this release")
