@@ -1,0 +1,65 @@
+"""Uncertainty scores per candidate structure, from a committee's predictions or from descriptor novelty.
+
+Committee disagreement follows DP-GEN's model deviation: for atom i, sigma_i = sqrt(<|F_i^m - <F_i>|^2>_m),
+the root-mean-square deviation of the committee members' force vectors from their mean (eV/A); a structure
+scores the max and the mean of sigma_i over its atoms. The energy spread is the standard deviation over
+members of the energy per atom (eV/atom) after removing each member's mean over the pool, because members
+trained on different functionals (CHGNet r2scan vs 0.3.0) differ by a per-model reference that says nothing
+about uncertainty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+SCORE_UNITS: dict[str, str] = {
+    "force_std_max": "eV/A",
+    "force_std_mean": "eV/A",
+    "energy_std_per_atom": "eV/atom",
+    "novelty": "descriptor distance",
+}
+
+
+def force_deviation_per_atom(forces_by_model: Sequence[np.ndarray]) -> np.ndarray:
+    """sigma_i = sqrt(mean over models of |F_i^m - <F_i>|^2); input M arrays of shape (n, 3), output shape (n,)."""
+    stacked = np.stack([np.asarray(f, dtype=np.float64) for f in forces_by_model])
+    if stacked.ndim != 3 or stacked.shape[2] != 3:
+        raise ValueError(f"expected M arrays of shape (n, 3), got {stacked.shape}")
+    deviation = stacked - stacked.mean(axis=0)
+    return np.sqrt((deviation**2).sum(axis=2).mean(axis=0))
+
+
+def committee_scores(
+    forces: Sequence[Sequence[np.ndarray]], energies: np.ndarray, nsites: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Scores for N structures from M committee members.
+
+    Args:
+        forces: ``forces[m][k]`` is member m's forces on structure k, shape (n_k, 3), eV/A.
+        energies: shape (M, N), total energies in eV.
+        nsites: atoms per structure, length N.
+
+    Returns:
+        ``force_std_max`` and ``force_std_mean`` (eV/A) and ``energy_std_per_atom`` (eV/atom), each shape (N,).
+    """
+    members = len(forces)
+    if members < 2:
+        raise ValueError(f"a committee needs at least 2 members, got {members}")
+    energies = np.asarray(energies, dtype=np.float64)
+    n = len(nsites)
+    if energies.shape != (members, n):
+        raise ValueError(f"energies must have shape ({members}, {n}), got {energies.shape}")
+    force_max = np.empty(n)
+    force_mean = np.empty(n)
+    for k in range(n):
+        sigma = force_deviation_per_atom([forces[m][k] for m in range(members)])
+        force_max[k], force_mean[k] = sigma.max(), sigma.mean()
+    per_atom = energies / np.asarray(nsites, dtype=np.float64)
+    centred = per_atom - per_atom.mean(axis=1, keepdims=True)
+    return {
+        "force_std_max": force_max,
+        "force_std_mean": force_mean,
+        "energy_std_per_atom": centred.std(axis=0),
+    }

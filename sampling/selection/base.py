@@ -1,0 +1,81 @@
+"""The selection interface: a pool of scored candidates in, an explained ordered list of picks out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CandidatePool:
+    """Candidates to choose from.
+
+    Attributes:
+        ids: row id of each candidate, length N.
+        features: one descriptor vector per candidate, shape (N, d); distances between rows decide diversity.
+        scores: uncertainty scores by name, each shape (N,), larger = more worth labelling.
+        formulas: reduced formula per candidate (for explanations), length N.
+    """
+
+    ids: Sequence[str]
+    features: np.ndarray
+    scores: Mapping[str, np.ndarray] = field(default_factory=dict)
+    formulas: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if self.features.ndim != 2 or self.features.shape[0] != n:
+            raise ValueError(f"features must have shape ({n}, d), got {self.features.shape}")
+        for name, values in self.scores.items():
+            if np.shape(values) != (n,):
+                raise ValueError(f"score {name!r} must have shape ({n},), got {np.shape(values)}")
+        if len(set(self.ids)) != n:
+            raise ValueError("candidate ids must be unique")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def score_summary(self, index: int) -> dict[str, float]:
+        """Every score of candidate ``index`` as plain floats."""
+        return {name: float(values[index]) for name, values in self.scores.items()}
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One chosen candidate with the reason it was chosen.
+
+    Attributes:
+        rank: 1 for the first pick.
+        index: row of the candidate in the pool.
+        candidate_id: its id.
+        reason: one sentence a person can check against the numbers.
+        scores: the candidate's scores.
+    """
+
+    rank: int
+    index: int
+    candidate_id: str
+    reason: str
+    scores: dict[str, float]
+
+
+class Selector(Protocol):
+    """Chooses up to ``budget`` candidates; deterministic for a given pool, budget and seed."""
+
+    name: str
+
+    def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
+        """Ordered picks, most valuable first; fewer than ``budget`` only when the pool runs out."""
+        ...
+
+
+def pairwise_distances_to(features: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+    """Euclidean distance of every candidate to the nearest of ``rows``; +inf when ``rows`` is empty. Shape (N,)."""
+    if not rows:
+        return np.full(features.shape[0], np.inf)
+    chosen = features[list(rows)]
+    squared = ((features[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=2)
+    return np.sqrt(squared.min(axis=1))

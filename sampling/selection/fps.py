@@ -1,0 +1,37 @@
+"""Farthest-point sampling: each pick is the candidate farthest (in descriptor space) from all earlier picks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sampling.selection.base import CandidatePool, Pick, pairwise_distances_to
+
+
+@dataclass(frozen=True)
+class FarthestPoint:
+    """Start from the highest ``score`` (or a seeded random candidate without scores), then maximise spread."""
+
+    score: str | None = "force_std_max"
+    name: str = "fps"
+
+    def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
+        """Ordered picks; distances are Euclidean in the pool's feature space."""
+        if len(pool) == 0:
+            return []
+        if self.score and self.score in pool.scores:
+            values = np.asarray(pool.scores[self.score], dtype=np.float64)
+            first = min(range(len(pool)), key=lambda i: (-values[i], pool.ids[i]))
+            first_reason = f"highest {self.score} ({values[first]:.4g}) starts the spread"
+        else:
+            first = int(np.random.default_rng(seed).integers(len(pool)))
+            first_reason = f"random start (seed {seed})"
+        picks = [Pick(1, first, pool.ids[first], first_reason, pool.score_summary(first))]
+        while len(picks) < min(budget, len(pool)):
+            distance = pairwise_distances_to(pool.features, [p.index for p in picks])
+            distance[[p.index for p in picks]] = -np.inf
+            best = max(range(len(pool)), key=lambda i: (distance[i], pool.ids[i]))
+            reason = f"farthest from the {len(picks)} earlier pick(s): distance {distance[best]:.4g}"
+            picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))
+        return picks
