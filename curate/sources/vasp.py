@@ -23,6 +23,9 @@ Functional and Hubbard U: read from the calculation's own inputs through
 ``parameters`` and POTCAR titles; for an OUTCAR the parameter echo and TITEL lines inside it, with the INCAR
 beside it filling what the echo lacks (an INCAR that names another functional is refused as another run's).
 When the inputs cannot tell, ``--functional`` is used if given; otherwise the steps are rejected.
+
+A folder written by ``curate label --vasp-inputs`` holds a ``curate.json`` naming the row it was written for;
+every step found there gets ``parent_id`` = that row's id and the row's generator provenance.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import numpy as np
 
 from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
 from curate.errors import InputError, RecordRejected
+from curate.labelling.provenance import apply_sidecar, read_sidecar
 from curate.sources.base import ImportOptions, Rejected, optional_array
 from curate.sources.jsonstream import GZIP_MAGIC, open_binary
 from curate.sources.mp_tasks import scf_converged
@@ -224,7 +228,12 @@ def read_calculation(
         InputError: the file is damaged or cut off (after yielding every complete step before it).
     """
     reader = _vasprun_steps if calculation_kind(path) == "vasprun" else outcar_steps
-    yield from reader(path, source_file=source_file, label=label, calc_index=calc_index, options=options)
+    # a folder written by `curate label --vasp-inputs` names the candidate its result belongs to
+    sidecar = read_sidecar(path.parent)
+    for item in reader(path, source_file=source_file, label=label, calc_index=calc_index, options=options):
+        if sidecar is not None and isinstance(item, Configuration):
+            apply_sidecar(item, sidecar)
+        yield item
 
 
 class VaspImporter:
