@@ -43,6 +43,10 @@ def main(ctx: click.Context, traceback: bool) -> None:
       curate validate DIR                       quality gate (NaN, shapes, short bonds, units)
       curate info DIR                           counts and label distributions (table, --plot PNG)
       curate export DIR --format extxyz ...     files for MACE, CHGNet or an ASE database
+      curate sample --budget K                  the K candidates a uMLIP committee disagrees on most
+      curate label DIR --vasp-inputs OUT        MP-compatible VASP inputs (or --calculator labels)
+      curate publish DIR --repo ORG/NAME        Hugging Face dataset repo + card with bias metrics (--dry-run --out)
+      curate pull hf ORG/NAME --out DIR         a published dataset (or release folder) back into curate
       curate demo                               build, validate and summarise a demo dataset offline
     """
     ctx.meta["curate.traceback"] = traceback

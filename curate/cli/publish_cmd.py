@@ -1,13 +1,129 @@
-"""``curate publish (issue 7)``: placeholder until that issue lands."""
+"""``curate publish``: a dataset as a Hugging Face Hub dataset repo with a card that reports its bias."""
 
 from __future__ import annotations
 
+import sys
+import tempfile
+from pathlib import Path
+
 import click
 
-from curate.errors import ConfigurationError
 
+@click.command("publish")
+@click.argument("dataset_dir", metavar="DIR", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--repo", "repo_id", required=True, help="Hub dataset repo ORG/NAME (created when missing).")
+@click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
+@click.option("--dry-run", is_flag=True, help="Write the folder that would be uploaded to --out and stop.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Release folder (new or empty); required with --dry-run, a temporary folder otherwise.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the material-level split.")
+@click.option(
+    "--fractions",
+    nargs=3,
+    type=float,
+    default=(0.8, 0.1, 0.1),
+    show_default=True,
+    help="Target shares of rows for train, validation, test.",
+)
+@click.option("--resplit", is_flag=True, help="Ignore the dataset's own split column and split afresh.")
+@click.option("--license", "license_id", default="cc-by-4.0", show_default=True, help="Hub license id for the card.")
+@click.option(
+    "--shard-mb",
+    default=512.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Roll a Parquet shard after this many MB of uncompressed Arrow data.",
+)
+@click.option(
+    "--commit-mb",
+    default=1024.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Most MB of data files per commit (each commit is kept if a later one fails; re-run to resume).",
+)
+def command(
+    dataset_dir: Path,
+    repo_id: str,
+    private: bool,
+    dry_run: bool,
+    out: Path | None,
+    seed: int,
+    fractions: tuple[float, float, float],
+    resplit: bool,
+    license_id: str,
+    shard_mb: float,
+    commit_mb: float,
+) -> None:
+    """Publish the dataset at DIR to the Hugging Face Hub as dataset repo ORG/NAME.
 
-@click.command("publish", hidden=True)
-def command() -> None:
-    """Not available yet."""
-    raise ConfigurationError("'curate publish (issue 7)' is not available in this release")
+    \b
+    The release is split by material (seeded; no material in two splits; an existing split column is kept),
+    has one config per functional (pbe, pbe_u, r2scan, ...), one per generator and `default` with every row,
+    float64 Parquet shards under data/, and a README.md card: schema and units, sources and versions,
+    provenance of generated rows, counts per split/config/element, the force-norm distribution with plots, and
+    every DIR/reports/*.json (coverage, softening) with its PNGs. The folder loads with
+    datasets.load_dataset(FOLDER) and `curate pull hf` brings it back unchanged.
+
+    \b
+    Upload uses huggingface_hub; the token comes from HF_TOKEN or `hf auth login` and is never written.
+    Files already on the Hub with the same content are skipped, so an interrupted upload resumes.
+
+    \b
+    Examples:
+      curate publish as2so6 --repo me/as2so6 --dry-run --out release
+      curate publish as2so6 --repo me/as2so6 --private
+    """
+    from curate.errors import ConfigurationError
+    from curate.publish.build import build_release, check_repo_id
+
+    check_repo_id(repo_id)
+    if dry_run and out is None:
+        raise ConfigurationError("--dry-run needs --out FOLDER (the folder that would be uploaded)")
+    token = None
+    if not dry_run:
+        from curate.publish.hub import resolve_token
+
+        token = resolve_token()
+    with tempfile.TemporaryDirectory(prefix="curate-publish-") as scratch:
+        root = out if out is not None else Path(scratch) / "release"
+        release = build_release(
+            dataset_dir,
+            root,
+            repo_id=repo_id,
+            license=license_id,
+            seed=seed,
+            fractions=fractions,
+            keep_existing_split=not resplit,
+            shard_bytes=int(shard_mb * 1e6),
+        )
+        split_rows = release.plan.rows_per_split
+        click.echo(
+            f"release of {release.num_rows} rows in {len(release.files)} shards: "
+            + ", ".join(f"{name} {n}" for name, n in split_rows.items())
+            + f"; configs {', '.join(release.stats.configs)}",
+            err=True,
+        )
+        if dry_run:
+            click.echo(str(root))
+            return
+        from curate.publish.hub import upload_release
+
+        assert token is not None
+        report = upload_release(
+            root,
+            repo_id,
+            token=token,
+            private=private,
+            commit_bytes=int(commit_mb * 1e6),
+            on_progress=lambda line: click.echo(line, err=True),
+        )
+    click.echo(
+        f"{len(report.uploaded)} files uploaded, {len(report.skipped)} already on the Hub, "
+        f"{len(report.deleted)} stale files deleted in {len(report.commits)} commits",
+        err=True,
+    )
+    click.echo(report.repo_url, file=sys.stdout)

@@ -7,7 +7,7 @@ import click
 from curate.cli import pull_hf, pull_mp
 
 
-@click.group("pull", hidden=True)
+@click.group("pull")
 def command() -> None:
     """Pull data from the Materials Project (``mp``) or the Hugging Face Hub (``hf``) into a dataset."""
 
