@@ -89,3 +89,18 @@ def test_random_baseline_depends_on_the_seed_only() -> None:
     a = make_selector("random").select(pool, budget=5, seed=1)
     b = make_selector("random").select(pool, budget=5, seed=2)
     assert [p.candidate_id for p in a] != [p.candidate_id for p in b]
+
+
+def test_energy_spread_ignores_per_model_reference_energies() -> None:
+    rng = np.random.default_rng(2)
+    nsites = [4] * 6 + [8] * 6
+    formulas = ["Cu"] * 6 + ["MgO"] * 6
+    truth = rng.normal(-4.0, 0.05, 12) * np.array(nsites)
+    offsets = {"Cu": [0.0, 0.1, -6.7], "MgO": [0.0, -0.2, -3.1]}  # eV/atom: functional-like shifts per model
+    energies = np.array([[truth[k] + offsets[formulas[k]][m] * nsites[k] for k in range(12)] for m in range(3)])
+    forces = [[np.zeros((n, 3)) for n in nsites] for _ in range(3)]
+    scores = committee_scores(forces, energies, nsites, formulas)
+    assert np.allclose(scores["energy_std_per_atom"], 0.0, atol=1e-12)
+    energies[1, 3] += 0.3 * nsites[3]  # one member disagrees on one Cu candidate by 0.3 eV/atom
+    scores = committee_scores(forces, energies, nsites, formulas)
+    assert int(np.argmax(scores["energy_std_per_atom"])) == 3

@@ -1,0 +1,99 @@
+"""What ``curate sample`` writes: the picks as a dataset and as POSCAR/CIF files, the pool, every score."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.configuration import configurations_to_batch
+from curate.store import Dataset
+from sampling.pool import Candidates
+from sampling.selection import CandidatePool, Pick
+
+
+def write_dataset(path: Path, rows: Sequence[Any], *, history: dict[str, Any]) -> Dataset:
+    """Write configurations as a curate dataset at ``path`` (appending; ids dedupe)."""
+    dataset = Dataset.create(path)
+    with dataset.writer() as writer:
+        if rows:
+            writer.append(configurations_to_batch(list(rows)))
+        writer.flush()
+        dataset.record_history(history)
+    return dataset
+
+
+def scores_table(pool: CandidatePool, picks: Sequence[Pick], *, strategy: str) -> pa.Table:
+    """One row per candidate: id, formula, every score, pick rank (null if not picked) and the reason."""
+    by_index = {p.index: p for p in picks}
+    columns: dict[str, Any] = {"id": list(pool.ids), "formula": list(pool.formulas)}
+    for name, values in pool.scores.items():
+        columns[name] = [float(v) for v in values]
+    columns["pick_rank"] = pa.array(
+        [by_index[i].rank if i in by_index else None for i in range(len(pool))], type=pa.int32()
+    )
+    columns["reason"] = [by_index[i].reason if i in by_index else None for i in range(len(pool))]
+    columns["strategy"] = [strategy] * len(pool)
+    return pa.table(columns)
+
+
+def write_structures(folder: Path, candidates: Candidates, picks: Sequence[Pick]) -> list[Path]:
+    """POSCAR and CIF of every pick, named ``<rank>-<formula>-<id prefix>``; returns the POSCAR paths."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.cif import CifWriter
+    from pymatgen.io.vasp import Poscar
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for pick in picks:
+        cfg = candidates.configurations[pick.index]
+        structure = Structure(Lattice(cfg.lattice), cfg.species, cfg.positions, coords_are_cartesian=True)
+        stem = f"{pick.rank:02d}-{structure.composition.reduced_formula}-{pick.candidate_id[:12]}"
+        Poscar(structure, comment=f"curate pick {pick.rank} id {pick.candidate_id}").write_file(folder / f"{stem}.vasp")
+        CifWriter(structure).write_file(folder / f"{stem}.cif")
+        written.append(folder / f"{stem}.vasp")
+    return written
+
+
+def write_sample_output(
+    out: Path,
+    *,
+    candidates: Candidates,
+    pool: CandidatePool,
+    picks: Sequence[Pick],
+    strategy: str,
+    settings: dict[str, Any],
+) -> dict[str, Path]:
+    """Write ``out/picks`` (dataset), ``out/pool`` (dataset), ``out/scores.parquet``, ``out/structures``, and
+    ``out/sample.json`` (settings, models, picks with reasons). Returns the paths by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    history = {"command": "sample", **settings}
+    write_dataset(out / "pool", candidates.configurations, history=history)
+    write_dataset(out / "picks", [candidates.configurations[p.index] for p in picks], history=history)
+    pq.write_table(scores_table(pool, picks, strategy=strategy), out / "scores.parquet")
+    write_structures(out / "structures", candidates, picks)
+    summary = {
+        "settings": settings,
+        "picks": [
+            {
+                "rank": p.rank,
+                "id": p.candidate_id,
+                "formula": pool.formulas[p.index],
+                "reason": p.reason,
+                "scores": p.scores,
+            }
+            for p in picks
+        ],
+    }
+    (out / "sample.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return {
+        "picks": out / "picks",
+        "pool": out / "pool",
+        "scores": out / "scores.parquet",
+        "structures": out / "structures",
+        "summary": out / "sample.json",
+    }

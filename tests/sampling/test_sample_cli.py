@@ -1,0 +1,56 @@
+"""`curate sample` end to end, offline, with the CHGNet committee from the wheel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.store import Dataset
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def _picks(out: Path) -> list[str]:
+    return [p["id"] for p in json.loads((out / "sample.json").read_text())["picks"]]
+
+
+def test_default_sample_picks_five_distinct_explained_structures(tmp_path: Path) -> None:
+    out = tmp_path / "sample"
+    result = CliRunner().invoke(main, ["sample", "--budget", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = [line for line in result.output.splitlines() if line[:4].strip().isdigit()]
+    assert len(table) == 5
+    picks = _picks(out)
+    assert len(set(picks)) == 5
+    assert Dataset.open(out / "picks").ids() == set(picks)
+    assert Dataset.open(out / "pool").num_rows == 48
+    scores = pq.read_table(out / "scores.parquet").to_pylist()
+    picked = sorted((r for r in scores if r["pick_rank"] is not None), key=lambda r: r["pick_rank"])
+    assert [r["id"] for r in picked] == picks
+    # greedy: the first pick has the largest committee force deviation of the pool, in eV/A
+    assert picked[0]["force_std_max"] == max(r["force_std_max"] for r in scores)
+    assert 0.05 < picked[0]["force_std_max"] < 5.0
+    rows = {r["id"]: r for r in Dataset.open(out / "picks").read().to_pylist()}
+    for pick_id in picks:
+        assert rows[pick_id]["generator"] in {"gaussian-rattle", "strain"}
+        assert rows[pick_id]["parent_id"] is not None and rows[pick_id]["energy"] is None
+    assert len(list((out / "structures").glob("*.vasp"))) == 5 and len(list((out / "structures").glob("*.cif"))) == 5
+
+
+def test_same_seed_same_picks_and_strategies_differ(tmp_path: Path) -> None:
+    runner = CliRunner()
+    committee = ["--models", "chgnet@0.3.0", "--models", "chgnet@0.2.0"]
+    for name in ("a", "b"):
+        result = runner.invoke(main, ["sample", "--budget", "3", *committee, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    assert _picks(tmp_path / "a") == _picks(tmp_path / "b")
+    result = runner.invoke(
+        main, ["sample", "--budget", "3", *committee, "--strategy", "random", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 0, result.output
+    assert _picks(tmp_path / "r") != _picks(tmp_path / "a")
