@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sampling.selection.base import CandidatePool, Pick, pairwise_distances_to
+from sampling.selection.base import CandidatePool, Pick
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,14 @@ class FarthestPoint:
             first = int(np.random.default_rng(seed).integers(len(pool)))
             first_reason = f"random start (seed {seed})"
         picks = [Pick(1, first, pool.ids[first], first_reason, pool.score_summary(first))]
+        # running distance to the nearest pick: one O(N d) update per pick instead of recomputing all pairs
+        distance = np.linalg.norm(pool.features - pool.features[first], axis=1)
+        distance[first] = -np.inf
         while len(picks) < min(budget, len(pool)):
-            distance = pairwise_distances_to(pool.features, [p.index for p in picks])
+            best_value = distance.max()
+            best = min(np.flatnonzero(distance == best_value), key=lambda i: pool.ids[i])
+            reason = f"farthest from the {len(picks)} earlier pick(s): distance {best_value:.4g}"
+            picks.append(Pick(len(picks) + 1, int(best), pool.ids[best], reason, pool.score_summary(int(best))))
+            distance = np.minimum(distance, np.linalg.norm(pool.features - pool.features[best], axis=1))
             distance[[p.index for p in picks]] = -np.inf
-            best = max(range(len(pool)), key=lambda i: (distance[i], pool.ids[i]))
-            reason = f"farthest from the {len(picks)} earlier pick(s): distance {distance[best]:.4g}"
-            picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))
         return picks
