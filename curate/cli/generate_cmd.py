@@ -1,13 +1,210 @@
-"""``curate generate``: placeholder until issue 5 lands."""
+"""``curate generate``: new, unlabelled candidate structures from the rows of a dataset."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
-from curate.errors import ConfigurationError
+from curate.quality import MIN_DISTANCE_FACTOR
 
 
-@click.command("generate", hidden=True)
-def command() -> None:
-    """Not available yet."""
-    raise ConfigurationError("'curate generate' is not available in this release")
+def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...]:
+    """Parse a comma-separated list of numbers (empty when the option is absent)."""
+    if value is None:
+        return ()
+    try:
+        return tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _plus_minus(values: tuple[float, ...]) -> list[float]:
+    """Each magnitude m as -m and +m, sorted."""
+    return sorted({s * abs(v) for v in values for s in (-1.0, 1.0)})
+
+
+def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The recipe mapping the command-line options describe (same shape as a YAML recipe)."""
+    steps: list[dict[str, Any]] = []
+    if options["rattle"]:
+        steps.append(
+            {
+                "generator": "gaussian-rattle",
+                "params": {"std_ang": list(options["rattle"]), "n_structures": options["rattle_count"]},
+            }
+        )
+    if options["mc_rattle"]:
+        params: dict[str, Any] = {"std_ang": list(options["mc_rattle"]), "n_structures": options["rattle_count"]}
+        if options["mc_d_min"] is not None:
+            params["d_min_ang"] = options["mc_d_min"]
+        steps.append({"generator": "mc-rattle", "params": params})
+    strain = {
+        key: _plus_minus(options[f"strain_{key}"])
+        for key in ("isotropic", "uniaxial", "shear")
+        if options[f"strain_{key}"]
+    }
+    if strain:
+        steps.append({"generator": "strain", "params": strain})
+    for flag, name in (("vacancies", "vacancy"), ("antisites", "antisite"), ("interstitials", "interstitial")):
+        if options[flag]:
+            steps.append({"generator": name, "params": {"min_atoms": options["defect_min_atoms"]}})
+    if options["surfaces"]:
+        steps.append(
+            {
+                "generator": "surface",
+                "params": {"max_index": options["surface_max_index"], "vacuum_ang": options["vacuum"]},
+            }
+        )
+    if options["md_temperature"] is not None:
+        steps.append(
+            {
+                "generator": "md",
+                "params": {
+                    "calculator": options["md_calculator"],
+                    "temperature_k": options["md_temperature"],
+                    "timestep_fs": options["md_timestep"],
+                    "interval_steps": options["md_interval"],
+                    "n_frames": options["md_frames"],
+                },
+            }
+        )
+    factor = options["min_distance_factor"]
+    return {
+        "name": "command-line",
+        "min_distance_factor": MIN_DISTANCE_FACTOR if factor is None else factor,
+        "steps": steps,
+    }
+
+
+@click.command("generate")
+@click.argument("source", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output dataset directory.")
+@click.option(
+    "--recipe",
+    default=None,
+    help="Recipe YAML file, or the name of a built-in one in datasets/ (e.g. high-energy). Excludes the "
+    "generator options below.",
+)
+@click.option(
+    "--rattle",
+    callback=_floats,
+    metavar="X,Y,...",
+    help="Gaussian rattle: displacement standard deviations, A (e.g. 0.05,0.1).",
+)
+@click.option(
+    "--mc-rattle", callback=_floats, metavar="X,Y,...", help="Monte-Carlo rattle: trial-move standard deviations, A."
+)
+@click.option(
+    "--mc-d-min",
+    type=float,
+    default=None,
+    help="Monte-Carlo rattle minimum distance, A  [default: 0.85 x the parent's shortest distance]",
+)
+@click.option(
+    "--rattle-count", default=1, show_default=True, type=click.IntRange(min=1), help="Rattles per std and parent."
+)
+@click.option(
+    "--strain-isotropic",
+    callback=_floats,
+    metavar="X,Y,...",
+    help="Isotropic strain magnitudes; each applied as +e and -e.",
+)
+@click.option(
+    "--strain-uniaxial",
+    callback=_floats,
+    metavar="X,Y,...",
+    help="Uniaxial strain magnitudes along each lattice vector; each applied as +e and -e (0.03 = +-3 %).",
+)
+@click.option(
+    "--strain-shear",
+    callback=_floats,
+    metavar="X,Y,...",
+    help="Shear strain tensor components (yz, xz, xy); +e and -e.",
+)
+@click.option("--vacancies", is_flag=True, help="One vacancy per inequivalent site of a supercell.")
+@click.option("--antisites", is_flag=True, help="Each inequivalent site occupied by each other element.")
+@click.option("--interstitials", is_flag=True, help="An extra atom of each element at the largest empty sphere.")
+@click.option(
+    "--defect-min-atoms", default=32, show_default=True, type=click.IntRange(min=1), help="Defect supercell size."
+)
+@click.option("--surfaces", is_flag=True, help="pymatgen slabs of every (hkl) up to --surface-max-index.")
+@click.option(
+    "--surface-max-index", default=2, show_default=True, type=click.IntRange(1, 2), help="Largest Miller index."
+)
+@click.option("--vacuum", default=10.0, show_default=True, type=float, help="Slab vacuum along the normal, A.")
+@click.option("--md-temperature", type=float, default=None, help="Run NVT MD at this temperature, K (e.g. 1000).")
+@click.option("--md-calculator", default="chgnet@0.3.0", show_default=True, help="emt or a CHGNet spec.")
+@click.option("--md-frames", default=10, show_default=True, type=click.IntRange(min=1), help="Frames per parent.")
+@click.option("--md-interval", default=50, show_default=True, type=click.IntRange(min=1), help="Steps between frames.")
+@click.option("--md-timestep", default=2.0, show_default=True, type=float, help="MD time step, fs.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Run seed  [default: the recipe's, else 0]")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N parent rows.")
+@click.option(
+    "--min-distance-factor",
+    default=None,
+    type=float,
+    help="Reject outputs with two atoms closer than this x the sum of their covalent radii  "
+    f"[default: the recipe's, else {MIN_DISTANCE_FACTOR}]",
+)
+def command(source: Path, out: Path, recipe: str | None, seed: int | None, limit: int | None, **options: Any) -> None:
+    """Generate unlabelled candidate structures from every row of DIR into the dataset --out.
+
+    \b
+    Generators (one step each, in this order when given as options):
+      gaussian-rattle  --rattle 0.05,0.1           a fresh seed per structure
+      mc-rattle        --mc-rattle 0.05            no two atoms closer than --mc-d-min
+      strain           --strain-uniaxial 0.03      +-3 % along a, b and c (also isotropic, shear)
+      vacancy, antisite, interstitial              --vacancies --antisites --interstitials
+      surface          --surfaces                  Miller index <= 2, vacuum >= 10 A
+      md               --md-temperature 1000       NVT with CHGNet, frames every --md-interval steps
+    Or a recipe: steps that chain (strain the MD frames), e.g. --recipe high-energy (datasets/high-energy.yaml).
+
+    Every row records parent_id, generator, generator_params (canonical JSON) and seed, and has no labels
+    (MD energies from CHGNet are predictions, not labels). Outputs with atoms too close are rejected, counted
+    per generator and written to OUT/quarantine.jsonl with the reason. Same seed, same rows.
+
+    \b
+    Example:
+      curate generate si --strain-uniaxial 0.03 --rattle 0.05 --out si-candidates
+    """
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from curate.errors import ConfigurationError
+    from curate.store import Dataset
+    from sampling.generate import generate_dataset
+    from sampling.recipe import load_recipe, recipe_from_mapping
+
+    from_options = recipe_from_options(options)
+    if recipe is not None:
+        if from_options["steps"]:
+            raise ConfigurationError("give either --recipe or generator options (--rattle, --strain-*, ...), not both")
+        parsed = load_recipe(recipe, seed=seed)
+        if options["min_distance_factor"] is not None:
+            parsed = dataclasses.replace(parsed, min_distance_factor=options["min_distance_factor"])
+    elif not from_options["steps"]:
+        raise ConfigurationError("nothing to generate: give --recipe or at least one generator option (see --help)")
+    else:
+        parsed = recipe_from_mapping(from_options, origin="command line", seed=seed)
+    parents = Dataset.open(source)
+    total = parents.num_rows if limit is None else min(limit, parents.num_rows)
+    with tqdm(total=total, unit=" parents", desc=f"generate {parsed.name}", disable=None, file=sys.stderr) as bar:
+        report = generate_dataset(
+            source,
+            out,
+            parsed,
+            limit=limit,
+            on_parent=lambda: bar.update(1),
+            on_step=lambda step: click.echo(step.summary(), err=True),
+        )
+    dataset = Dataset.open(out)
+    click.echo(
+        f"{report.rows_added} rows added from {report.parents} parents, {report.rejected} rejected in "
+        f"{report.seconds:.1f} s; {out} now holds {dataset.num_rows} rows (content hash {dataset.content_hash[:16]})"
+    )
+    if report.rejected:
+        click.echo(f"rejected structures and reasons: {out / 'quarantine.jsonl'}", err=True)
