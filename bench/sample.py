@@ -1,0 +1,200 @@
+"""Benchmark (issue 5): scoring candidates with a committee, and selecting from a 100,000-candidate pool.
+
+1. **Scoring throughput.** The same candidate pool (``curate sample``'s built-in pool: Si, Cu, NaCl, MgO cells
+   from ASE, seeded rattles and +-3 % strains, replicated with new seeds up to ``--candidates``) scored by the
+   same CHGNet committee (0.3.0, 0.2.0, r2scan):
+
+   - anchor (what users do today): one ASE ``CHGNetCalculator`` per model, ``atoms.get_potential_energy()``
+     and ``atoms.get_forces()`` structure by structure, then the committee force deviation in NumPy;
+   - curate: ``sampling.scoring.run_committee`` (batches sized by atom count, neighbour graphs shared by the
+     models that allow it) plus the mean-SOAP descriptor the selectors need.
+
+   Each side runs in its own process; peak memory is the largest PSS of that process sampled every 50 ms.
+   Both sides must agree on the scores (checked, max |difference| printed).
+
+2. **Selection time** on a 100,000-candidate pool with 64-dimensional features (200 clusters + noise, as
+   rattles of a few hundred parents look) for every strategy, budget 100.
+
+Usage (from the project root)::
+
+    .venv/bin/python bench/sample.py                   # 96 candidates, about 3 minutes on 2 cores
+    .venv/bin/python bench/sample.py --write-results   # also record the numbers in bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# bench/coverage.py would shadow the `coverage` package numba imports: keep bench/ itself off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != PROJECT_ROOT / "bench"]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+RESULTS_PATH = PROJECT_ROOT / "bench" / "RESULTS.md"
+RESULTS_SECTION = "## sample (issue 5)"
+COMMITTEE = ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")
+CHGNET_NAMES = {"chgnet@0.3.0": "0.3.0", "chgnet@0.2.0": "0.2.0", "chgnet@r2scan": "r2scan"}
+
+
+def candidate_pool(count: int) -> list[Any]:
+    """``count`` candidates: the built-in pool regenerated with seeds 0, 1, ... until there are enough."""
+    from sampling.pool import default_seeds, generate_candidates
+
+    configurations: list[Any] = []
+    seed = 0
+    while len(configurations) < count:
+        configurations += generate_candidates(default_seeds(), seed=seed).configurations
+        seed += 1
+    return configurations[:count]
+
+
+def score_anchor(count: int) -> dict[str, Any]:
+    """ASE calculator loop: per model, per structure, energy and forces; then the force deviation."""
+    from ase import Atoms
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    from sampling.scores import committee_scores
+
+    configurations = candidate_pool(count)
+    started = time.perf_counter()
+    forces, energies = [], []
+    for spec in COMMITTEE:
+        calculator = CHGNetCalculator(model=CHGNet.load(model_name=CHGNET_NAMES[spec], verbose=False), use_device="cpu")
+        member_forces, member_energies = [], []
+        for cfg in configurations:
+            atoms = Atoms(cfg.species, positions=cfg.positions, cell=cfg.lattice, pbc=True)
+            atoms.calc = calculator
+            member_energies.append(atoms.get_potential_energy())
+            member_forces.append(atoms.get_forces())
+        forces.append(member_forces)
+        energies.append(member_energies)
+    scores = committee_scores(forces, np.array(energies), [c.nsites for c in configurations])
+    return {"seconds": time.perf_counter() - started, "force_std_max": scores["force_std_max"].tolist()}
+
+
+def score_curate(count: int) -> dict[str, Any]:
+    """curate's committee scoring plus the per-structure descriptor."""
+    from sampling.scoring import run_committee, structure_descriptors
+
+    configurations = candidate_pool(count)
+    started = time.perf_counter()
+    run = run_committee(configurations, COMMITTEE, device="cpu")
+    structure_descriptors(configurations)
+    return {"seconds": time.perf_counter() - started, "force_std_max": run.scores["force_std_max"].tolist()}
+
+
+def run_side(side: str, count: int, work: Path) -> dict[str, Any]:
+    """Run one side in a fresh process; return its result with the peak PSS (MB) and the process wall time."""
+    out = work / f"sample-{side}.json"
+    command = [sys.executable, __file__, "--side", side, "--candidates", str(count), "--side-out", str(out)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(process.pid)
+    peak = 0.0
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_full_info().pss for p in tree) / 2**20)
+        time.sleep(0.05)
+    if process.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{process.stderr.read().decode()[-3000:] if process.stderr else ''}")
+    result = json.loads(out.read_text())
+    return {**result, "process_seconds": time.perf_counter() - started, "peak_mb": peak}
+
+
+def selection_times(n: int = 100_000, budget: int = 100, seed: int = 0) -> dict[str, float]:
+    """Seconds each strategy takes to pick ``budget`` of ``n`` candidates with 64 features."""
+    from sampling.selection import STRATEGIES, CandidatePool, make_selector
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(200, 64)) * 3.0
+    features = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, 64)) * 0.3
+    pool = CandidatePool(
+        ids=[f"c{i:06d}" for i in range(n)], features=features, scores={"force_std_max": rng.random(n)}
+    )
+    times = {}
+    for name in STRATEGIES:
+        started = time.perf_counter()
+        picks = make_selector(name, min_distance=1.0).select(pool, budget=budget, seed=seed)
+        times[name] = time.perf_counter() - started
+        assert len({p.candidate_id for p in picks}) == budget
+    return times
+
+
+def _write_results(text: str) -> None:
+    body = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else "# Benchmark results\n"
+    if RESULTS_SECTION in body:
+        head, rest = body.split(RESULTS_SECTION, 1)
+        tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
+        body = head.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n" + tail
+    else:
+        body = body.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    RESULTS_PATH.write_text(body)
+
+
+@click.command()
+@click.option("--candidates", default=96, show_default=True, help="Candidates scored by both sides.")
+@click.option("--write-results", is_flag=True, help="Record the numbers in bench/RESULTS.md.")
+@click.option("--side", type=click.Choice(["anchor", "curate"]), hidden=True)
+@click.option("--side-out", type=click.Path(path_type=Path), hidden=True)
+def main(candidates: int, write_results: bool, side: str | None, side_out: Path | None) -> None:
+    """Committee scoring throughput (curate vs an ASE calculator loop) and 100k-candidate selection time."""
+    if side is not None and side_out is not None:
+        result = score_anchor(candidates) if side == "anchor" else score_curate(candidates)
+        side_out.write_text(json.dumps(result))
+        return
+    work = PROJECT_ROOT / "bench" / "_work"
+    work.mkdir(parents=True, exist_ok=True)
+    anchor = run_side("anchor", candidates, work)
+    curate = run_side("curate", candidates, work)
+    disagreement = float(np.max(np.abs(np.array(anchor["force_std_max"]) - np.array(curate["force_std_max"]))))
+    ratio = anchor["seconds"] / curate["seconds"]
+    times = selection_times()
+    memory_gib = psutil.virtual_memory().total / 2**30
+    machine = f"{os.cpu_count()} cores, {memory_gib:.1f} GiB RAM, Python {platform.python_version()}"
+    lines = [
+        RESULTS_SECTION,
+        "",
+        "Scoring: the same candidates, the CHGNet committee (0.3.0, 0.2.0, r2scan) on CPU. Anchor: an ASE",
+        "`CHGNetCalculator` per model, energy and forces structure by structure, then the force deviation in",
+        "NumPy. curate: `sampling.scoring.run_committee` (atom-count batches, shared neighbour graphs) plus the",
+        "mean-SOAP descriptor (work the anchor does not do). Seconds include loading the three models but not",
+        "interpreter start; peak is the PSS of each side's process.",
+        "",
+        "| candidates | anchor s | anchor cand/s | anchor peak MB | curate s | curate cand/s | curate peak MB "
+        "| ratio | max score difference (eV/A) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {candidates} | {anchor['seconds']:.1f} | {candidates / anchor['seconds']:.2f} | {anchor['peak_mb']:.0f} "
+        f"| {curate['seconds']:.1f} | {candidates / curate['seconds']:.2f} | {curate['peak_mb']:.0f} | {ratio:.2f}x "
+        f"| {disagreement:.2e} |",
+        "",
+        "Selection, 100,000 candidates x 64 features (200 clusters + noise), budget 100, seconds:",
+        "",
+        "| " + " | ".join(times) + " |",
+        "|" + "---:|" * len(times),
+        "| " + " | ".join(f"{t:.2f}" for t in times.values()) + " |",
+        "",
+        f"Command: `.venv/bin/python bench/sample.py{' --write-results' if write_results else ''}` on {machine}, "
+        f"{dt.date.today().isoformat()}.",
+    ]
+    click.echo("\n".join(lines))
+    if write_results:
+        _write_results("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
