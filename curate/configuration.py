@@ -312,7 +312,7 @@ def batch_to_configurations(batch: pa.RecordBatch | pa.Table) -> list[Configurat
         )
         for name in _SCALAR_META:
             if name in known:
-                setattr(cfg, name, row[name])
+                setattr(cfg, name, row.get(name))
         out.append(cfg)
     return out
 

@@ -42,6 +42,12 @@ def main(ctx: click.Context, traceback: bool) -> None:
       curate import FORMAT FILES... --out DIR   real DFT files -> a validated Parquet dataset
       curate validate DIR                       quality gate (NaN, shapes, short bonds, units)
       curate info DIR                           counts and label distributions (table, --plot PNG)
+      curate pull mp --chemsys Li-Fe-O --out DIR   Materials Project GGA(+U)/r2SCAN frames, paired by material
+      curate pair-report DIR                    GGA vs r2SCAN energies, per-element shifts, AtomRef fits
+      curate predict DIR -m chgnet@0.3.0 --out P   uMLIP predictions as a companion dataset keyed by id
+      curate softening DIR --model chgnet@0.3.0  softening scale (force slope), MAE, cMAE, parity plot
+      curate coverage REF --target DIR --out R  descriptor coverage and label-space bias (JSON, Markdown, PNG)
+      curate generate DIR --recipe high-energy --out OUT   rattles, strains, defects, slabs, 1000 K MD frames
       curate export DIR --format extxyz ...     files for MACE, CHGNet or an ASE database
       curate sample --budget K                  the K candidates a uMLIP committee disagrees on most
       curate label DIR --vasp-inputs OUT        MP-compatible VASP inputs (or --calculator labels)

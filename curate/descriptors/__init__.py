@@ -1,0 +1,1 @@
+"""Per-environment descriptors of configurations (SOAP via dscribe)."""

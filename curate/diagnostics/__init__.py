@@ -1,0 +1,1 @@
+"""Diagnostics: where a dataset (and a model trained on it) is biased toward equilibrium."""
