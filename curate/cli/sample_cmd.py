@@ -92,7 +92,7 @@ def command(
     scored by the CHGNet committee from its wheel (0.3.0, 0.2.0, r2scan):
       force_std_max       max over atoms of the RMS deviation of the members' forces (eV/A)
       force_std_mean      its mean over atoms (eV/A)
-      energy_std_per_atom spread of the members' energies per atom, each centred on the pool (eV/atom)
+      energy_std_per_atom spread of the members' energies per atom, each member centred per composition (eV/atom)
     The same seed gives the same picks. Then write inputs for the picks:
       curate label curate-sample/picks --vasp-inputs calcs --functional pbe
     """
