@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -72,11 +73,13 @@ def summarize(dataset: Dataset) -> DatasetSummary:
 
 def plot_summary(summary: DatasetSummary, path: Path, *, title: str) -> None:
     """Two histograms (energy per atom, per-atom force norm on a log axis) written as PNG."""
-    import matplotlib
+    from curate.plotting import PNG_METADATA, default_style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with default_style() as plt:
+        _draw_summary(plt, summary, path, title=title, metadata=PNG_METADATA)
 
+
+def _draw_summary(plt: Any, summary: DatasetSummary, path: Path, *, title: str, metadata: dict[str, Any]) -> None:
     fig, (ax_e, ax_f) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     if summary.energy_per_atom_ev.size:
         ax_e.hist(summary.energy_per_atom_ev, bins=60, color="#3b6ea8")
@@ -92,5 +95,5 @@ def plot_summary(summary: DatasetSummary, path: Path, *, title: str) -> None:
     ax_f.set_xlabel("|F| per atom (eV/Å)")
     ax_f.set_ylabel("atoms")
     fig.suptitle(title)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, metadata=metadata)
     plt.close(fig)

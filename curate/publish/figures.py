@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from curate.plotting import PNG_METADATA
 from curate.publish.stats import NEAR_EQUILIBRIUM_EV_PER_ANG, ReleaseStats
 from curate.summary import plot_summary
 
 DISTRIBUTIONS_PNG = "figures/energy_force_distributions.png"
 FORCE_CDF_PNG = "figures/force_norm_cdf.png"
-_PNG_METADATA = {"Software": None}  # no library version in the bytes: the same data give the same file
 
 
 def plot_force_cdf(stats: ReleaseStats, path: Path) -> None:
     """Cumulative share of atoms with |F| <= x (x in eV/A, log axis), one line per config, the 0.05 eV/A
     relaxation threshold marked: a curve that rises early means data clustered near equilibrium."""
-    import matplotlib
+    from curate.plotting import default_style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with default_style() as plt:
+        _draw_force_cdf(plt, stats, path)
 
+
+def _draw_force_cdf(plt: Any, stats: ReleaseStats, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), constrained_layout=True)
     for config in stats.configs:
         _, norms, _ = stats.labels[config].arrays()
@@ -38,7 +41,7 @@ def plot_force_cdf(stats: ReleaseStats, path: Path) -> None:
     ax.set_xlabel("|F| per atom (eV/Å)")
     ax.set_ylabel("share of atoms with smaller |F|")
     ax.legend(loc="lower right", fontsize=8)
-    fig.savefig(path, dpi=110, metadata=_PNG_METADATA)
+    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
     plt.close(fig)
 
 

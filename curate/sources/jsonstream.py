@@ -252,9 +252,10 @@ def iter_object_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
         carry = head[1:]
         sequence = 0
         eof = False
+        want = target_bytes  # grows (doubling) while one member is longer than what has been read
         while True:
             damage: InputError | None = None
-            while not eof and len(carry) < target_bytes:
+            while not eof and len(carry) < want:
                 try:
                     more = reader.read(target_bytes, f"after chunk {sequence}")
                 except InputError as exc:
@@ -267,6 +268,7 @@ def iter_object_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
                 yield RawChunk(sequence=sequence, members=carry[:cut])
                 sequence += 1
                 carry = carry[cut + 1 :]
+                want = target_bytes
                 continue
             positions, closed = _separators(carry)
             last = positions[-1] if positions else -1
@@ -278,6 +280,9 @@ def iter_object_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
                 yield RawChunk(sequence=sequence, members=carry[:last])
                 sequence += 1
                 carry = carry[last + 1 :]
+                want = target_bytes
+            else:
+                want = 2 * len(carry)
             if damage is not None:
                 raise damage
             if eof:

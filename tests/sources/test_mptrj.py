@@ -69,3 +69,17 @@ def test_mp_hubbard_rule_matches_the_real_gga_u_incar(shared_data: Path) -> None
     assert mp_gga_functional(species) == ("PBE+U", {"Co": incar["LDAUU"][1]})
     assert mp_gga_functional(["Fe", "Fe"]) == ("PBE", None)
     assert mp_gga_functional(["Fe", "F", "F"])[1] == {"Fe": 5.3}
+
+
+def test_a_material_larger_than_a_chunk_is_read_whole(tmp_path: Path) -> None:
+    from curate.sources.jsonstream import iter_object_chunks, split_members
+
+    members = {f"k{i}": {"text": ("y" * 5000 if i % 3 == 0 else "z"), "n": i} for i in range(10)}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(members))
+    seen = {
+        key: json.loads(raw)
+        for chunk in iter_object_chunks(path, target_bytes=1024)
+        for key, raw in split_members(chunk)
+    }
+    assert seen == members
