@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curate.configuration import Configuration, configurations_to_batch
 from curate.errors import InputError
@@ -16,6 +17,9 @@ from curate.quality import MIN_DISTANCE_FACTOR, configuration_findings, first_er
 from curate.sources import Importer, ImportOptions, Rejected, get_importer
 from curate.sources.base import ChunkedImporter
 from curate.store import Dataset, DatasetWriter
+
+if TYPE_CHECKING:
+    from curate.execution import Executor
 
 BATCH_ROWS = 2048
 
@@ -114,6 +118,8 @@ def import_paths(
     on_progress: Callable[[int], None] | None = None,
     on_error: Callable[[str], None] | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
+    chunk_bytes: int | None = None,
 ) -> ImportReport:
     """Import ``paths`` with the importer ``format_name`` into the dataset at ``out`` (created if needed).
 
@@ -122,7 +128,11 @@ def import_paths(
     its FileReport.error and the rows read before the damage still land.
 
     ``workers`` > 1 parses chunked formats in that many worker processes (same rows, same ids); None picks
-    :func:`curate.parallel.default_workers` for files over 32 MB and 1 otherwise.
+    :func:`curate.parallel.default_workers` for files over 32 MB and 1 otherwise. ``executor`` (a Dask
+    cluster, a process pool; see :mod:`curate.execution`) parses every chunked file instead, whatever its size;
+    formats that cannot be cut into chunks are read in-process either way. ``chunk_bytes`` is the size of one
+    task's slice of the file (default :data:`curate.parallel.CHUNK_BYTES`, 4 MiB). The rows, ids and content
+    hash do not depend on the executor, the workers or the chunk size.
     """
     importer = get_importer(format_name)
     options = options or ImportOptions()
@@ -136,8 +146,9 @@ def import_paths(
             file_report = FileReport(path=str(path))
             report.files.append(file_report)
             file_workers = workers if workers is not None else _auto_workers(path)
+            parallel = _Parallel(workers=file_workers, executor=executor, chunk_bytes=chunk_bytes)
             _import_one(
-                importer, path, options, writer, file_report, min_distance_factor, batch_rows, on_progress, file_workers
+                importer, path, options, writer, file_report, min_distance_factor, batch_rows, on_progress, parallel
             )
             if file_report.error and on_error:
                 on_error(file_report.error)
@@ -162,6 +173,7 @@ def import_paths(
                 "paths": [str(p) for p in paths],
                 "functional": options.functional,
                 "min_distance_factor": min_distance_factor,
+                **({"execution": executor.describe()} if executor is not None else {}),
                 "rows_added": report.rows_added,
                 "duplicates": report.duplicates,
                 "quarantined": report.quarantined,
@@ -210,6 +222,19 @@ def write_items(
         flush_pending()
 
 
+@dataclass(frozen=True)
+class _Parallel:
+    """How to run the chunks of one file: an executor, or ``workers`` local processes (1: in-process)."""
+
+    workers: int
+    executor: Executor | None
+    chunk_bytes: int | None
+
+    @property
+    def wanted(self) -> bool:
+        return self.executor is not None or self.workers > 1
+
+
 def _import_one(
     importer: Importer,
     path: Path,
@@ -219,14 +244,14 @@ def _import_one(
     min_distance_factor: float,
     batch_rows: int,
     on_progress: Callable[[int], None] | None,
-    workers: int,
+    parallel: _Parallel,
 ) -> None:
     display = str(path)
     try:
         if not path.exists():
             raise InputError("no such file or directory", file=display)
-        if workers > 1 and isinstance(importer, ChunkedImporter) and path.is_file():
-            _import_chunked(importer, path, options, writer, file_report, min_distance_factor, on_progress, workers)
+        if parallel.wanted and isinstance(importer, ChunkedImporter) and path.is_file():
+            _import_chunked(importer, path, options, writer, file_report, min_distance_factor, on_progress, parallel)
             return
         write_items(
             importer.read(path, display_name=display, options=options),
@@ -251,16 +276,16 @@ def _import_chunked(
     file_report: FileReport,
     min_distance_factor: float,
     on_progress: Callable[[int], None] | None,
-    workers: int,
+    parallel: _Parallel,
 ) -> None:
     from curate.parallel import CHUNK_BYTES, ChunkTask, run_chunks
 
     display = str(path)
     tasks = (
         ChunkTask(importer.name, chunk, display, options, min_distance_factor)
-        for chunk in importer.chunks(path, target_bytes=CHUNK_BYTES)
+        for chunk in importer.chunks(path, target_bytes=parallel.chunk_bytes or CHUNK_BYTES)
     )
-    for result in run_chunks(tasks, workers=workers):
+    for result in run_chunks(tasks, workers=parallel.workers, executor=parallel.executor):
         file_report.rows_read += result.records_read
         for item in result.rejected:
             writer.quarantine(file=display, record=item.record, field=item.field, reason=item.reason)

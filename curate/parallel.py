@@ -1,5 +1,6 @@
 """Run the per-chunk import work in worker processes, results consumed in file order.
 
+Which engine runs the tasks (in-process, a local process pool, Dask) is :mod:`curate.execution`'s business.
 The unit of work is a pure function, :func:`process_chunk`: raw records in, one record batch plus the
 rejected records out. The main process only cuts the file, deduplicates and writes shards, so a killed
 worker or main process never leaves a half-written shard (shards are committed atomically by the store).
@@ -7,21 +8,28 @@ worker or main process never leaves a half-written shard (shards are committed a
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from curate.configuration import configurations_to_batch
+from curate.execution import Executor, ProcessPoolExecutorAdapter, default_workers
 from curate.sources import ImportOptions, Rejected, get_importer
 from curate.sources.base import ChunkedImporter, RawChunk
 
 CHUNK_BYTES = 4 << 20
 PARALLEL_MIN_FILE_BYTES = 32 << 20
+
+__all__ = [
+    "CHUNK_BYTES",
+    "PARALLEL_MIN_FILE_BYTES",
+    "ChunkResult",
+    "ChunkTask",
+    "default_workers",
+    "process_chunk",
+    "run_chunks",
+]
 
 
 @dataclass(frozen=True)
@@ -65,32 +73,20 @@ def process_chunk(task: ChunkTask) -> ChunkResult:
     return ChunkResult(batch=batch, rejected=rejected, records_read=read)
 
 
-def default_workers() -> int:
-    """Worker processes to use by default: the usable CPU count, at most 8."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
-    return max(1, min(usable, 8))
-
-
-def run_chunks(tasks: Iterator[ChunkTask], *, workers: int, max_in_flight: int | None = None) -> Iterator[ChunkResult]:
+def run_chunks(
+    tasks: Iterable[ChunkTask], *, workers: int, max_in_flight: int | None = None, executor: Executor | None = None
+) -> Iterator[ChunkResult]:
     """Yield the result of each task in submission order, with at most ``max_in_flight`` tasks pending.
 
+    ``executor`` runs the tasks (a Dask cluster, ...); None starts a process pool of ``workers`` for this call.
     Exceptions raised while producing tasks (a truncated file) propagate after the results of every task
     already submitted have been yielded, so nothing parsed before the damage is lost.
     """
-    limit = max_in_flight or 4 * workers
-    context = multiprocessing.get_context("forkserver")
-    # workers fork from a server that has already imported the parsing stack (~1 s per worker otherwise)
-    context.set_forkserver_preload(["curate.parallel", "curate.ingest", "curate.sources.mptrj", "curate.quality"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[Future[ChunkResult]] = deque()
-        try:
-            for task in tasks:
-                pending.append(pool.submit(process_chunk, task))
-                while len(pending) >= limit:
-                    yield pending.popleft().result()
-        finally:
-            while pending:
-                yield pending.popleft().result()
+    if executor is not None:
+        yield from executor.map(process_chunk, tasks, max_in_flight=max_in_flight)
+        return
+    pool = ProcessPoolExecutorAdapter(workers)
+    try:
+        yield from pool.map(process_chunk, tasks, max_in_flight=max_in_flight)
+    finally:
+        pool.close()

@@ -5,15 +5,24 @@ structure with two atoms closer than ``min_distance_factor`` x the sum of their 
 counted per step and reason, and written to the output's quarantine with the reason. Accepted rows are
 written through :func:`curate.ingest.write_items`; a re-run with the same seed makes the same rows, which the
 writer skips as already present.
+
+Parents are cut into tasks of ``parents_per_task`` rows; :func:`generate_task` (a pure function of one task)
+makes their outputs in-process or on any :mod:`curate.execution` executor, and only the main process writes,
+in parent order. Each task draws its seeds from its own stream (task 0 from the run seed itself, task k from
+:func:`task_seed`), so the rows depend on the run seed and ``parents_per_task``, never on what ran the tasks.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +34,11 @@ from curate.sources.base import Rejected
 from curate.store import Dataset, DatasetWriter
 from sampling.generators import SeedStream
 from sampling.recipe import PARENTS, Recipe, Step
+
+if TYPE_CHECKING:
+    from curate.execution import Executor
+
+PARENTS_PER_TASK = 256
 
 
 @dataclass
@@ -104,6 +118,78 @@ def _gated(
             yield Rejected(item.source_record or step.name, error.field, error.reason)
 
 
+def task_seed(run_seed: int, task_index: int) -> int:
+    """The seed of task ``task_index``'s stream: the run seed for task 0, else drawn from SeedSequence(run_seed, k)."""
+    if task_index == 0:
+        return int(run_seed)
+    state = np.random.SeedSequence(int(run_seed), spawn_key=(task_index,)).generate_state(2, dtype=np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+@dataclass(frozen=True)
+class GenerateTask:
+    """One task: consecutive parent rows (configuration, id), the recipe and the seed of the task's stream.
+
+    ``recipe_key`` (the recipe's hash and a run token) lets a worker keep the first copy of the recipe it
+    receives, and so one MD calculator, for every task of the run; None (in-process) uses ``recipe`` as is.
+    """
+
+    recipe: Recipe
+    recipe_key: str | None
+    parents: tuple[tuple[Configuration, str], ...]
+    seed: int
+
+
+@dataclass
+class GenerateResult:
+    """Per parent, per step, the step's gated outputs in order; and per step, generated / rejected counts."""
+
+    outputs: list[list[list[Configuration | Rejected]]]
+    generated: list[int]
+    rejected: list[Counter[str]]
+
+
+def recipe_key(recipe: Recipe) -> str:
+    """sha256 of the recipe's canonical JSON (name, seed, steps, gate setting)."""
+    return hashlib.sha256(json.dumps(recipe.as_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def generate_task(task: GenerateTask) -> GenerateResult:
+    """Run every step of the recipe for each parent of ``task``; pure, runs in-process or on a worker."""
+    from curate.execution.cache import worker_cached
+
+    recipe = task.recipe if task.recipe_key is None else worker_cached(("recipe", task.recipe_key), lambda: task.recipe)
+    seeds = SeedStream(task.seed)
+    counts = [StepReport(name=s.name, generator=s.generator.name) for s in recipe.steps]
+    outputs = [_parent_outputs(parent, parent_id, recipe, seeds, counts) for parent, parent_id in task.parents]
+    return GenerateResult(
+        outputs=outputs, generated=[c.generated for c in counts], rejected=[c.rejected for c in counts]
+    )
+
+
+def _tasks(
+    parents_dataset: Dataset, recipe: Recipe, *, key: str | None, limit: int | None, parents_per_task: int
+) -> Iterator[GenerateTask]:
+    """Consecutive groups of exactly ``parents_per_task`` parents (the last may be shorter), whatever the shards."""
+    pending: list[tuple[Configuration, str]] = []
+    index = 0
+    taken = 0
+    for batch in parents_dataset.iter_batches(batch_rows=parents_per_task):
+        ids = batch.column("id").to_pylist()
+        pending += zip(batch_to_configurations(batch), ids, strict=True)
+        if limit is not None:
+            pending = pending[: max(0, limit - taken)]
+        while len(pending) >= parents_per_task:
+            chunk, pending = tuple(pending[:parents_per_task]), pending[parents_per_task:]
+            yield GenerateTask(recipe, key, chunk, task_seed(recipe.seed, index))
+            index += 1
+            taken += len(chunk)
+        if limit is not None and taken + len(pending) >= limit:
+            break
+    if pending:
+        yield GenerateTask(recipe, key, tuple(pending), task_seed(recipe.seed, index))
+
+
 def generate_dataset(
     source: Path,
     out: Path,
@@ -112,38 +198,37 @@ def generate_dataset(
     limit: int | None = None,
     on_parent: Callable[[], None] | None = None,
     on_step: Callable[[StepReport], None] | None = None,
+    executor: Executor | None = None,
+    parents_per_task: int = PARENTS_PER_TASK,
 ) -> GenerateReport:
     """Apply ``recipe`` to every row of the dataset ``source`` (the first ``limit`` rows) and write ``out``.
 
-    Parents stream one record batch at a time; the outputs of one parent's steps stay in memory until the
-    next parent (later steps can take them as input). The output manifest gets a source entry (the source
-    path and content hash) and a history entry (the recipe, per-step counts, time).
+    Parents stream ``parents_per_task`` rows at a time, each batch one task run by ``executor`` (None: in this
+    process); at most a few tasks' outputs are in memory at once. The output manifest gets a source entry (the
+    source path and content hash) and a history entry (the recipe, per-step counts, time).
 
     Raises:
-        ConfigurationError: ``out`` is the source dataset.
+        ConfigurationError: ``out`` is the source dataset, or ``parents_per_task`` < 1.
         DatasetError: ``source`` is not a dataset, or ``out`` is being written by another process.
     """
+    from curate.execution import InProcessExecutor
+
     parents_dataset = Dataset.open(source)
     if out.resolve() == source.resolve():
         raise ConfigurationError(f"--out {out} is the source dataset; write generated rows to a new directory")
+    if parents_per_task < 1:
+        raise ConfigurationError(f"parents per task must be >= 1, got {parents_per_task}")
     dataset = Dataset.create(out)
-    seeds = SeedStream(recipe.seed)
     report = GenerateReport(steps=[StepReport(name=s.name, generator=s.generator.name) for s in recipe.steps])
     for step_report in report.steps:
         step_report.written.path = f"generate:{step_report.name}"
+    runner = executor or InProcessExecutor()
+    key = None if isinstance(runner, InProcessExecutor) else f"{recipe_key(recipe)}:{secrets.token_hex(8)}"
     started = time.perf_counter()
     with dataset.writer() as writer:
-        for batch in parents_dataset.iter_batches(batch_rows=256):
-            ids = batch.column("id").to_pylist()
-            for parent, parent_id in zip(batch_to_configurations(batch), ids, strict=True):
-                if limit is not None and report.parents >= limit:
-                    break
-                _one_parent(parent, parent_id, recipe, seeds, report, writer)
-                report.parents += 1
-                if on_parent:
-                    on_parent()
-            if limit is not None and report.parents >= limit:
-                break
+        tasks = _tasks(parents_dataset, recipe, key=key, limit=limit, parents_per_task=parents_per_task)
+        for result in runner.map(generate_task, tasks):
+            _write_result(result, recipe, report, writer, on_parent)
         writer.flush()
         report.seconds = time.perf_counter() - started
         dataset.record_source(
@@ -163,6 +248,8 @@ def generate_dataset(
                 "parents": report.parents,
                 "limit": limit,
                 "recipe": recipe.as_dict(),
+                "parents_per_task": parents_per_task,
+                **({"execution": executor.describe()} if executor is not None else {}),
                 "steps": {s.name: s.as_dict() for s in report.steps},
                 "rows_added": report.rows_added,
                 "rejected": report.rejected,
@@ -175,28 +262,50 @@ def generate_dataset(
     return report
 
 
-def _one_parent(
+def _write_result(
+    result: GenerateResult,
+    recipe: Recipe,
+    report: GenerateReport,
+    writer: DatasetWriter,
+    on_parent: Callable[[], None] | None,
+) -> None:
+    """Write one task's outputs parent by parent, step by step (the order the in-process loop always had)."""
+    for step_report, generated, rejected in zip(report.steps, result.generated, result.rejected, strict=True):
+        step_report.generated += generated
+        step_report.rejected.update(rejected)
+    for per_step in result.outputs:
+        for step_report, items in zip(report.steps, per_step, strict=True):
+            write_items(
+                items,
+                writer=writer,
+                display_name=step_report.written.path,
+                file_report=step_report.written,
+                min_distance_factor=recipe.min_distance_factor,
+            )
+        report.parents += 1
+        if on_parent:
+            on_parent()
+
+
+def _parent_outputs(
     parent: Configuration,
     parent_id: str,
     recipe: Recipe,
     seeds: SeedStream,
-    report: GenerateReport,
-    writer: DatasetWriter,
-) -> None:
-    """Run every step for one parent, writing each step's outputs before the next step reads them."""
+    counts: list[StepReport],
+) -> list[list[Configuration | Rejected]]:
+    """Every step's gated outputs for one parent; a chained step reads the accepted outputs of its input step."""
     accepted: dict[str, list[tuple[Configuration, str]]] = {PARENTS: [(parent, parent_id)]}
     chained = {s.input for s in recipe.steps}
-    for step, step_report in zip(recipe.steps, report.steps, strict=True):
+    per_step: list[list[Configuration | Rejected]] = []
+    for step, step_report in zip(recipe.steps, counts, strict=True):
         kept: list[Configuration] = []
-        write_items(
-            _step_items(step, accepted[step.input], seeds, step_report, recipe.min_distance_factor, kept),
-            writer=writer,
-            display_name=step_report.written.path,
-            file_report=step_report.written,
-            min_distance_factor=recipe.min_distance_factor,
+        per_step.append(
+            list(_step_items(step, accepted[step.input], seeds, step_report, recipe.min_distance_factor, kept))
         )
         if step.name in chained:
             accepted[step.name] = list(zip(kept, row_hashes(kept)[0], strict=True)) if kept else []
+    return per_step
 
 
 def _step_items(

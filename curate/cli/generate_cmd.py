@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from curate.cli.options import execution_options, task_rows_option
 from curate.quality import MIN_DISTANCE_FACTOR
 
 
@@ -149,7 +150,22 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
     help="Reject outputs with two atoms closer than this x the sum of their covalent radii  "
     f"[default: the recipe's, else {MIN_DISTANCE_FACTOR}]",
 )
-def command(source: Path, out: Path, recipe: str | None, seed: int | None, limit: int | None, **options: Any) -> None:
+@task_rows_option(
+    default=256, what="parents; each task has its own seed stream, so the rows depend on N, not on the executor"
+)
+@execution_options(workers_help="Worker processes  [default: in-process]")
+def command(
+    source: Path,
+    out: Path,
+    recipe: str | None,
+    seed: int | None,
+    limit: int | None,
+    task_rows: int,
+    executor: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    **options: Any,
+) -> None:
     """Generate unlabelled candidate structures from every row of DIR into the dataset --out.
 
     \b
@@ -164,7 +180,9 @@ def command(source: Path, out: Path, recipe: str | None, seed: int | None, limit
 
     Every row records parent_id, generator, generator_params (canonical JSON) and seed, and has no labels
     (MD energies from CHGNet are predictions, not labels). Outputs with atoms too close are rejected, counted
-    per generator and written to OUT/quarantine.jsonl with the reason. Same seed, same rows.
+    per generator and written to OUT/quarantine.jsonl with the reason. Same seed, same rows: parents go out
+    --task-rows at a time, in-process or to workers (--workers N, --executor dask, --scheduler ADDRESS), and
+    the rows do not depend on which.
 
     \b
     Example:
@@ -175,6 +193,7 @@ def command(source: Path, out: Path, recipe: str | None, seed: int | None, limit
     from tqdm import tqdm
 
     from curate.errors import ConfigurationError
+    from curate.execution import open_executor
     from curate.store import Dataset
     from sampling.generate import generate_dataset
     from sampling.recipe import load_recipe, recipe_from_mapping
@@ -192,12 +211,17 @@ def command(source: Path, out: Path, recipe: str | None, seed: int | None, limit
         parsed = recipe_from_mapping(from_options, origin="command line", seed=seed)
     parents = Dataset.open(source)
     total = parents.num_rows if limit is None else min(limit, parents.num_rows)
-    with tqdm(total=total, unit=" parents", desc=f"generate {parsed.name}", disable=None, file=sys.stderr) as bar:
+    with (
+        open_executor(executor, scheduler=scheduler, workers=workers) as engine,  # type: ignore[arg-type]
+        tqdm(total=total, unit=" parents", desc=f"generate {parsed.name}", disable=None, file=sys.stderr) as bar,
+    ):
         report = generate_dataset(
             source,
             out,
             parsed,
             limit=limit,
+            executor=engine,
+            parents_per_task=task_rows,
             on_parent=lambda: bar.update(1),
             on_step=lambda step: click.echo(step.summary(), err=True),
         )

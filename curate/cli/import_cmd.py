@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import execution_options
 from curate.quality import MIN_DISTANCE_FACTOR
 from curate.sources import IMPORT_FORMATS
 
@@ -33,11 +34,9 @@ from curate.sources import IMPORT_FORMATS
     help="Reject structures with two atoms closer than this x the sum of their covalent radii.",
 )
 @click.option("--shard-rows", default=100_000, show_default=True, type=int, help="Rows per Parquet shard.")
-@click.option(
-    "--workers",
-    default=None,
-    type=click.IntRange(min=1),
-    help="Worker processes for chunked formats (mptrj); default: all usable cores for files over 32 MB, else 1.",
+@execution_options(
+    workers_help="Worker processes for chunked formats (mptrj); default: in-process for files under 32 MB, else "
+    "all usable cores (at most 8)."
 )
 @click.option("--strict", is_flag=True, help="Exit non-zero if any record was quarantined.")
 def command(
@@ -47,6 +46,8 @@ def command(
     functional: str | None,
     min_distance_factor: float,
     shard_rows: int,
+    executor: str | None,
+    scheduler: str | None,
     workers: int | None,
     strict: bool,
 ) -> None:
@@ -65,16 +66,29 @@ def command(
     nothing (rows are keyed by a content hash), so an interrupted import resumes. Records that fail the
     quality gate go to DIR/quarantine.jsonl with file, record, field and reason; good records still land.
 
+    mptrj files are parsed in 4 MiB chunks by worker processes, or on a Dask cluster with --executor dask
+    (--scheduler ADDRESS for a running one); only this process writes, so the dataset is the same whatever
+    ran the chunks, and a chunk lost with its worker is parsed again.
+
     \b
     Example:
       curate import mp-tasks ../shared/data/emmet/test_As2SO6_tasks.json.gz --out as2so6
     """
     from tqdm import tqdm
 
+    from curate.execution import open_executor
     from curate.ingest import import_paths
-    from curate.sources import ImportOptions
+    from curate.sources import ImportOptions, get_importer
+    from curate.sources.base import ChunkedImporter
 
-    with tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=sys.stderr) as bar:
+    if (executor or scheduler) and not isinstance(get_importer(format_name), ChunkedImporter):
+        click.echo(
+            f"curate: note: {format_name} files are read in this process; only mptrj is cut into tasks", err=True
+        )
+    with (
+        open_executor(executor, scheduler=scheduler, workers=workers) as engine,  # type: ignore[arg-type]
+        tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=sys.stderr) as bar,
+    ):
         report = import_paths(
             list(paths),
             format_name=format_name,
@@ -83,6 +97,7 @@ def command(
             min_distance_factor=min_distance_factor,
             shard_rows=shard_rows,
             workers=workers,
+            executor=engine,
             on_progress=bar.update,
             on_error=lambda message: click.echo(f"curate: error: {message}", err=True),
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import execution_options, task_rows_option
 from curate.errors import ConfigurationError
 
 _FUNCTIONALS = ("pbe", "r2scan")
@@ -41,6 +42,8 @@ _INPUT_SETS = ("mp", "matpes")
 )
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Dataset for --calculator labels.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto (for model calculators).")
+@task_rows_option(default=32, what="--calculator: one model batch; a worker loads a model once and keeps it")
+@execution_options(workers_help="Worker processes for --calculator labels  [default: in-process]")
 def command(
     dataset_dir: Path,
     vasp_out: Path | None,
@@ -49,6 +52,10 @@ def command(
     calculator_spec: str | None,
     out_dir: Path | None,
     device: str,
+    task_rows: int,
+    executor: str | None,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Turn the rows of DIR (e.g. `curate sample` picks) into calculations.
 
@@ -62,7 +69,8 @@ def command(
     \b
     Calculator: label with ASE's EMT or a uMLIP (a teacher model) for experiments and tests:
       curate label picks --calculator emt --out picks-emt
-    Such labels record functional=EMT or model:SPEC, never a DFT functional.
+    Such labels record functional=EMT or model:SPEC, never a DFT functional. Rows are labelled --task-rows at
+    a time, in-process or on workers (--workers N, --executor dask, --scheduler ADDRESS): same labels either way.
     """
     from curate.configuration import batch_to_configurations
     from curate.store import Dataset
@@ -87,14 +95,18 @@ def command(
         return
     if out_dir is None:
         raise ConfigurationError("--calculator needs --out DIR for the labelled dataset")
+    from curate.execution import open_executor
     from curate.ingest import FileReport, write_items
     from curate.labelling.calculator import label_with_calculator
 
     target = Dataset.create(out_dir)
     report = FileReport(path=str(dataset_dir))
-    with target.writer() as writer:
+    with (
+        open_executor(executor, scheduler=scheduler, workers=workers) as engine,  # type: ignore[arg-type]
+        target.writer() as writer,
+    ):
         write_items(
-            label_with_calculator(rows, calculator_spec or "", device=device),
+            label_with_calculator(rows, calculator_spec or "", device=device, executor=engine, rows_per_task=task_rows),
             writer=writer,
             display_name=str(dataset_dir),
             file_report=report,
@@ -104,6 +116,8 @@ def command(
             {
                 "command": "label",
                 "calculator": calculator_spec,
+                "task_rows": task_rows,
+                **({"execution": engine.describe()} if engine is not None else {}),
                 "source": str(dataset_dir),
                 "rows_added": report.rows_added,
                 "quarantined": report.quarantined,

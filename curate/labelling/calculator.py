@@ -2,20 +2,25 @@
 
 Such labels are model outputs, not DFT: ``functional`` records the calculator (``EMT``,
 ``model:chgnet@0.3.0``) so they can never be mistaken for PBE or r2SCAN labels. Each labelled row keeps the
-candidate's provenance and has ``parent_id`` = the candidate's id.
+candidate's provenance and has ``parent_id`` = the candidate's id. Labelling is a pure function of a task's
+rows (:func:`label_task`), so any :mod:`curate.execution` executor can run it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from curate.configuration import Configuration
+from curate.errors import ConfigurationError
+from curate.execution import Executor, InProcessExecutor
 from curate.labelling.provenance import apply_sidecar, sidecar_for
 
 ASE_CALCULATORS = ("emt",)
+LABEL_ROWS_PER_TASK = 32
 
 
 def _labelled(
@@ -37,39 +42,30 @@ def _labelled(
     return apply_sidecar(out, sidecar_for(candidate_id, cfg))
 
 
-def label_with_calculator(
-    rows: Sequence[tuple[str, Configuration]], spec: str, *, device: str | None = None
-) -> Iterator[Configuration]:
-    """Labelled copies of ``rows`` (energy eV, forces eV/A, stress GPa ASE sign), in input order.
+@dataclass(frozen=True)
+class LabelTask:
+    """One task's share of the rows: (candidate id, configuration) pairs and the calculator to label them with."""
 
-    ``spec`` is ``emt`` (ASE's EMT, for the metals it covers) or a model spec (``chgnet@0.3.0``, ``mace:FILE``,
-    ``matgl:DIR``).
+    rows: tuple[tuple[str, Configuration], ...]
+    spec: str
+    device: str | None
+
+
+def label_task(task: LabelTask) -> list[Configuration]:
+    """Labelled copies of one task's rows, in order (runs in-process or on any worker).
+
+    A model is loaded once per worker process (:func:`curate.execution.models.worker_model`) and reused by every
+    later task on that worker.
     """
-    if spec.lower() in ASE_CALCULATORS:
-        from ase import Atoms
-        from ase.calculators.emt import EMT
-        from ase.units import GPa
-
-        for candidate_id, cfg in rows:
-            atoms = Atoms(cfg.species, positions=cfg.positions, cell=cfg.lattice, pbc=[bool(p) for p in cfg.pbc])
-            atoms.calc = EMT()
-            stress = atoms.get_stress(voigt=False) / GPa if any(cfg.pbc) else np.zeros((3, 3))
-            yield _labelled(
-                candidate_id,
-                cfg,
-                energy=atoms.get_potential_energy(),
-                forces=atoms.get_forces(),
-                stress=stress,
-                label="EMT",
-            )
-        return
+    if task.spec.lower() in ASE_CALCULATORS:
+        return [_emt_labelled(candidate_id, cfg) for candidate_id, cfg in task.rows]
+    from curate.execution.models import worker_model
     from curate.models.base import default_max_atoms_per_batch
-    from curate.models.registry import load_model
 
-    model = load_model(spec, device=device)
-    predictions = model.predict([cfg for _, cfg in rows], max_atoms_per_batch=default_max_atoms_per_batch())
-    for (candidate_id, cfg), prediction in zip(rows, predictions, strict=True):
-        yield _labelled(
+    model = worker_model(task.spec, device=task.device)
+    predictions = model.predict([cfg for _, cfg in task.rows], max_atoms_per_batch=default_max_atoms_per_batch())
+    return [
+        _labelled(
             candidate_id,
             cfg,
             energy=prediction.energy,
@@ -77,3 +73,50 @@ def label_with_calculator(
             stress=prediction.stress,
             label=f"model:{model.info.spec}",
         )
+        for (candidate_id, cfg), prediction in zip(task.rows, predictions, strict=True)
+    ]
+
+
+def _emt_labelled(candidate_id: str, cfg: Configuration) -> Configuration:
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+    from ase.units import GPa
+
+    atoms = Atoms(cfg.species, positions=cfg.positions, cell=cfg.lattice, pbc=[bool(p) for p in cfg.pbc])
+    atoms.calc = EMT()
+    stress = atoms.get_stress(voigt=False) / GPa if any(cfg.pbc) else np.zeros((3, 3))
+    return _labelled(
+        candidate_id, cfg, energy=atoms.get_potential_energy(), forces=atoms.get_forces(), stress=stress, label="EMT"
+    )
+
+
+def label_with_calculator(
+    rows: Sequence[tuple[str, Configuration]],
+    spec: str,
+    *,
+    device: str | None = None,
+    executor: Executor | None = None,
+    rows_per_task: int = LABEL_ROWS_PER_TASK,
+) -> Iterator[Configuration]:
+    """Labelled copies of ``rows`` (energy eV, forces eV/A, stress GPa ASE sign), in input order.
+
+    ``spec`` is ``emt`` (ASE's EMT, for the metals it covers) or a model spec (``chgnet@0.3.0``, ``mace:FILE``,
+    ``matgl:DIR``). Rows are labelled ``rows_per_task`` at a time (one model batch each) by ``executor``
+    (None: in this process); the same tasks make the same labels whatever runs them.
+
+    Raises:
+        ConfigurationError: unknown spec (checked here, before any task is sent to a worker).
+    """
+    if spec.lower() not in ASE_CALCULATORS:
+        from curate.models.registry import parse_spec
+
+        parse_spec(spec)
+    if rows_per_task < 1:
+        raise ConfigurationError(f"rows per task must be >= 1, got {rows_per_task}")
+    tasks = (
+        LabelTask(tuple(rows[start : start + rows_per_task]), spec, device)
+        for start in range(0, len(rows), rows_per_task)
+    )
+    runner = executor or InProcessExecutor()
+    for labelled in runner.map(label_task, tasks):
+        yield from labelled

@@ -1,0 +1,54 @@
+"""Command-line options shared by every command that runs per-structure work in parallel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from curate.execution.base import EXECUTOR_KINDS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def execution_options(*, workers_help: str) -> Callable[[F], F]:
+    """Add ``--executor local|dask``, ``--scheduler ADDRESS`` and ``--workers N`` to a click command.
+
+    The command receives ``executor`` (str or None), ``scheduler`` (str or None) and ``workers`` (int or None);
+    pass them to :func:`curate.execution.open_executor`.
+    """
+
+    def decorate(command: F) -> F:
+        command = click.option("--workers", default=None, type=click.IntRange(min=1), help=workers_help)(command)
+        command = click.option(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            help="Run on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786, e.g. from "
+            "dask-jobqueue's SLURMCluster); implies --executor dask.",
+        )(command)
+        return click.option(
+            "--executor",
+            default=None,
+            type=click.Choice(EXECUTOR_KINDS),
+            help="local: this machine (in-process for small inputs, a process pool for large ones); dask: a Dask "
+            "cluster (a LocalCluster of --workers processes, or --scheduler)  [default: local, or dask with "
+            "--scheduler]",
+        )(command)
+
+    return decorate
+
+
+def task_rows_option(*, default: int, what: str) -> Callable[[F], F]:
+    """Add ``--task-rows N`` (rows per task sent to a worker); the command receives ``task_rows``.
+
+    The rows a command writes may depend on N (seed streams, model batches) but never on the executor.
+    """
+    return click.option(
+        "--task-rows",
+        default=default,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help=f"Rows per task sent to a worker ({what}).",
+    )
