@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import execution_options
 from curate.descriptors.soap import COMPRESSION_MODES
 from curate.diagnostics.coverage import DEFAULT_RADII, CoverageOptions
 from curate.errors import ConfigurationError
+from curate.execution import open_executor
 
 REPORT_FILES = ("coverage.json", "coverage.md", "coverage.png", "coverage_labels.png")
 
@@ -82,6 +84,7 @@ def _parse_radii(_ctx: click.Context, _param: click.Parameter, value: str | None
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the PCA and self-distance samples.")
 @click.option("--no-labels", is_flag=True, help="Skip the label-space bias (force, energy, strain histograms).")
+@execution_options(workers_help="Worker processes computing descriptors (default: in-process, with dscribe's --jobs).")
 def command(
     reference: Path,
     target: Path,
@@ -100,6 +103,9 @@ def command(
     batch_rows: int,
     seed: int,
     no_labels: bool,
+    executor: str | None,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Distance of every TARGET atomic environment to the nearest REFERENCE environment, and label bias.
 
@@ -138,7 +144,8 @@ def command(
     )
     reference_ds, target_ds = Dataset.open(reference), Dataset.open(target)
     click.echo(f"coverage: {reference} -> {target}", err=True)
-    result = compute_coverage(reference_ds, target_ds, options)
+    with open_executor(executor, scheduler=scheduler, workers=workers) as runner:  # type: ignore[arg-type]
+        result = compute_coverage(reference_ds, target_ds, options, executor=runner)
     started = time.perf_counter()
     labels = (None, None) if no_labels else (label_statistics(reference_ds), label_statistics(target_ds))
     result.timings_s["label_bias"] = time.perf_counter() - started

@@ -19,6 +19,7 @@ Memory: the reduced reference, (n_components + 1) float32 per environment (1e6 e
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ import pyarrow.compute as pc
 
 from curate.descriptors.soap import DESCRIPTOR_COLUMNS, SoapDescriptor, SoapParams
 from curate.errors import ConfigurationError, DatasetError
+from curate.execution.base import Executor
+from curate.execution.descriptors import SoapTask, soap_environments
 from curate.store import Dataset
 
 DEFAULT_RADII: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
@@ -208,19 +211,63 @@ class ReferenceIndex:
         return np.concatenate(found) if found else np.zeros(0)
 
 
+@dataclass(frozen=True)
+class ReducedTask:
+    """One record batch to describe and reduce on a worker (the reduction's arrays travel with it)."""
+
+    soap: SoapTask
+    mean: np.ndarray
+    components: np.ndarray
+
+
+def reduced_environments_task(task: ReducedTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reduced coordinates, central atomic numbers, row index per environment) of one batch.
+
+    Only the reduced coordinates travel back: shipping full SOAP vectors costs as much as computing them.
+    """
+    environments = soap_environments(task.soap)
+    reduced = Reduction(task.mean, task.components, 0.0).transform(environments.features)
+    return reduced, environments.center_z, environments.row_index
+
+
 def _reduced_environments(
-    dataset: Dataset, descriptor: SoapDescriptor, reduction: Reduction, options: CoverageOptions, columns: list[str]
+    dataset: Dataset,
+    descriptor: SoapDescriptor,
+    reduction: Reduction,
+    options: CoverageOptions,
+    columns: list[str],
+    executor: Executor | None = None,
 ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray, np.ndarray]]:
     """(batch, reduced coordinates, central atomic numbers, row index per environment) per record batch."""
-    for batch in dataset.iter_batches(columns=columns, batch_rows=options.batch_rows):
-        environments = descriptor.from_batch(batch)
-        yield batch, reduction.transform(environments.features), environments.center_z, environments.row_index
+    batches = dataset.iter_batches(columns=columns, batch_rows=options.batch_rows)
+    if executor is None:
+        for batch in batches:
+            environments = descriptor.from_batch(batch)
+            yield batch, reduction.transform(environments.features), environments.center_z, environments.row_index
+        return
+    waiting: deque[pa.RecordBatch] = deque()
+
+    def tasks() -> Iterator[ReducedTask]:
+        for batch in batches:
+            waiting.append(batch)
+            soap = SoapTask(tuple(descriptor.species), descriptor.params, batch.select(DESCRIPTOR_COLUMNS))
+            yield ReducedTask(soap, reduction.mean, reduction.components)
+
+    for reduced, center_z, row_index in executor.map(reduced_environments_task, tasks()):
+        yield waiting.popleft(), reduced, center_z, row_index
 
 
 def compute_coverage(
-    reference: Dataset, target: Dataset, options: CoverageOptions = CoverageOptions()
+    reference: Dataset,
+    target: Dataset,
+    options: CoverageOptions = CoverageOptions(),
+    *,
+    executor: Executor | None = None,
 ) -> CoverageResult:
     """Distance of every target environment to the reference, streaming both datasets.
+
+    With an ``executor`` the descriptors of the reference and target batches are computed (and reduced) on its
+    workers, results in dataset order, so the numbers are the same as in-process.
 
     Raises:
         DatasetError: a dataset has no rows.
@@ -247,7 +294,9 @@ def compute_coverage(
 
     start = time.perf_counter()
     per_element: dict[int, list[np.ndarray]] = {}
-    for _, reduced, center_z, _ in _reduced_environments(reference, descriptor, reduction, options, DESCRIPTOR_COLUMNS):
+    for _, reduced, center_z, _ in _reduced_environments(
+        reference, descriptor, reduction, options, DESCRIPTOR_COLUMNS, executor
+    ):
         for z in np.unique(center_z):
             per_element.setdefault(int(z), []).append(reduced[center_z == z])
     timings["reference_descriptors"] = time.perf_counter() - start
@@ -261,7 +310,7 @@ def compute_coverage(
     distances, center_zs, sources = [], [], []
     source_names: dict[str, int] = {}
     for batch, reduced, center_z, row_index in _reduced_environments(
-        target, descriptor, reduction, options, [*DESCRIPTOR_COLUMNS, "source"]
+        target, descriptor, reduction, options, [*DESCRIPTOR_COLUMNS, "source"], executor
     ):
         row_source = np.array(
             [source_names.setdefault(s, len(source_names)) for s in batch.column("source").to_pylist()],

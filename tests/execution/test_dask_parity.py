@@ -276,3 +276,22 @@ def test_chained_md_recipe_on_dask_builds_the_recipe_once_per_worker(
         if key[0] == "recipe" and key not in before.get(worker, {})
     ]
     assert 1 <= len(new_recipes) <= 2 and set(new_recipes) == {1}  # 4 tasks, one copy kept per worker
+
+
+def test_coverage_on_dask_equals_in_process(client: distributed.Client, shared_data: Path, tmp_path: Path) -> None:
+    from curate.diagnostics.coverage import CoverageOptions, compute_coverage
+
+    import_paths([shared_data / "emmet" / "test_As2SO6_tasks.json.gz"], format_name="mp-tasks", out=tmp_path / "ref")
+    import_paths(
+        [shared_data / "vasp" / "pymatgen_core" / "outputs__vasprun.lifepo4.xml.gz"],
+        format_name="vasp",
+        out=tmp_path / "target",
+    )
+    options = CoverageOptions(batch_rows=16)  # 13 reference and 1 target task
+    reference, target = Dataset.open(tmp_path / "ref"), Dataset.open(tmp_path / "target")
+    alone = compute_coverage(reference, target, options)
+    on_dask = compute_coverage(reference, target, options, executor=DaskExecutor.from_client(client))
+    np.testing.assert_array_equal(on_dask.center_z, alone.center_z)
+    np.testing.assert_allclose(on_dask.distances, alone.distances, rtol=0, atol=1e-6)
+    nsites = target.read(columns=["nsites"]).column(0).to_pylist()
+    assert len(nsites) == 11 and len(alone.distances) == sum(nsites)  # every environment of the 11 LiFePO4 steps
