@@ -1,0 +1,197 @@
+"""The model interface every uMLIP adapter implements, and the shapes of what it returns.
+
+A model takes many structures at once and returns, per structure, the total energy (eV), the force on every
+atom (eV/angstrom) and the stress tensor (GPa, ASE sign: positive = tensile) -- the units the row schema
+stores, so predictions and DFT labels compare without conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from curate.configuration import Configuration
+
+Device = Literal["cpu", "cuda"]
+# CHGNet's own predict path (forces+stress with create_graph=True) needs ~14 MB per atom in a batch on CPU;
+# adapters that know better declare bytes_per_atom (curate's CHGNet path: ~1.6 MB measured, 2 MB declared)
+BYTES_PER_ATOM_DEFAULT = 14_000_000
+MEMORY_FRACTION = 0.25
+MAX_ATOMS_CAP = 1024
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One structure's predicted labels, in schema units.
+
+    Attributes:
+        energy: total energy of the cell, eV.
+        forces: shape (nsites, 3), eV/angstrom.
+        stress: shape (3, 3), GPa, ASE sign (positive = tensile).
+    """
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Provenance of a loaded model, written next to every prediction it makes.
+
+    Attributes:
+        spec: the model spec as the user typed it, e.g. ``chgnet@0.3.0`` or ``mace:/path/model.model``.
+        name: short stable name used as the key of stored predictions (the spec, normalised).
+        architecture: chgnet, mace or matgl.
+        version: model version (CHGNet's version string, or the file's sha256 prefix for local files).
+        functional: functional of the training labels (PBE, r2SCAN) or ``unknown`` for local files.
+        library: Python package that runs the model, with its version, e.g. ``chgnet 0.4.2``.
+        file: the weights file or directory the model was loaded from.
+        file_sha256: sha256 of that file (of all files, in name order, for a directory).
+    """
+
+    spec: str
+    name: str
+    architecture: str
+    version: str
+    functional: str
+    library: str
+    file: str
+    file_sha256: str
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-serialisable form for manifests and reports."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A uMLIP that predicts energy, forces and stress for many structures at once.
+
+    ``predict`` must not mutate its inputs, must return one :class:`Prediction` per structure in input order,
+    and must give the same numbers whether structures come one at a time or batched (to float tolerance).
+    """
+
+    info: ModelInfo
+    device: Device
+
+    def predict(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> list[Prediction]:
+        """Predict energy (eV), forces (nsites, 3; eV/angstrom) and stress (3, 3; GPa, ASE sign) per structure.
+
+        Args:
+            structures: configurations (species, lattice, positions, pbc are read; labels are ignored).
+            max_atoms_per_batch: upper bound on the atoms of all structures in one forward pass; a structure
+                larger than the bound runs alone.
+        """
+        ...
+
+
+@runtime_checkable
+class SharesGraphs(Protocol):
+    """A model whose neighbour graphs can be built once and reused by other models with the same ``graph_key``."""
+
+    info: ModelInfo
+    device: Device
+
+    def graph_key(self) -> tuple[Any, ...]:
+        """Models with equal keys accept each other's graphs (same converter, same cutoffs)."""
+        ...
+
+    def build_graphs(self, structures: Sequence[Configuration]) -> list[Any]:
+        """Neighbour graphs of ``structures``, one per structure, in input order."""
+        ...
+
+    def predict_graphs(
+        self, graphs: Sequence[Any], nsites: Sequence[int], *, max_atoms_per_batch: int
+    ) -> list[Prediction]:
+        """Predict from graphs built by any model with the same :meth:`graph_key`."""
+        ...
+
+
+def select_device(requested: str | None = None) -> Device:
+    """``cuda`` when requested or (with ``None``/``auto``) when a CUDA device is present, else ``cpu``."""
+    import torch
+
+    if requested in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        from curate.errors import ConfigurationError
+
+        raise ConfigurationError("--device cuda was requested but torch sees no CUDA device")
+    if requested not in ("cpu", "cuda"):
+        from curate.errors import ConfigurationError
+
+        raise ConfigurationError(f"unknown device {requested!r}; expected cpu, cuda or auto")
+    return requested  # type: ignore[return-value]
+
+
+def available_memory_bytes() -> int:
+    """Memory the OS says is available now (MemAvailable), bytes; 4 GiB when it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def default_max_atoms_per_batch(bytes_per_atom: int = BYTES_PER_ATOM_DEFAULT) -> int:
+    """Atoms per forward pass that fit in a quarter of available memory, between 16 and MAX_ATOMS_CAP.
+
+    n_atoms = MEMORY_FRACTION * MemAvailable / bytes_per_atom. Past ~1000 atoms a CPU pass gains nothing
+    from a bigger batch, hence the cap.
+    """
+    return int(min(MAX_ATOMS_CAP, max(16, MEMORY_FRACTION * available_memory_bytes() // bytes_per_atom)))
+
+
+def max_atoms_for(models: Sequence[object]) -> int:
+    """Default atoms per forward pass for a committee: sized for its most memory-hungry model.
+
+    A model may declare ``bytes_per_atom`` (memory per atom in a batch with forces and stress);
+    BYTES_PER_ATOM_DEFAULT (14 MB) otherwise.
+    """
+    need = max(
+        (int(getattr(m, "bytes_per_atom", BYTES_PER_ATOM_DEFAULT)) for m in models), default=BYTES_PER_ATOM_DEFAULT
+    )
+    return default_max_atoms_per_batch(need)
+
+
+def atom_batches(nsites: Sequence[int], max_atoms: int) -> list[range]:
+    """Split structures (in order) into contiguous batches of at most ``max_atoms`` atoms in total.
+
+    A structure with more than ``max_atoms`` atoms forms a batch of its own. Returns index ranges.
+    """
+    if max_atoms < 1:
+        raise ValueError(f"max_atoms must be >= 1, got {max_atoms}")
+    batches: list[range] = []
+    start, atoms = 0, 0
+    for i, n in enumerate(nsites):
+        if i > start and atoms + n > max_atoms:
+            batches.append(range(start, i))
+            start, atoms = i, 0
+        atoms += n
+    if start < len(nsites):
+        batches.append(range(start, len(nsites)))
+    return batches
+
+
+def sha256_of_path(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, or of every file under a directory (relative names and bytes, in name order)."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for file in files:
+        if root.is_dir():
+            digest.update(str(file.relative_to(root)).encode())
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,161 @@
+"""CHGNet adapter: the three models shipped in the chgnet wheel, batched by atom count, graphs shareable.
+
+``predict_graph`` of CHGNet returns energy per atom (eV/atom); this adapter multiplies by the number of sites
+so that energies are totals in eV like the row schema. Forces are eV/angstrom; stress is GPa with the ASE
+sign, as CHGNet computes it (sigma = (1/V) dE/d(strain)).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.configuration import Configuration
+from curate.errors import ConfigurationError, InputError
+from curate.models.base import Device, ModelInfo, Prediction, atom_batches, sha256_of_path
+
+CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")
+CHGNET_FUNCTIONALS = {"0.3.0": "PBE", "0.2.0": "PBE", "r2scan": "r2SCAN"}
+
+
+def to_pymatgen(cfg: Configuration) -> Any:
+    """A pymatgen Structure of a periodic configuration (lattice rows in angstrom, Cartesian positions)."""
+    from pymatgen.core import Lattice, Structure
+
+    if not all(cfg.pbc):
+        raise InputError(
+            f"CHGNet needs a periodic cell; found dimension_types {list(cfg.pbc)}", field="dimension_types"
+        )
+    return Structure(Lattice(cfg.lattice), cfg.species, cfg.positions, coords_are_cartesian=True)
+
+
+class CHGNetModel:
+    """One CHGNet model (``chgnet@0.3.0``, ``chgnet@0.2.0`` or ``chgnet@r2scan``) on one device."""
+
+    # measured ~1.6 MB per atom with forces and stress through _forward_efs (no double-backward graph)
+    bytes_per_atom = 2_000_000
+
+    def __init__(self, version: str, *, device: Device):
+        if version not in CHGNET_VERSIONS:
+            raise ConfigurationError(
+                f"unknown CHGNet model {version!r}; the chgnet wheel ships "
+                + ", ".join(f"chgnet@{v}" for v in CHGNET_VERSIONS)
+            )
+        import chgnet
+        from chgnet.model import CHGNet
+
+        # CHGNet.load prints to stdout; curate keeps stdout for data
+        with contextlib.redirect_stdout(sys.stderr):
+            self.model = CHGNet.load(model_name=version, use_device=device, verbose=False)
+        self.model.eval()
+        self.device: Device = device
+        checkpoint = self._checkpoint_file(version)
+        self.info = ModelInfo(
+            spec=f"chgnet@{version}",
+            name=f"chgnet@{version}",
+            architecture="chgnet",
+            version=version,
+            functional=CHGNET_FUNCTIONALS[version],
+            library=f"chgnet {chgnet.__version__}",
+            file=str(checkpoint),
+            file_sha256=sha256_of_path(checkpoint) if checkpoint.is_file() else "unknown",
+        )
+
+    @staticmethod
+    def _checkpoint_file(version: str) -> Path:
+        import chgnet
+
+        folder = Path(chgnet.__file__).parent / "pretrained" / version
+        found = sorted(folder.glob("*.pth.tar"))
+        return found[0] if found else folder
+
+    def graph_key(self) -> tuple[Any, ...]:
+        """CHGNet graphs depend only on the converter's cutoffs and algorithm (0.2.0 uses 5 A, the others 6 A)."""
+        converter = self.model.graph_converter
+        return ("chgnet", converter.atom_graph_cutoff, converter.bond_graph_cutoff, converter.algorithm)
+
+    def build_graphs(self, structures: Sequence[Configuration]) -> list[Any]:
+        """CrystalGraphs of ``structures`` (on the CPU), one per structure."""
+        converter = self.model.graph_converter
+        graphs = []
+        for k, cfg in enumerate(structures):
+            try:
+                graphs.append(converter(to_pymatgen(cfg), graph_id=str(k)))
+            except InputError:
+                raise
+            except Exception as exc:  # chgnet raises bare ValueError/RuntimeError for isolated atoms etc.
+                raise InputError(f"CHGNet cannot build a graph: {exc}", record=str(k)) from exc
+        return graphs
+
+    def predict_graphs(
+        self, graphs: Sequence[Any], nsites: Sequence[int], *, max_atoms_per_batch: int
+    ) -> list[Prediction]:
+        """Energy (eV), forces (eV/A), stress (GPa, ASE sign) from prebuilt graphs, batched by atom count."""
+        out: list[Prediction | None] = [None] * len(graphs)
+        # CHGNet runs its bond and angle layers only when the batch has angles at all; a structure without
+        # angles (e.g. small Li cells: no two bonds under 3 A) then gets a different energy in a mixed batch
+        # than alone (0.74 eV for a 3-atom Li cell with 0.2.0). Batching such structures among themselves
+        # keeps every prediction equal to the structure's own, as CHGNet's ASE calculator gives it.
+        with_angles = [i for i, g in enumerate(graphs) if g.bond_graph.numel() > 0]
+        without = [i for i, g in enumerate(graphs) if g.bond_graph.numel() == 0]
+        for subset in (with_angles, without):
+            for batch in atom_batches([nsites[i] for i in subset], max_atoms_per_batch):
+                indices = [subset[j] for j in batch]
+                for i, prediction in zip(indices, self._forward_efs([graphs[i] for i in indices]), strict=True):
+                    out[i] = prediction
+        return [p for p in out if p is not None]
+
+    def _forward_efs(self, graphs: Sequence[Any]) -> list[Prediction]:
+        """One forward and one backward pass over a batch of graphs.
+
+        The same computation as ``CHGNet.forward(task="efs")``: F = -dE/dx, sigma = (1/V) dE/d(strain) x
+        160.21766208 GPa per eV/A^3; but the gradients are taken without ``create_graph=True``, which CHGNet
+        keeps for training and which costs memory and time at inference. The conformance tests compare the
+        result with CHGNet's own ASE calculator.
+        """
+        import torch
+        from chgnet.model.model import BatchedGraph
+
+        model = self.model
+        device = next(model.parameters()).device
+        graphs = [g.to(device) for g in graphs]
+        with warnings.catch_warnings():
+            # chgnet builds a tensor from a list of tensors in BatchedGraph.from_graphs; harmless, noisy
+            warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
+            batched = BatchedGraph.from_graphs(
+                graphs,
+                bond_basis_expansion=model.bond_basis_expansion,
+                angle_basis_expansion=model.angle_basis_expansion,
+                compute_stress=True,
+            )
+        raw = model._compute(batched, compute_force=False, compute_stress=False)
+        atoms = raw["atoms_per_graph"]
+        # _compute returns eV/atom for intensive models; dE/dx needs the total energy (the composition
+        # model's energy does not depend on positions, so it is added after the gradient)
+        total = raw["e"] * atoms if model.is_intensive else raw["e"]
+        grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains])
+        composition = 0 if model.composition_model is None else model.composition_model(graphs).detach()
+        energy_per_atom = (raw["e"].detach() + composition) if model.is_intensive else None
+        n = len(graphs)
+        volumes = torch.as_tensor(batched.volumes).reshape(-1)
+        out = []
+        for k in range(n):
+            n_atoms = int(atoms[k])
+            energy = (
+                float(energy_per_atom[k]) * n_atoms if energy_per_atom is not None else float(total[k] + composition[k])
+            )
+            forces = (-grads[k]).detach().cpu().numpy().astype(np.float64).reshape(n_atoms, 3)
+            stress = (grads[n + k] * (160.21766208 / volumes[k])).detach().cpu().numpy().astype(np.float64)
+            out.append(Prediction(energy=energy, forces=forces, stress=stress.reshape(3, 3)))
+        return out
+
+    def predict(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> list[Prediction]:
+        """Energy (eV), forces (nsites, 3; eV/A) and stress (3, 3; GPa, ASE sign) for each structure."""
+        graphs = self.build_graphs(structures)
+        return self.predict_graphs(graphs, [c.nsites for c in structures], max_atoms_per_batch=max_atoms_per_batch)

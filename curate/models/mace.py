@@ -1,0 +1,121 @@
+"""MACE adapter: a model file saved with ``torch.save(model)`` (what ``mace_run_train`` writes), batched.
+
+Importing ``mace`` writes ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` into the process environment (mace/__init__.py)
+and e3nn 0.4.4 needs that (or ``slice`` among torch's safe globals) to import. :func:`import_mace` lets the
+import see the variable, then restores the environment as it was, so no other ``torch.load`` in the process
+silently loses its weights-only protection. MACE returns stress in eV/angstrom^3 with the ASE sign; it is
+converted to GPa here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from curate.configuration import Configuration
+from curate.errors import ConfigurationError
+from curate.models.base import Device, ModelInfo, Prediction, atom_batches, sha256_of_path
+
+MACE_FOUNDATION_NAMES = ("small", "medium", "large", "medium-mpa-0", "medium-omat-0", "mh-1", "mp-0b3")
+_ENV_KEY = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+
+
+def import_mace() -> ModuleType:
+    """Import mace (and e3nn through it) without leaving its environment write behind; returns ``mace``."""
+    previous = os.environ.get(_ENV_KEY)
+    try:
+        import mace
+        import mace.data
+        import mace.tools
+        import mace.tools.torch_geometric
+    finally:
+        if previous is None:
+            os.environ.pop(_ENV_KEY, None)
+        else:
+            os.environ[_ENV_KEY] = previous
+    return mace
+
+
+class MACEModel:
+    """A MACE model loaded from a local file; energies eV, forces eV/A, stress GPa (ASE sign)."""
+
+    def __init__(self, location: str, *, device: Device, spec: str):
+        path = Path(location).expanduser()
+        if not path.is_file():
+            hint = (
+                f"{location!r} is a MACE foundation-model name, and curate does not download weights"
+                if location in MACE_FOUNDATION_NAMES
+                else f"no MACE model file at {location!r}"
+            )
+            raise ConfigurationError(
+                f"{hint}: give a local file, e.g. --model mace:/path/to/model.model (download it on a connected "
+                "machine with `python -c \"from mace.calculators import mace_mp; mace_mp('medium')\"`, which "
+                "caches it under ~/.cache/mace/, or take the .model file written by mace_run_train)"
+            )
+        mace = import_mace()
+        import torch
+
+        try:
+            model = torch.load(path, map_location=device, weights_only=False)
+        except Exception as exc:  # torch raises pickle/zip errors of many types for a bad file
+            raise ConfigurationError(f"{path}: cannot load as a MACE model saved with torch.save ({exc})") from exc
+        if not hasattr(model, "r_max") or not hasattr(model, "atomic_numbers"):
+            raise ConfigurationError(f"{path}: the file holds a {type(model).__name__}, not a MACE model")
+        self.model = model.to(device).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.device: Device = device
+        self.dtype = next(self.model.parameters()).dtype
+        self.r_max = float(self.model.r_max)
+        self.z_table = mace.tools.AtomicNumberTable([int(z) for z in self.model.atomic_numbers])
+        heads = list(getattr(self.model, "heads", None) or ["Default"])
+        self.heads = heads
+        self.head = next((h for h in heads if h.lower() == "default"), heads[-1])
+        digest = sha256_of_path(path)
+        self.info = ModelInfo(
+            spec=spec,
+            name=spec,
+            architecture="mace",
+            version=digest[:12],
+            functional="unknown",
+            library=f"mace-torch {mace.__version__}",
+            file=str(path.resolve()),
+            file_sha256=digest,
+        )
+
+    def _graph(self, cfg: Configuration) -> Any:
+        import ase
+        import mace.data
+
+        pbc = [bool(p) for p in cfg.pbc]
+        atoms = ase.Atoms(symbols=cfg.species, positions=cfg.positions, cell=cfg.lattice, pbc=pbc)
+        config = mace.data.config_from_atoms(atoms, head_name=self.head)
+        return mace.data.AtomicData.from_config(config, z_table=self.z_table, cutoff=self.r_max, heads=self.heads)
+
+    def predict(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> list[Prediction]:
+        """Energy (eV), forces (nsites, 3; eV/A) and stress (3, 3; GPa, ASE sign) for each structure."""
+        from ase.units import GPa
+        from mace.tools import torch_geometric, torch_tools
+
+        out: list[Prediction] = []
+        nsites = [c.nsites for c in structures]
+        for batch_range in atom_batches(nsites, max_atoms_per_batch):
+            with torch_tools.default_dtype(self.dtype):
+                graphs = [self._graph(structures[i]) for i in batch_range]
+            batch = torch_geometric.Batch.from_data_list(graphs).to(self.device)
+            result = self.model(batch.to_dict(), compute_stress=True, training=False)
+            energy = result["energy"].detach().cpu().numpy().astype(np.float64)
+            forces = result["forces"].detach().cpu().numpy().astype(np.float64)
+            stress = result["stress"].detach().cpu().numpy().astype(np.float64) / GPa
+            start = 0
+            for k, i in enumerate(batch_range):
+                out.append(
+                    Prediction(energy=float(energy[k]), forces=forces[start : start + nsites[i]], stress=stress[k])
+                )
+                start += nsites[i]
+        return out

@@ -1,0 +1,142 @@
+"""``curate predict``: a companion predictions dataset keyed by id, with model provenance; CHGNet committee."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.configuration import batch_to_configurations
+from curate.models import load_model
+from curate.models.base import sha256_of_path
+from curate.models.committee import predict_committee
+from curate.models.predictions import Predictions, predictions_schema
+from curate.store import Dataset
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory: pytest.TempPathFactory, real_dataset: Path, mace_file: Path, matgl_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("pred") / "si-pred"
+    args = ["predict", str(real_dataset), "-m", f"mace:{mace_file}", "-m", f"matgl:{matgl_dir}", "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--max-atoms-per-batch", "70", "--batch-rows", "6"])
+    assert result.exit_code == 0, result.output
+    assert "17 rows x 2 model(s)" in result.output
+    return out
+
+
+def test_predictions_are_keyed_by_id_in_dataset_order(predicted: Path, real_dataset: Path, mace_file: Path) -> None:
+    reference = Dataset.open(real_dataset)
+    preds = Predictions(predicted)
+    assert preds.manifest["num_rows"] == 2 * reference.num_rows == 34
+    assert preds.manifest["complete"] is True
+    assert preds.manifest["reference"]["content_hash"] == reference.content_hash
+    ref_ids = reference.read(columns=["id"]).column("id").to_pylist()
+    for name in preds.model_names:
+        rows = [b for b in preds.iter_model(name, batch_rows=5)]
+        assert [i for b in rows for i in b.column("id").to_pylist()] == ref_ids
+    table = pq.read_table(predicted / "data")
+    assert table.schema.equals(predictions_schema()[0], check_metadata=False)
+    assert table.schema.field("stress").metadata[b"unit"] == b"GPa"
+    assert table.schema.field("energy").metadata[b"unit"] == b"eV"
+
+
+def test_manifest_records_model_version_and_file_hash(predicted: Path, mace_file: Path, matgl_dir: Path) -> None:
+    models = {m["name"]: m for m in Predictions(predicted).manifest["models"]}
+    mace = models[f"mace:{mace_file}"]
+    assert mace["file_sha256"] == sha256_of_path(mace_file) and mace["version"] == mace["file_sha256"][:12]
+    assert models[f"matgl:{matgl_dir}"]["file_sha256"] == sha256_of_path(matgl_dir)
+    history = Predictions(predicted).manifest["history"][-1]
+    assert history["rows"] == 17 and history["parameters"]["max_atoms_per_batch"] == 70
+
+
+def test_stored_values_equal_the_adapter(predicted: Path, real_dataset: Path, mace_file: Path) -> None:
+    structures = batch_to_configurations(Dataset.open(real_dataset).read())
+    direct = load_model(f"mace:{mace_file}", device="cpu").predict(structures, max_atoms_per_batch=1000)
+    stored = pq.read_table(predicted / "data").to_pylist()
+    stored = [r for r in stored if r["model"] == f"mace:{mace_file}"]
+    for row, cfg, pred in zip(stored, structures, direct, strict=True):
+        assert row["nsites"] == cfg.nsites
+        assert row["energy"] == pytest.approx(pred.energy, abs=1e-9)
+        np.testing.assert_allclose(np.asarray(row["forces"]), pred.forces, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(row["stress"]), pred.stress, atol=1e-9)
+
+
+def test_rerun_is_a_no_op_and_foreign_out_is_refused(
+    predicted: Path, real_dataset: Path, mace_file: Path, matgl_dir: Path
+) -> None:
+    manifest_before = (predicted / "manifest.json").read_text()
+    args = [
+        "predict",
+        str(real_dataset),
+        "-m",
+        f"mace:{mace_file}",
+        "-m",
+        f"matgl:{matgl_dir}",
+        "--out",
+        str(predicted),
+    ]
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "already holds predictions" in again.output
+    assert (predicted / "manifest.json").read_text() == manifest_before
+    other = CliRunner().invoke(main, ["predict", str(real_dataset), "-m", f"mace:{mace_file}", "--out", str(predicted)])
+    assert other.exit_code == 2 and "pass --overwrite" in other.output
+
+
+def test_mace_import_leaves_the_environment_alone(mace_file: Path) -> None:
+    """mace/__init__ sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 process-wide; the adapter restores it."""
+    code = (
+        "import os; from curate.models import load_model; "
+        f"load_model('mace:{mace_file}', device='cpu'); "
+        "print(os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'))"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "None"
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_chgnet_committee_shares_graphs_and_matches_each_model(real_structures) -> None:
+    models = [load_model(s, device="cpu") for s in ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")]
+    keys = [m.graph_key() for m in models]  # type: ignore[attr-defined]
+    assert keys[0] == keys[2] != keys[1]  # 0.2.0 uses a 5 A atom-graph cutoff, the others 6 A
+    structures = real_structures[:2] + real_structures[3:]
+    committee = predict_committee(models, structures, max_atoms_per_batch=200)
+    assert list(committee) == ["chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan"]
+    for model in models:
+        alone = model.predict(structures, max_atoms_per_batch=200)
+        for a, b in zip(committee[model.info.name], alone, strict=True):
+            assert a.energy == pytest.approx(b.energy, abs=1e-4)
+            np.testing.assert_allclose(a.forces, b.forces, atol=1e-5)
+    # the three models disagree: they are different potentials
+    e = [committee[m.info.name][0].energy for m in models]
+    assert len({round(x, 3) for x in e}) == 3
+    assert json.dumps(models[2].info.as_dict())  # provenance is JSON-serialisable
+    assert models[2].info.functional == "r2SCAN" and models[0].info.functional == "PBE"
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_chgnet_mixed_batch_equals_each_structure_alone(shared_data: Path, tmp_path: Path, real_structures) -> None:
+    """CHGNet 0.2.0 skips its angle layers only in batches without angles: a Li cell without angles must not
+    share a batch with Si64 (0.74 eV difference on a 3-atom Li cell if it does)."""
+    from curate.ingest import import_paths
+
+    import_paths([shared_data / "emmet" / "tasks_Li_Fe_V.json.gz"], format_name="mp-tasks", out=tmp_path / "lifev")
+    rows = batch_to_configurations(Dataset.open(tmp_path / "lifev").read())
+    lithium = [c for c in rows if set(c.species) == {"Li"} and c.nsites <= 4][:2]
+    structures = [real_structures[0], lithium[0], real_structures[3], lithium[1]]
+    model = load_model("chgnet@0.2.0", device="cpu")
+    assert [g.bond_graph.numel() == 0 for g in model.build_graphs(structures)] == [False, True, False, True]
+    together = model.predict(structures, max_atoms_per_batch=1000)
+    alone = model.predict(structures, max_atoms_per_batch=1)
+    for a, b in zip(together, alone, strict=True):
+        assert a.energy == pytest.approx(b.energy, abs=1e-4)
+        np.testing.assert_allclose(a.forces, b.forces, atol=1e-5)
