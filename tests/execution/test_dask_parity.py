@@ -295,3 +295,29 @@ def test_coverage_on_dask_equals_in_process(client: distributed.Client, shared_d
     np.testing.assert_allclose(on_dask.distances, alone.distances, rtol=0, atol=1e-6)
     nsites = target.read(columns=["nsites"]).column(0).to_pylist()
     assert len(nsites) == 11 and len(alone.distances) == sum(nsites)  # every environment of the 11 LiFePO4 steps
+
+
+@pytest.mark.model
+def test_predict_on_dask_equals_in_process(client: distributed.Client, demo: Path, tmp_path: Path) -> None:
+    from curate.models import load_model
+    from curate.models.predictions import Predictions
+    from curate.models.run import predict_dataset
+
+    models = [load_model("chgnet@0.3.0", device="cpu")]
+    alone = predict_dataset(demo, models, tmp_path / "alone", max_atoms_per_batch=128, batch_rows=8)
+    on_dask = predict_dataset(
+        demo,
+        models,
+        tmp_path / "dask",
+        max_atoms_per_batch=128,
+        batch_rows=8,
+        executor=DaskExecutor.from_client(client),
+    )
+    assert alone.structures == on_dask.structures == 30
+    name = models[0].info.name
+    a = [r for batch in Predictions(tmp_path / "alone").iter_model(name) for r in batch.to_pylist()]
+    b = [r for batch in Predictions(tmp_path / "dask").iter_model(name) for r in batch.to_pylist()]
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    for x, y in zip(a, b, strict=True):
+        assert abs(x["energy"] - y["energy"]) < 1e-4  # eV; one torch thread per worker vs two in-process
+        np.testing.assert_allclose(x["forces"], y["forces"], atol=1e-4)
