@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from curate.configuration import Configuration, configurations_to_batch
 from curate.errors import InputError
+from curate.fingerprint import sha256_of_path
 from curate.quality import MIN_DISTANCE_FACTOR, configuration_findings, first_error
 from curate.sources import Importer, ImportOptions, Rejected, get_importer
 from curate.sources.base import ChunkedImporter
@@ -58,19 +58,6 @@ class ImportReport:
     @property
     def failed_files(self) -> list[FileReport]:
         return [f for f in self.files if f.error]
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (directories: of their sorted file names and contents)."""
-    digest = hashlib.sha256()
-    members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for member in members:
-        if path.is_dir():
-            digest.update(str(member.relative_to(path)).encode())
-        with open(member, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager
@@ -157,7 +144,7 @@ def import_paths(
                 {
                     "file": str(path),
                     "format": format_name,
-                    "sha256": file_sha256(path) if path.exists() else None,
+                    "sha256": sha256_of_path(path) if path.exists() else None,
                     "rows_read": file_report.rows_read,
                     "rows_added": file_report.rows_added,
                     "duplicates": file_report.duplicates,

@@ -31,12 +31,12 @@ def run_committee(
     configurations: Sequence[Configuration], model_specs: Sequence[str], *, device: str | None = None
 ) -> CommitteeRun:
     """Predict every candidate with every model (graphs shared where models allow) and score the spread."""
-    from curate.models.base import default_max_atoms_per_batch
+    from curate.models.base import max_atoms_for
     from curate.models.committee import predict_committee
     from curate.models.registry import load_model
 
     models = [load_model(spec, device=device) for spec in model_specs]
-    predictions = predict_committee(models, configurations, max_atoms_per_batch=default_max_atoms_per_batch())
+    predictions = predict_committee(models, configurations, max_atoms_per_batch=max_atoms_for(models))
     names = [m.info.name for m in models]
     forces = [[p.forces for p in predictions[name]] for name in names]
     energies = np.array([[p.energy for p in predictions[name]] for name in names])

@@ -60,10 +60,10 @@ def label_task(task: LabelTask) -> list[Configuration]:
     if task.spec.lower() in ASE_CALCULATORS:
         return [_emt_labelled(candidate_id, cfg) for candidate_id, cfg in task.rows]
     from curate.execution.models import worker_model
-    from curate.models.base import default_max_atoms_per_batch
+    from curate.models.base import max_atoms_for
 
     model = worker_model(task.spec, device=task.device)
-    predictions = model.predict([cfg for _, cfg in task.rows], max_atoms_per_batch=default_max_atoms_per_batch())
+    predictions = model.predict([cfg for _, cfg in task.rows], max_atoms_per_batch=max_atoms_for([model]))
     return [
         _labelled(
             candidate_id,

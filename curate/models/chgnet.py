@@ -18,7 +18,8 @@ import numpy as np
 
 from curate.configuration import Configuration
 from curate.errors import ConfigurationError, InputError
-from curate.models.base import Device, ModelInfo, Prediction, atom_batches, sha256_of_path
+from curate.fingerprint import sha256_of_path
+from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 
 CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")
 CHGNET_FUNCTIONALS = {"0.3.0": "PBE", "0.2.0": "PBE", "r2scan": "r2SCAN"}

@@ -19,7 +19,8 @@ import numpy as np
 
 from curate.configuration import Configuration
 from curate.errors import ConfigurationError
-from curate.models.base import Device, ModelInfo, Prediction, atom_batches, sha256_of_path
+from curate.fingerprint import sha256_of_path
+from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 
 MACE_FOUNDATION_NAMES = ("small", "medium", "large", "medium-mpa-0", "medium-omat-0", "mh-1", "mp-0b3")
 _ENV_KEY = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"

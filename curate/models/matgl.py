@@ -15,7 +15,8 @@ import numpy as np
 
 from curate.configuration import Configuration
 from curate.errors import ConfigurationError
-from curate.models.base import Device, ModelInfo, Prediction, atom_batches, sha256_of_path
+from curate.fingerprint import sha256_of_path
+from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 
 
 class MatGLModel:

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.configuration import batch_to_configurations
+from curate.fingerprint import sha256_of_path
 from curate.models import load_model
-from curate.models.base import sha256_of_path
 from curate.models.committee import predict_committee
 from curate.models.predictions import Predictions, predictions_schema
 from curate.store import Dataset
