@@ -68,6 +68,10 @@ class _DefectBase:
         if self.min_atoms < 1 or self.max_per_parent < 1:
             raise ConfigurationError(f"{self.name}: min_atoms and max_per_parent must be >= 1")  # type: ignore[attr-defined]
 
+    def params(self) -> dict[str, Any]:
+        """The settings recorded in the output manifest."""
+        return {"min_atoms": self.min_atoms, "max_per_parent": self.max_per_parent}
+
     def _supercell(self, parent: Configuration) -> tuple[Configuration, list[int]]:
         repeats = supercell_repeats(parent.lattice, parent.nsites, self.min_atoms)
         return make_supercell(parent, repeats), list(repeats)
@@ -83,9 +87,6 @@ class Vacancy(_DefectBase):
     """
 
     name: ClassVar[str] = "vacancy"
-
-    def params(self) -> dict[str, Any]:
-        return {"min_atoms": self.min_atoms, "max_per_parent": self.max_per_parent}
 
     def generate(
         self, parent: Configuration, *, parent_id: str, seeds: SeedStream
@@ -119,9 +120,6 @@ class Antisite(_DefectBase):
     """
 
     name: ClassVar[str] = "antisite"
-
-    def params(self) -> dict[str, Any]:
-        return {"min_atoms": self.min_atoms, "max_per_parent": self.max_per_parent}
 
     def generate(
         self, parent: Configuration, *, parent_id: str, seeds: SeedStream
