@@ -318,6 +318,5 @@ def test_predict_on_dask_equals_in_process(client: distributed.Client, demo: Pat
     a = [r for batch in Predictions(tmp_path / "alone").iter_model(name) for r in batch.to_pylist()]
     b = [r for batch in Predictions(tmp_path / "dask").iter_model(name) for r in batch.to_pylist()]
     assert [r["id"] for r in a] == [r["id"] for r in b]
-    for x, y in zip(a, b, strict=True):
-        assert abs(x["energy"] - y["energy"]) < 1e-4  # eV; one torch thread per worker vs two in-process
-        np.testing.assert_allclose(x["forces"], y["forces"], atol=1e-4)
+    # the same numbers bit for bit, though workers run one torch thread and the in-process run two
+    assert a == b
