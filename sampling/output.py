@@ -15,6 +15,32 @@ from curate.store import Dataset
 from sampling.pool import Candidates
 from sampling.selection import CandidatePool, Pick
 
+SAMPLE_SUMMARY = "sample.json"
+_OUTPUTS = ("picks", "pool", "structures", "scores.parquet", SAMPLE_SUMMARY)
+
+
+def check_output_folder(out: Path) -> None:
+    """DatasetError unless ``out`` is absent, empty, or an earlier ``curate sample`` output (checked before work)."""
+    from curate.errors import DatasetError
+
+    if out.exists() and any(out.iterdir()) and not (out / SAMPLE_SUMMARY).is_file():
+        raise DatasetError(f"{out}: exists, is not empty and holds no earlier `curate sample` output")
+
+
+def prepare_folder(out: Path) -> None:
+    """Make ``out`` an empty folder, removing an earlier sample's outputs; DatasetError for a foreign folder."""
+    import shutil
+
+    check_output_folder(out)
+    if out.exists():
+        for name in _OUTPUTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
 
 def write_dataset(path: Path, rows: Sequence[Any], *, history: dict[str, Any]) -> Dataset:
     """Write configurations as a curate dataset at ``path`` (appending; ids dedupe)."""
@@ -69,8 +95,12 @@ def write_sample_output(
     settings: dict[str, Any],
 ) -> dict[str, Path]:
     """Write ``out/picks`` (dataset), ``out/pool`` (dataset), ``out/scores.parquet``, ``out/structures``, and
-    ``out/sample.json`` (settings, models, picks with reasons). Returns the paths by name."""
-    out.mkdir(parents=True, exist_ok=True)
+    ``out/sample.json`` (settings, models, picks with reasons). Returns the paths by name.
+
+    A folder from an earlier ``curate sample`` (it holds ``sample.json``) is replaced whole, so picks of two runs
+    never mix; any other non-empty folder is refused.
+    """
+    prepare_folder(out)
     history = {"command": "sample", **settings}
     write_dataset(out / "pool", candidates.configurations, history=history)
     write_dataset(out / "picks", [candidates.configurations[p.index] for p in picks], history=history)
@@ -89,11 +119,11 @@ def write_sample_output(
             for p in picks
         ],
     }
-    (out / "sample.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out / SAMPLE_SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return {
         "picks": out / "picks",
         "pool": out / "pool",
         "scores": out / "scores.parquet",
         "structures": out / "structures",
-        "summary": out / "sample.json",
+        "summary": out / SAMPLE_SUMMARY,
     }

@@ -97,12 +97,13 @@ def command(
       curate label curate-sample/picks --vasp-inputs calcs --functional pbe
     """
     from curate.errors import ConfigurationError
-    from sampling.output import write_sample_output
+    from sampling.output import check_output_folder, write_sample_output
     from sampling.pool import default_seeds, generate_candidates, read_pool
     from sampling.scoring import DEFAULT_COMMITTEE, build_pool, run_committee
     from sampling.selection import make_selector
 
     started = time.perf_counter()
+    check_output_folder(out)
     specs = list(model_specs) or list(DEFAULT_COMMITTEE)
     if len(specs) < 2:
         raise ConfigurationError("a committee needs at least two --models")

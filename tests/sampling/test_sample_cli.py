@@ -49,8 +49,14 @@ def test_same_seed_same_picks_and_strategies_differ(tmp_path: Path) -> None:
         result = runner.invoke(main, ["sample", "--budget", "3", *committee, "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
     assert _picks(tmp_path / "a") == _picks(tmp_path / "b")
+    # re-running into the same folder replaces the earlier picks instead of mixing them
     result = runner.invoke(
-        main, ["sample", "--budget", "3", *committee, "--strategy", "random", "--out", str(tmp_path / "r")]
+        main, ["sample", "--budget", "3", *committee, "--strategy", "random", "--out", str(tmp_path / "a")]
     )
     assert result.exit_code == 0, result.output
-    assert _picks(tmp_path / "r") != _picks(tmp_path / "a")
+    assert _picks(tmp_path / "a") != _picks(tmp_path / "b")
+    assert Dataset.open(tmp_path / "a" / "picks").ids() == set(_picks(tmp_path / "a"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    refused = runner.invoke(main, ["sample", *committee, "--out", str(tmp_path / "other")])
+    assert refused.exit_code == 2 and "holds no earlier `curate sample` output" in refused.output
