@@ -6,7 +6,6 @@ layout (As2SO6 task documents, replicated with seeded noise), label and generate
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from curate.configuration import batch_to_configurations
 from curate.execution.dask_executor import DaskExecutor
 from curate.ingest import import_paths
 from curate.store import Dataset
-from tests.sources.test_mptrj import write_mptrj_from_tasks
+from tests.sources.test_mptrj import write_replicated_mptrj
 
 CHUNK_BYTES = 64 << 10  # about 50 tasks for the 772-frame file, so both workers are busy when one is killed
 FRAMES_PER_MATERIAL = 8  # chunks are cut between materials: many small materials make many chunks
@@ -38,28 +37,12 @@ def client() -> Iterator[distributed.Client]:
     cluster.close()
 
 
-def write_replicated_mptrj(shared_data: Path, out: Path, *, copies: int) -> Path:
-    """Real As2SO6 frames in the MPtrj layout, ``copies`` times with seeded 0.005 A noise, 8 frames per material."""
-    tmp = out.parent
-    base = write_mptrj_from_tasks(shared_data / "emmet" / "test_As2SO6_tasks.json.gz", tmp / "base.json")
-    rng = np.random.default_rng(7)
-    layout: dict[str, dict] = {}
-    for copy in range(copies):
-        for k, frame in enumerate(base):
-            structure = json.loads(json.dumps(frame["structure"]))
-            for site in structure["sites"]:
-                site["xyz"] = (np.asarray(site["xyz"]) + rng.normal(0, 0.005, 3)).tolist()
-                site.pop("abc", None)
-            material = f"mp-{copy}{k // FRAMES_PER_MATERIAL:03d}"
-            layout.setdefault(material, {})[f"{material}-{k}"] = {**frame, "structure": structure}
-    out.write_text(json.dumps(layout))
-    return out
-
-
 @pytest.fixture(scope="module")
 def mptrj(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """772 distinct real frames (4 noisy copies of the 193 As2SO6 frames), 100 materials, MPtrj layout."""
-    return write_replicated_mptrj(shared_data, tmp_path_factory.mktemp("mptrj") / "mptrj.json", copies=4)
+    return write_replicated_mptrj(
+        shared_data, tmp_path_factory.mktemp("mptrj") / "mptrj.json", copies=4, frames_per_material=FRAMES_PER_MATERIAL
+    )
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,29 @@ def write_mptrj_from_tasks(task_file: Path, out: Path) -> list[dict]:
     return frames
 
 
+def write_replicated_mptrj(
+    shared_data: Path, out: Path, *, copies: int, frames_per_material: int | None = None
+) -> Path:
+    """Real As2SO6 frames in the MPtrj layout, ``copies`` times with seeded 0.005 A position noise.
+
+    Every frame is distinct. Each copy is one material, or with ``frames_per_material`` several materials of
+    that many frames (chunks are cut between materials, so small materials make many chunks).
+    """
+    base = write_mptrj_from_tasks(shared_data / "emmet" / "test_As2SO6_tasks.json.gz", out.parent / "base.json")
+    rng = np.random.default_rng(7)
+    layout: dict[str, dict] = {}
+    for copy in range(copies):
+        for k, frame in enumerate(base):
+            structure = json.loads(json.dumps(frame["structure"]))
+            for site in structure["sites"]:
+                site["xyz"] = (np.asarray(site["xyz"]) + rng.normal(0, 0.005, 3)).tolist()
+                site.pop("abc", None)
+            material = f"mp-{copy}" if frames_per_material is None else f"mp-{copy}{k // frames_per_material:03d}"
+            layout.setdefault(material, {})[f"{material}-{k}"] = {**frame, "structure": structure}
+    out.write_text(json.dumps(layout))
+    return out
+
+
 def test_mptrj_frames_units_and_ids(shared_data: Path, tmp_path: Path) -> None:
     frames = write_mptrj_from_tasks(shared_data / "emmet" / "test_As2SO6_tasks.json.gz", tmp_path / "mptrj.json")
     report = import_paths([tmp_path / "mptrj.json"], format_name="mptrj", out=tmp_path / "d")
