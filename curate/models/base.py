@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from curate.configuration import Configuration
+from curate.fingerprint import sha256_of_path
 
 Device = Literal["cpu", "cuda"]
 # CHGNet's own predict path (forces+stress with create_graph=True) needs ~14 MB per atom in a batch on CPU;
@@ -61,6 +63,21 @@ class ModelInfo:
     library: str
     file: str
     file_sha256: str
+
+    @classmethod
+    def for_local_file(cls, spec: str, path: Path, *, architecture: str, library: str) -> ModelInfo:
+        """Provenance of a model loaded from a local file or folder: version = sha256 prefix, functional unknown."""
+        digest = sha256_of_path(path)
+        return cls(
+            spec=spec,
+            name=spec,
+            architecture=architecture,
+            version=digest[:12],
+            functional="unknown",
+            library=library,
+            file=str(path.resolve()),
+            file_sha256=digest,
+        )
 
     def as_dict(self) -> dict[str, str]:
         """JSON-serialisable form for manifests and reports."""

@@ -19,7 +19,6 @@ import numpy as np
 
 from curate.configuration import Configuration
 from curate.errors import ConfigurationError
-from curate.fingerprint import sha256_of_path
 from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 
 MACE_FOUNDATION_NAMES = ("small", "medium", "large", "medium-mpa-0", "medium-omat-0", "mh-1", "mp-0b3")
@@ -77,17 +76,7 @@ class MACEModel:
         heads = list(getattr(self.model, "heads", None) or ["Default"])
         self.heads = heads
         self.head = next((h for h in heads if h.lower() == "default"), heads[-1])
-        digest = sha256_of_path(path)
-        self.info = ModelInfo(
-            spec=spec,
-            name=spec,
-            architecture="mace",
-            version=digest[:12],
-            functional="unknown",
-            library=f"mace-torch {mace.__version__}",
-            file=str(path.resolve()),
-            file_sha256=digest,
-        )
+        self.info = ModelInfo.for_local_file(spec, path, architecture="mace", library=f"mace-torch {mace.__version__}")
 
     def _graph(self, cfg: Configuration) -> Any:
         import ase

@@ -15,7 +15,6 @@ import numpy as np
 
 from curate.configuration import Configuration
 from curate.errors import ConfigurationError
-from curate.fingerprint import sha256_of_path
 from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 
 
@@ -44,17 +43,7 @@ class MatGLModel:
         self.device: Device = device
         self.element_types = tuple(potential.model.element_types)
         self.cutoff = float(potential.model.cutoff)
-        digest = sha256_of_path(path)
-        self.info = ModelInfo(
-            spec=spec,
-            name=spec,
-            architecture="matgl",
-            version=digest[:12],
-            functional="unknown",
-            library=f"matgl {matgl.__version__}",
-            file=str(path.resolve()),
-            file_sha256=digest,
-        )
+        self.info = ModelInfo.for_local_file(spec, path, architecture="matgl", library=f"matgl {matgl.__version__}")
 
     def _graph(self, cfg: Configuration) -> tuple[Any, Any, Any]:
         import ase
