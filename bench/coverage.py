@@ -18,7 +18,6 @@ Usage: .venv/bin/python bench/coverage.py [--reference-envs 1000000] [--target-e
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -33,7 +32,9 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
-import psutil  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.process_memory import run_watched  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -170,32 +171,13 @@ def descriptor_throughput(reference: Path, *, environments: int, n_jobs: int, re
     }
 
 
-def _tree_pss_mb(root: psutil.Process) -> float:
-    total = 0
-    for proc in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            total += proc.memory_full_info().pss
-    return total / 2**20
-
-
 def measure(command: list[str], log_path: Path) -> tuple[float, float]:
     """(wall seconds, peak MB) of ``command`` in a fresh process; stderr and stdout to ``log_path``."""
-    peak = 0.0
     with open(log_path, "wb") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
-        root = psutil.Process(process.pid)
-        while True:
-            finished, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if finished:
-                break
-            with contextlib.suppress(psutil.NoSuchProcess):
-                peak = max(peak, _tree_pss_mb(root))
-            time.sleep(0.2)
-        seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+        watched = run_watched(command, stdout=out, stderr=subprocess.STDOUT, interval_s=0.2)
+    if watched.returncode != 0:
         raise SystemExit(f"{shlex.join(command)} failed; see {log_path}")
-    return seconds, max(peak, usage.ru_maxrss / 1024)
+    return watched.seconds, watched.peak_mb
 
 
 def machine() -> str:

@@ -30,7 +30,6 @@ Exit status: 0 when both targets pass, 1 when a target fails, 2 when a run fails
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -50,7 +49,9 @@ from typing import Any
 
 import click
 import numpy as np
-import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.process_memory import run_watched
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -387,53 +388,25 @@ class Measurement:
         return self.frames / self.seconds
 
 
-def _tree_memory_mb(root: psutil.Process) -> float:
-    """Proportional set size (PSS) summed over ``root`` and all its descendants, MB.
-
-    PSS splits pages shared between forked workers among them, so the sum is the tree's real footprint;
-    processes that vanish while being read count as zero.
-    """
-    total = 0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            total += proc.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return total / 2**20
-
-
 def measure(command: Sequence[str], *, log_path: Path) -> tuple[float, float, str]:
     """Run ``command`` to completion; return (wall seconds, peak memory MB, its stdout).
 
-    Peak memory is the larger of ``ru_maxrss`` of the process (``os.wait4``) and the largest PSS sum over
-    the process and every process it started (worker pools), sampled every 50 ms, so parallel runs are not
-    flattered. stderr goes to ``log_path``.
+    Peak memory counts the process and every worker it starts (see bench/process_memory.py). stderr goes to
+    ``log_path``.
 
     Raises:
         BenchError: the command exits non-zero (its log is named).
     """
     out_path = log_path.with_suffix(".stdout")
-    peak_tree = 0.0
     with open(out_path, "wb") as out, open(log_path, "wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=out, stderr=err, cwd=PROJECT_ROOT)
-        root = psutil.Process(process.pid)
-        while True:
-            finished, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if finished:
-                break
-            with contextlib.suppress(psutil.NoSuchProcess):
-                peak_tree = max(peak_tree, _tree_memory_mb(root))
-            time.sleep(0.05)
-        seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+        watched = run_watched(command, stdout=out, stderr=err)
     stdout = out_path.read_text()
-    if process.returncode != 0:
+    if watched.returncode != 0:
         raise BenchError(
-            f"{shlex.join(command)} exited with status {process.returncode}; stderr in {log_path}:\n"
+            f"{shlex.join(command)} exited with status {watched.returncode}; stderr in {log_path}:\n"
             + "\n".join(log_path.read_text().splitlines()[-15:])
         )
-    return seconds, max(usage.ru_maxrss / 1024.0, peak_tree), stdout
+    return watched.seconds, watched.peak_mb, stdout
 
 
 def run_anchor(built: BuiltFile, work_dir: Path) -> Measurement:

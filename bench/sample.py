@@ -23,7 +23,6 @@ Usage (from the project root)::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -42,6 +41,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # bench/coverage.py would shadow the `coverage` package numba imports: keep bench/ itself off the path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != PROJECT_ROOT / "bench"]
 sys.path.insert(0, str(PROJECT_ROOT))
+
+from bench.process_memory import run_watched  # noqa: E402
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "RESULTS.md"
 RESULTS_SECTION = "## sample (issue 5)"
@@ -101,19 +102,13 @@ def run_side(side: str, count: int, work: Path) -> dict[str, Any]:
     """Run one side in a fresh process; return its result with the peak PSS (MB) and the process wall time."""
     out = work / f"sample-{side}.json"
     command = [sys.executable, __file__, "--side", side, "--candidates", str(count), "--side-out", str(out)]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    root = psutil.Process(process.pid)
-    peak = 0.0
-    while process.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_full_info().pss for p in tree) / 2**20)
-        time.sleep(0.05)
-    if process.returncode != 0:
-        raise SystemExit(f"{side} failed:\n{process.stderr.read().decode()[-3000:] if process.stderr else ''}")
+    log = work / f"sample-{side}.log"
+    with open(log, "wb") as err:
+        watched = run_watched(command, stdout=subprocess.DEVNULL, stderr=err)
+    if watched.returncode != 0:
+        raise SystemExit(f"{side} failed:\n{log.read_text()[-3000:]}")
     result = json.loads(out.read_text())
-    return {**result, "process_seconds": time.perf_counter() - started, "peak_mb": peak}
+    return {**result, "process_seconds": watched.seconds, "peak_mb": watched.peak_mb}
 
 
 def selection_times(n: int = 100_000, budget: int = 100, seed: int = 0) -> dict[str, float]:
