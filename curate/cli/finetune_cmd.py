@@ -1,0 +1,139 @@
+"""``curate finetune``: fine-tune a uMLIP on a dataset and write a model that a model spec loads."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from curate.cli.predict_cmd import DEVICES
+from curate.cli.training_options import settings_from_options, training_options
+from curate.models.registry import SPEC_HELP
+from curate.training.settings import FINETUNE_METHODS, METHOD_HELP
+
+
+@click.command("finetune")
+@click.option("--model", "-m", "model", required=True, help=SPEC_HELP)
+@click.option("--train", "train_dir", required=True, type=click.Path(path_type=Path), help="Training dataset.")
+@click.option(
+    "--val",
+    "val_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Validation dataset: the epoch with the lowest validation force MAE is kept (default: the last epoch).",
+)
+@click.option(
+    "--method",
+    required=True,
+    type=click.Choice(FINETUNE_METHODS),
+    help="; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()) + ".",
+)
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Folder for the model and record.")
+@click.option(
+    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
+)
+@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+@training_options()
+def command(
+    model: str,
+    train_dir: Path,
+    val_dir: Path | None,
+    method: str,
+    out: Path,
+    device: str,
+    overwrite: bool,
+    **options: Any,
+) -> None:
+    """Fine-tune --model on the dataset --train and save it in --out; print the spec that loads it.
+
+    \b
+    Methods (the softening paper, npj Comput. Mater. 11, 9 (2025)):
+      linear  one scalar s multiplies the energy (and so forces and stress); every weight frozen.
+              s minimises the same weighted loss, solved in closed form from one prediction pass;
+              one high-energy structure is enough (CHGNet: slope 0.85 -> 0.97 in the paper).
+      full    every weight trains; defaults are the paper's: loss weights E:F:S = 0.1:100:0.1
+              (eV/atom, eV/A, GPa), MSE, Adam, lr 1e-3 cosine to 1e-5, 100 epochs, best
+              validation force MAE kept.
+      heads   embeddings and early interaction blocks frozen, the last block(s) and readout train.
+
+    \b
+    Output (--out): the model file (chgnet-finetuned.pth.tar, model.model for MACE, model/ for matgl),
+    training.json (base model and its sha256, data content hashes, settings, per-epoch history,
+    validation errors before and after) and learning-curve.png. Neighbour graphs are built once and
+    reused every epoch. --device auto trains on CUDA when torch sees a GPU.
+
+    \b
+    Examples:
+      curate finetune -m chgnet@0.3.0 --train picked --method linear --out chgnet-linear
+      curate finetune -m chgnet@0.3.0 --train picked --val held-out --method full --epochs 100 --out ft
+      curate softening held-out -m chgnet:ft/chgnet-finetuned.pth.tar     # use the result
+    """
+    from curate.training.data import load_training_set
+    from curate.training.evaluate import evaluate
+    from curate.training.finetune import RECORD_NAME, finetune, write_finetune_output
+
+    settings = settings_from_options(options)
+    train = load_training_set(train_dir)
+    val = load_training_set(val_dir) if val_dir is not None else None
+    record_path = out / RECORD_NAME
+    fingerprint = {
+        "base": model,
+        "method": method,
+        "settings": settings.as_dict(),
+        "train": train.content_hash,
+        "val": None if val is None else val.content_hash,
+    }
+    if record_path.is_file() and not overwrite:
+        previous = json.loads(record_path.read_text())
+        if previous.get("fingerprint") == fingerprint:
+            click.echo(f"{out}: already fine-tuned with these settings and data (--overwrite to redo)", err=True)
+            click.echo(previous["model_spec"])
+            return
+        raise click.UsageError(f"{out} holds another fine-tuning run; pass --overwrite or another --out")
+    click.echo(
+        f"fine-tuning {model} ({method}) on {len(train)} structures ({train.num_atoms} atoms)"
+        + (f", validating on {len(val)}" if val is not None else ", no validation set: the last epoch is kept"),
+        err=True,
+    )
+    before = None
+    with click.progressbar(length=settings.epochs if method != "linear" else 1, label="epochs", file=sys.stderr) as bar:
+
+        def on_epoch(record: Any) -> None:
+            bar.update(1)
+            if record.val_force_mae_ev_per_ang is not None:
+                bar.label = f"epoch {record.epoch}: val force MAE {record.val_force_mae_ev_per_ang:.4f} eV/A"
+
+        result = finetune(model, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch)
+        if method == "linear":
+            bar.update(1)
+    after = None
+    if val is not None:
+        from curate.models import load_model
+
+        before = evaluate(load_model(model, device=device), val)
+        after = evaluate(result.model, val)
+        result.extra["validation_before"] = before.as_dict()
+        result.extra["validation_after"] = after.as_dict()
+    spec = write_finetune_output(
+        result, out, command=shlex.join(["curate", *sys.argv[1:]]), record_extra={"fingerprint": fingerprint}
+    )
+    if result.energy_scale is not None:
+        click.echo(f"energy scale s = {result.energy_scale:.6f}", err=True)
+    else:
+        click.echo(
+            f"trained {result.trainable_parameters:,} of {result.trainable_parameters + result.frozen_parameters:,} "
+            f"parameters, {result.structures_per_second:.2f} structures/s; kept epoch {result.best_epoch}",
+            err=True,
+        )
+    if before is not None and after is not None:
+        click.echo(
+            f"validation: force MAE {before.force_mae_ev_per_ang:.4f} -> {after.force_mae_ev_per_ang:.4f} eV/A, "
+            f"softening scale {before.softening_scale:.3f} -> {after.softening_scale:.3f}, energy MAE "
+            f"{1000 * before.energy_mae_ev_per_atom:.1f} -> {1000 * after.energy_mae_ev_per_atom:.1f} meV/atom",
+            err=True,
+        )
+    click.echo(spec)

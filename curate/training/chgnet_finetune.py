@@ -1,0 +1,389 @@
+"""Fine-tune CHGNet: ``linear`` (closed-form energy scale), ``full`` and ``heads`` (a thin loop over its model).
+
+The loop trains CHGNet's own modules with CHGNet's own loss definition (weighted MSE/Huber/MAE of energy per
+atom, force components and stress components, as ``chgnet.trainer.CombinedLoss``), Adam and a cosine
+learning-rate schedule. It differs from ``chgnet.trainer.Trainer`` in what it does not repeat:
+
+* neighbour graphs are built once per dataset and reused every epoch (the Trainer's ``StructureData``
+  rebuilds every graph every epoch);
+* forces and stress come from ONE ``autograd.grad`` call over positions and strains (CHGNet's ``forward``
+  makes two, each with ``create_graph=True``, so the double-backward graph is built twice);
+* validation predicts without ``create_graph`` (the Trainer's validation builds the training graph);
+* the best epoch's weights are kept in memory, not written to disk every epoch.
+
+The numbers are the same computation: forces F = -dE/dx, stress sigma = (1/V) dE/d(strain) in GPa.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.errors import ConfigurationError
+from curate.models.base import Device, ModelInfo, max_atoms_for
+from curate.models.chgnet import CHGNetModel
+from curate.training.atomref import refit_reference_energies
+from curate.training.data import TrainingSet
+from curate.training.evaluate import metrics_from_predictions
+from curate.training.linear import fit_energy_scale
+from curate.training.result import EpochRecord, FinetuneResult
+from curate.training.settings import FinetuneMethod, TrainingSettings
+
+EV_PER_A3_TO_GPA = 160.21766208
+MODEL_FILE = "chgnet-finetuned.pth.tar"
+
+
+def fresh_chgnet_like(model: Any, *, seed: int) -> Any:
+    """A CHGNet with ``model``'s architecture (model_args) and freshly initialised weights (seeded, locally).
+
+    The composition model (AtomRef) is copied from ``model`` so energies start on a sensible scale; the
+    ``scratch`` method of the scaling experiment then refits it on its training data.
+    """
+    import torch
+    from chgnet.model import CHGNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = CHGNet(**model.model_args)
+    if model.composition_model is not None and fresh.composition_model is not None:
+        fresh.composition_model.load_state_dict(model.composition_model.state_dict())
+    return fresh
+
+
+def build_training_graphs(model: Any, data: TrainingSet) -> list[Any]:
+    """CrystalGraphs of every structure (CPU), built once; reused by every epoch."""
+    from curate.models.chgnet import to_pymatgen
+
+    converter = model.graph_converter
+    return [converter(to_pymatgen(cfg), graph_id=str(k)) for k, cfg in enumerate(data.configurations)]
+
+
+def label_tensors(data: TrainingSet) -> dict[str, list[Any]]:
+    """Per-structure label tensors (float32): energy per atom (eV/atom), forces (eV/A), stress (GPa) or None."""
+    import torch
+
+    return {
+        "e": [torch.tensor(float(c.energy) / c.nsites, dtype=torch.float32) for c in data],
+        "f": [torch.as_tensor(np.asarray(c.forces), dtype=torch.float32) for c in data],
+        "s": [None if c.stress is None else torch.as_tensor(np.asarray(c.stress), dtype=torch.float32) for c in data],
+    }
+
+
+def forward_efs_for_training(model: Any, graphs: Sequence[Any]) -> dict[str, Any]:
+    """Energy per atom (eV/atom), forces (eV/A, concatenated) and stress (GPa, per structure) with autograd graph.
+
+    One ``autograd.grad`` over positions and strains with ``create_graph=True`` so the loss can
+    back-propagate through forces and stress.
+    """
+    import torch
+    from chgnet.model.model import BatchedGraph
+
+    with warnings.catch_warnings():
+        # chgnet builds tensors from lists of tensors in BatchedGraph.from_graphs; harmless, noisy
+        warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad", category=UserWarning)
+        batched = BatchedGraph.from_graphs(
+            graphs,
+            bond_basis_expansion=model.bond_basis_expansion,
+            angle_basis_expansion=model.angle_basis_expansion,
+            compute_stress=True,
+        )
+    raw = model._compute(batched, compute_force=False, compute_stress=False)
+    atoms = raw["atoms_per_graph"]
+    total = raw["e"] * atoms if model.is_intensive else raw["e"]
+    n = len(graphs)
+    grads = torch.autograd.grad(
+        total.sum(), [*batched.atom_positions, *batched.strains], create_graph=True, retain_graph=True
+    )
+    composition = 0 if model.composition_model is None else model.composition_model(graphs)
+    per_atom = (raw["e"] if model.is_intensive else raw["e"] / atoms) + composition
+    volumes = torch.stack([torch.as_tensor(v).reshape(()) for v in batched.volumes]).to(per_atom.device)
+    forces = -torch.cat(grads[:n], dim=0)
+    stress = [grads[n + k] * (EV_PER_A3_TO_GPA / volumes[k]) for k in range(n)]
+    return {"e": per_atom, "f": forces, "s": stress}
+
+
+def _criterion(settings: TrainingSettings) -> Callable[[Any, Any], Any]:
+    import torch
+
+    if settings.loss == "mse":
+        return torch.nn.MSELoss()
+    if settings.loss == "huber":
+        return torch.nn.HuberLoss(delta=settings.huber_delta)
+    return torch.nn.L1Loss()
+
+
+def set_trainable(model: Any, *, method: FinetuneMethod, settings: TrainingSettings) -> tuple[int, int]:
+    """Freeze and unfreeze CHGNet's parameters for ``method``; returns (trainable, frozen) parameter counts.
+
+    * ``full``: everything except the magnetic-moment head (not trained on) and, unless
+      ``settings.atomref == "trainable"``, the composition model (AtomRef);
+    * ``heads``: additionally the embeddings, basis expansions and every interaction block except the last
+      ``settings.heads_trainable_blocks`` (block i = atom conv i + bond conv i + angle update i; the last
+      block is the final atom conv); the readout norm and MLP always train.
+    """
+    for p in model.parameters():
+        p.requires_grad = method == "full"
+    if method == "heads":
+        n_conv = len(model.atom_conv_layers)
+        blocks: list[list[Any]] = [
+            [model.atom_conv_layers[i], model.bond_conv_layers[i], model.angle_layers[i]] for i in range(n_conv - 1)
+        ]
+        blocks.append([model.atom_conv_layers[n_conv - 1]])
+        k = min(settings.heads_trainable_blocks, len(blocks))
+        trainable = [m for block in blocks[len(blocks) - k :] for m in block if m is not None]
+        trainable += [m for m in (model.readout_norm, model.mlp) if m is not None]
+        for module in trainable:
+            for p in module.parameters():
+                p.requires_grad = True
+    for p in model.site_wise.parameters():
+        p.requires_grad = False
+    if model.composition_model is not None:
+        for p in model.composition_model.parameters():
+            p.requires_grad = settings.atomref == "trainable"
+    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen_count = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    return trainable_count, frozen_count
+
+
+def bake_energy_scale(model: Any, scale: float) -> None:
+    """Multiply CHGNet's interaction energy by ``scale`` in place (the last readout Linear's weight and bias).
+
+    E = sum_i mlp(h_i) + AtomRef(composition); the first term is linear in the last layer's weights, so its
+    value, the forces and the stress are multiplied by ``scale`` exactly; AtomRef is left alone.
+    """
+    import torch
+
+    linears = [m for m in model.mlp.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ConfigurationError("this CHGNet has no Linear readout layer to scale")
+    with torch.no_grad():
+        linears[-1].weight.mul_(scale)
+        if linears[-1].bias is not None:
+            linears[-1].bias.mul_(scale)
+
+
+def reference_energies(model: Any, graphs: Sequence[Any]) -> list[float]:
+    """The AtomRef (composition model) energy of each structure, eV (total, not per atom); 0 without one."""
+    import torch
+
+    if model.composition_model is None:
+        return [0.0] * len(graphs)
+    with torch.no_grad():
+        per_atom = model.composition_model(list(graphs)).detach().cpu().numpy().astype(np.float64)
+    return [float(e) * int(g.atomic_number.shape[0]) for e, g in zip(per_atom, graphs, strict=True)]
+
+
+def _save_function(model: Any) -> Callable[[Path], str]:
+    def save(folder: Path) -> str:
+        import torch
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / MODEL_FILE
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": copy.deepcopy(model).cpu().as_dict()}, tmp)
+        tmp.replace(path)
+        return f"chgnet:{path.resolve()}"
+
+    return save
+
+
+def _adapter(model: Any, base: ModelInfo, method: str, device: Device) -> CHGNetModel:
+    info = ModelInfo(
+        spec=f"{base.spec}+{method}",
+        name=f"{base.name}+{method}",
+        architecture="chgnet",
+        version=f"{base.version}+{method}",
+        functional=base.functional,
+        library=base.library,
+        file="(in memory)",
+        file_sha256="unknown",
+    )
+    return CHGNetModel(model, info=info, device=device)
+
+
+def finetune_chgnet(
+    model: Any,
+    base: ModelInfo,
+    train: TrainingSet,
+    val: TrainingSet | None,
+    *,
+    method: FinetuneMethod,
+    settings: TrainingSettings,
+    device: Device,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune a CHGNet (``chgnet.model.CHGNet``, not modified: a copy is trained) on ``train``.
+
+    Args:
+        model: the starting CHGNet.
+        base: provenance of the starting model.
+        train: labelled training structures.
+        val: validation structures; the epoch with the lowest validation force MAE is kept. Without it the
+            last epoch is kept.
+        method: ``linear`` (closed-form energy scale, :mod:`curate.training.linear`), ``full`` or ``heads``.
+        settings: hyper-parameters (epochs, learning rates, loss weights, batch size, seed, AtomRef mode).
+        device: cpu or cuda.
+        on_epoch: called after every epoch (progress bars).
+
+    Returns:
+        The result with the trained model behind the curate Model interface; ``save_model(folder)`` writes
+        ``chgnet-finetuned.pth.tar`` and returns the ``chgnet:FILE`` spec that loads it.
+    """
+    import torch
+
+    if len(train) == 0:
+        raise ConfigurationError("the training set is empty")
+    trained = copy.deepcopy(model).to(device)
+    data_info: dict[str, Any] = {"train": train.describe(), "val": None if val is None else val.describe()}
+    extra: dict[str, Any] = {}
+    if settings.atomref == "refit":
+        extra["atomref_refit"] = refit_reference_energies(trained, train)
+
+    if method == "linear":
+        adapter = _adapter(trained, base, method, device)
+        started = time.perf_counter()
+        graphs = build_training_graphs(trained, train)
+        predictions = adapter.predict_graphs(
+            graphs, [c.nsites for c in train], max_atoms_per_batch=max_atoms_for([adapter])
+        )
+        references = reference_energies(trained, graphs)
+        scale = fit_energy_scale(train, predictions, settings, reference_energies_ev=references)
+        bake_energy_scale(trained, scale)
+        seconds = time.perf_counter() - started
+        total = sum(p.numel() for p in trained.parameters())
+        return FinetuneResult(
+            architecture="chgnet",
+            method=method,
+            base=base,
+            settings=settings,
+            model=adapter,
+            history=[],
+            best_epoch=None,
+            energy_scale=scale,
+            train_structures=len(train),
+            train_seconds=seconds,
+            trainable_parameters=1,
+            frozen_parameters=total,
+            data=data_info,
+            save_model=_save_function(trained),
+            extra=extra,
+        )
+
+    trainable_count, frozen_count = set_trainable(trained, method=method, settings=settings)
+    graphs = build_training_graphs(trained, train)
+    labels = label_tensors(train)
+    val_graphs = build_training_graphs(trained, val) if val is not None and len(val) else None
+    adapter = _adapter(trained, base, method, device)
+    criterion = _criterion(settings)
+    parameters = [p for p in trained.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, settings.epochs * steps_per_epoch), eta_min=settings.final_learning_rate
+    )
+    rng = np.random.default_rng(settings.seed)
+    history: list[EpochRecord] = []
+    best_state: dict[str, Any] | None = None
+    best_mae = math.inf
+    best_epoch = settings.epochs
+    train_seconds = 0.0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        for epoch in range(1, settings.epochs + 1):
+            trained.train()
+            order = rng.permutation(len(train))
+            started = time.perf_counter()
+            learning_rate = optimizer.param_groups[0]["lr"]
+            loss_sum, force_abs, force_count = 0.0, 0.0, 0
+            for step in range(steps_per_epoch):
+                batch = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+                batch_graphs = [graphs[i].to(device) for i in batch]
+                predicted = forward_efs_for_training(trained, batch_graphs)
+                loss, force_error = _loss(predicted, labels, batch, settings, criterion, device)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += float(loss.detach())
+                force_abs += float(force_error.abs().sum())
+                force_count += force_error.numel()
+            epoch_seconds = time.perf_counter() - started
+            train_seconds += epoch_seconds
+            trained.eval()
+            val_metrics = None
+            if val_graphs is not None and val is not None:
+                val_predictions = adapter.predict_graphs(
+                    val_graphs, [c.nsites for c in val], max_atoms_per_batch=max_atoms_for([adapter])
+                )
+                val_metrics = metrics_from_predictions(val, val_predictions)
+                if val_metrics.force_mae_ev_per_ang < best_mae:
+                    best_mae = val_metrics.force_mae_ev_per_ang
+                    best_epoch = epoch
+                    best_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+            record = EpochRecord(
+                epoch=epoch,
+                learning_rate=learning_rate,
+                train_loss=loss_sum / steps_per_epoch,
+                train_force_mae_ev_per_ang=force_abs / max(force_count, 1),
+                val_energy_mae_ev_per_atom=None if val_metrics is None else val_metrics.energy_mae_ev_per_atom,
+                val_force_mae_ev_per_ang=None if val_metrics is None else val_metrics.force_mae_ev_per_ang,
+                val_stress_mae_gpa=None if val_metrics is None else val_metrics.stress_mae_gpa,
+                seconds=epoch_seconds,
+            )
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+    if best_state is not None:
+        trained.load_state_dict(best_state)
+    trained.eval()
+    for p in trained.parameters():
+        p.requires_grad = True
+    return FinetuneResult(
+        architecture="chgnet",
+        method=method,
+        base=base,
+        settings=settings,
+        model=adapter,
+        history=history,
+        best_epoch=best_epoch,
+        energy_scale=None,
+        train_structures=len(train),
+        train_seconds=train_seconds,
+        trainable_parameters=trainable_count,
+        frozen_parameters=frozen_count,
+        data=data_info,
+        save_model=_save_function(trained),
+        extra=extra,
+    )
+
+
+def _loss(
+    predicted: dict[str, Any],
+    labels: dict[str, list[Any]],
+    batch: Sequence[int],
+    settings: TrainingSettings,
+    criterion: Callable[[Any, Any], Any],
+    device: str,
+) -> tuple[Any, Any]:
+    """Weighted loss of one batch and the force errors (eV/A) for the epoch's MAE."""
+    import torch
+
+    energy_target = torch.stack([labels["e"][i] for i in batch]).to(device)
+    force_target = torch.cat([labels["f"][i] for i in batch], dim=0).to(device)
+    force_error = (predicted["f"] - force_target).detach()
+    loss = settings.energy_weight * criterion(predicted["e"], energy_target)
+    loss = loss + settings.force_weight * criterion(predicted["f"], force_target)
+    with_stress = [(k, labels["s"][i]) for k, i in enumerate(batch) if labels["s"][i] is not None]
+    if settings.stress_weight > 0 and with_stress:
+        stress_pred = torch.stack([predicted["s"][k] for k, _ in with_stress])
+        stress_target = torch.stack([s for _, s in with_stress]).to(device)
+        loss = loss + settings.stress_weight * criterion(stress_pred, stress_target)
+    return loss, force_error

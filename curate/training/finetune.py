@@ -1,0 +1,145 @@
+"""Fine-tune any supported uMLIP named by a model spec, and write the result as a folder a spec loads.
+
+``finetune`` loads the model (``chgnet@0.3.0``, ``chgnet:FILE``, ``mace:FILE``, ``matgl:DIR``) and hands it
+to its architecture's fine-tuner; ``write_finetune_output`` writes the model file, ``training.json`` (the
+record of the run: base model, data fingerprints, settings, history, command) and a learning-curve PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from curate import __version__
+from curate.errors import ConfigurationError
+from curate.models import load_model, select_device
+from curate.training.data import TrainingSet
+from curate.training.result import EpochRecord, FinetuneResult
+from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
+
+RECORD_NAME = "training.json"
+PLOT_NAME = "learning-curve.png"
+
+
+def finetune(
+    spec: str,
+    train: TrainingSet,
+    val: TrainingSet | None,
+    *,
+    method: FinetuneMethod | str,
+    settings: TrainingSettings,
+    device: str | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune the model ``spec`` names on ``train`` (best epoch by ``val`` force MAE) with ``method``.
+
+    Args:
+        spec: model spec, e.g. ``chgnet@0.3.0`` or ``mace:/path/model.model``.
+        train: labelled training structures (energy eV, forces eV/A, optional stress GPa).
+        val: validation structures or None (then the last epoch is kept).
+        method: ``linear``, ``full`` or ``heads`` (see :mod:`curate.training.settings`).
+        settings: hyper-parameters.
+        device: ``cpu``, ``cuda``, or None/``auto`` for CUDA when present.
+        on_epoch: called after each epoch.
+
+    Raises:
+        ConfigurationError: unknown spec or method, or the model cannot be loaded.
+    """
+    method = check_method(method)
+    resolved = select_device(device)
+    loaded = load_model(spec, device=resolved)
+    architecture = loaded.info.architecture
+    if architecture == "chgnet":
+        from curate.training.chgnet_finetune import finetune_chgnet
+
+        return finetune_chgnet(
+            loaded.model,  # type: ignore[attr-defined]
+            loaded.info,
+            train,
+            val,
+            method=method,
+            settings=settings,
+            device=resolved,
+            on_epoch=on_epoch,
+        )
+    if architecture == "mace":
+        from curate.training.mace_finetune import finetune_mace
+
+        return finetune_mace(
+            loaded.model,  # type: ignore[attr-defined]
+            loaded.info,
+            train,
+            val,
+            method=method,
+            settings=settings,
+            device=resolved,
+            on_epoch=on_epoch,
+        )
+    if architecture == "matgl":
+        from curate.training.matgl_finetune import finetune_matgl
+
+        return finetune_matgl(
+            loaded.potential,  # type: ignore[attr-defined]
+            loaded.info,
+            train,
+            val,
+            method=method,
+            settings=settings,
+            device=resolved,
+            on_epoch=on_epoch,
+        )
+    raise ConfigurationError(f"fine-tuning is not available for architecture {architecture!r}")
+
+
+def write_finetune_output(
+    result: FinetuneResult, out: Path, *, command: str, record_extra: dict[str, Any] | None = None
+) -> str:
+    """Write the fine-tuned model, ``training.json`` and the learning curve into ``out``; return the model spec.
+
+    ``record_extra`` adds top-level keys to ``training.json``. It is written last and atomically: a folder
+    without it is an unfinished run.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    spec = result.save_model(out)
+    record: dict[str, Any] = {
+        "curate_version": __version__,
+        "command": command,
+        "model_spec": spec,
+        **result.summary(),
+        **(record_extra or {}),
+    }
+    if result.history:
+        plot_learning_curve(result.history, out / PLOT_NAME, title=f"{result.base.name} {result.method}")
+        record["plot"] = PLOT_NAME
+    tmp = out / (RECORD_NAME + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out / RECORD_NAME)
+    return spec
+
+
+def plot_learning_curve(history: list[EpochRecord], path: Path, *, title: str) -> None:
+    """Training and validation force MAE (eV/A) and validation energy MAE (meV/atom) against epoch."""
+    from curate.plotting import PNG_METADATA, default_style
+
+    epochs = [r.epoch for r in history]
+    with default_style() as plt:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+        left.plot(epochs, [r.train_force_mae_ev_per_ang for r in history], "o-", label="train")
+        if any(r.val_force_mae_ev_per_ang is not None for r in history):
+            left.plot(epochs, [r.val_force_mae_ev_per_ang for r in history], "s-", label="validation")
+            energy_mev = [
+                None if r.val_energy_mae_ev_per_atom is None else 1000 * r.val_energy_mae_ev_per_atom for r in history
+            ]
+            right.plot(epochs, energy_mev, "s-", color="C1")
+        left.set_xlabel("epoch")
+        left.set_ylabel("force MAE (eV/Å)")
+        left.legend(frameon=False)
+        right.set_xlabel("epoch")
+        right.set_ylabel("validation energy MAE (meV/atom)")
+        fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110, metadata=PNG_METADATA)
+        plt.close(fig)
