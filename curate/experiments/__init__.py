@@ -1,0 +1,6 @@
+"""Experiments that prove a correction set works: fine-tune-and-evaluate comparisons and scaling laws.
+
+:mod:`curate.experiments.correction_gain` fine-tunes on a chosen correction set and on random sets of the
+same size and compares their benchmark errors; :mod:`curate.experiments.scaling` measures validation error
+against training-set size for GGA -> r2SCAN transfer-learning methods.
+"""

@@ -1,0 +1,439 @@
+"""Does a chosen correction set beat random data? Fine-tune on it and on random sets of its size, then compare.
+
+The experiment of the softening paper, made a control: the model is fine-tuned once on the correction set
+(e.g. the structures ``curate sample`` picked) and once on each of R random sets of the same size drawn from
+the pool (seeded, :func:`curate.training.data.random_subsets`), every run with the same settings and seed.
+Every fine-tuned model and the untouched one are evaluated on a held-out benchmark
+(:func:`curate.training.evaluate.metrics_from_predictions`). The gain of the chosen set over random data is,
+per random set k and error metric m,
+
+    gain_k(m) = m(random_k) - m(correction),
+
+reported as the mean +- sample standard deviation (ddof = 1) over the R random sets; positive = the chosen
+set is better. For the softening scale a the error is |1 - a| (a = 1 is no softening).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from curate.errors import ConfigurationError, InputError
+from curate.models.base import Model, ModelInfo, Prediction, SharesGraphs, max_atoms_for
+from curate.training.data import TrainingSet, load_training_set, random_subsets
+from curate.training.evaluate import Metrics, metrics_from_predictions
+from curate.training.settings import FinetuneMethod, TrainingSettings
+
+# error metrics compared between sets (lower is better); softening_error = |1 - softening scale|
+GAIN_METRICS: tuple[str, ...] = (
+    "force_mae_ev_per_ang",
+    "softening_error",
+    "force_cmae_ev_per_ang",
+    "energy_mae_ev_per_atom",
+    "stress_mae_gpa",
+)
+MIN_REPEATS = 2  # a standard deviation needs two random sets
+LEAK_IDS_SHOWN = 10
+SetKind = Literal["correction", "random"]
+
+
+@dataclass(frozen=True)
+class MeanStd:
+    """Mean and sample standard deviation (ddof = 1) of a few numbers, with the numbers.
+
+    Attributes:
+        mean: arithmetic mean.
+        std: sample standard deviation, sqrt(sum (v - mean)^2 / (n - 1)).
+        values: the numbers, in input order.
+    """
+
+    mean: float
+    std: float
+    values: tuple[float, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form: mean, std, values."""
+        return {"mean": self.mean, "std": self.std, "values": list(self.values)}
+
+    def text(self, digits: int = 4) -> str:
+        """``mean ± std`` with ``digits`` decimals."""
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+def mean_std(values: Sequence[float]) -> MeanStd:
+    """Mean and sample standard deviation (ddof = 1) of ``values``.
+
+    Raises:
+        ValueError: fewer than two values (the sample standard deviation is undefined) or a non-finite value.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.size < MIN_REPEATS:
+        raise ValueError(f"mean +- std needs at least {MIN_REPEATS} values, got {array.size}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"mean +- std of non-finite values: {array.tolist()}")
+    return MeanStd(float(array.mean()), float(array.std(ddof=1)), tuple(float(v) for v in array))
+
+
+def softening_error(scale: float) -> float:
+    """|1 - a|: how far a softening scale a is from no systematic force error (dimensionless)."""
+    return abs(1.0 - scale)
+
+
+def error_metrics(metrics: Metrics) -> dict[str, float | None]:
+    """The :data:`GAIN_METRICS` of one evaluation (stress MAE is None when the benchmark has no stress)."""
+    return {
+        "force_mae_ev_per_ang": metrics.force_mae_ev_per_ang,
+        "softening_error": softening_error(metrics.softening_scale),
+        "force_cmae_ev_per_ang": metrics.force_cmae_ev_per_ang,
+        "energy_mae_ev_per_atom": metrics.energy_mae_ev_per_atom,
+        "stress_mae_gpa": metrics.stress_mae_gpa,
+    }
+
+
+def gains_over_random(correction: Metrics, random: Sequence[Metrics]) -> dict[str, MeanStd]:
+    """Gain of the correction set over each random set, gain_k = error(random_k) - error(correction).
+
+    Args:
+        correction: benchmark metrics of the model fine-tuned on the correction set.
+        random: benchmark metrics of the models fine-tuned on the random sets (at least two).
+
+    Returns:
+        Per metric of :data:`GAIN_METRICS` (stress only when present), the mean +- std of the gains over the
+        random sets, in the metric's unit (eV/angstrom, eV/atom, GPa; dimensionless for softening_error).
+        Positive = the correction set gives the lower error.
+    """
+    chosen = error_metrics(correction)
+    per_set = [error_metrics(m) for m in random]
+    gains: dict[str, MeanStd] = {}
+    for name in GAIN_METRICS:
+        reference = chosen[name]
+        values = [s[name] for s in per_set]
+        if reference is None or any(v is None for v in values):
+            continue
+        gains[name] = mean_std([float(v) - reference for v in values if v is not None])
+    return gains
+
+
+def spread_over_random(random: Sequence[Metrics]) -> dict[str, MeanStd]:
+    """Mean +- std over the random sets of every metric (and of the softening scale itself)."""
+    per_set = [{**error_metrics(m), "softening_scale": m.softening_scale} for m in random]
+    return {
+        name: mean_std([float(s[name]) for s in per_set])  # type: ignore[arg-type]
+        for name in ("softening_scale", *GAIN_METRICS)
+        if all(s[name] is not None for s in per_set)
+    }
+
+
+def _named_ids(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:LEAK_IDS_SHOWN])
+    return shown + (f" and {len(ids) - LEAK_IDS_SHOWN} more" if len(ids) > LEAK_IDS_SHOWN else "")
+
+
+def check_experiment_inputs(
+    pool: TrainingSet, correction: TrainingSet, benchmark: TrainingSet, *, repeats: int
+) -> None:
+    """Refuse inputs the experiment cannot use honestly.
+
+    Raises:
+        ConfigurationError: fewer than two repeats; the correction set is larger than the pool (random sets of
+            its size cannot be drawn); a structure of the correction set or the pool is also in the benchmark
+            (a leak: the ids are named); the benchmark's forces are all zero (no softening scale).
+    """
+    if repeats < MIN_REPEATS:
+        raise ConfigurationError(f"--repeats must be >= {MIN_REPEATS} to report mean +- std, got {repeats}")
+    if len(correction) > len(pool):
+        raise ConfigurationError(
+            f"the correction set {correction.origin} has {len(correction)} structures, more than the "
+            f"{len(pool)} of the pool {pool.origin}: random sets of its size cannot be drawn from the pool"
+        )
+    benchmark_ids = set(benchmark.ids)
+    for role, items in (("correction set", correction), ("pool", pool)):
+        leaked = list(dict.fromkeys(i for i in items.ids if i in benchmark_ids))
+        if leaked:
+            raise ConfigurationError(
+                f"{len(leaked)} structure(s) of the {role} {items.origin} are also in the benchmark "
+                f"{benchmark.origin} (a leak: the benchmark must be held out): {_named_ids(leaked)}"
+            )
+    if not any(np.any(np.asarray(c.forces) != 0.0) for c in benchmark):
+        raise ConfigurationError(
+            f"every force of the benchmark {benchmark.origin} is zero: the softening scale is undefined"
+        )
+
+
+def load_role(path: str | Path, role: str) -> TrainingSet:
+    """The labelled structures of the dataset at ``path``; errors say which input (``role``) is at fault.
+
+    Raises:
+        InputError: a row lacks energy or forces (names the role, row, file and record).
+        ConfigurationError, DatasetError: the dataset is empty or missing.
+    """
+    try:
+        return load_training_set(path)
+    except InputError as exc:
+        raise InputError(f"{role}: {exc.reason}", file=exc.file, record=exc.record, field=exc.field) from exc
+
+
+def validation_split(size: int, val_fraction: float | None, *, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded (train, validation) indices of a training set of ``size`` structures, split by structure.
+
+    round(val_fraction x size) structures, at least one, validate; the same rule for the correction set and
+    every random set, so all train on the same number of structures. ``None`` or 0: no validation set.
+
+    Raises:
+        ConfigurationError: the fraction is outside [0, 1) or leaves no training structure.
+    """
+    if not val_fraction:
+        return list(range(size)), []
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigurationError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    n_val = max(1, round(val_fraction * size))
+    if n_val >= size:
+        raise ConfigurationError(
+            f"--val-fraction {val_fraction} of {size} structure(s) leaves nothing to train on; "
+            "use a larger correction set or no validation set (the last epoch is then kept)"
+        )
+    order = np.random.default_rng(seed).permutation(size)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+@dataclass(frozen=True)
+class TrainedSet:
+    """One fine-tuning run of the experiment and its benchmark metrics.
+
+    Attributes:
+        label: ``correction`` or ``random 1`` ... ``random R``.
+        kind: correction or random.
+        train_ids: dataset ids of the structures trained on.
+        val_ids: dataset ids of the validation structures (empty without --val-fraction).
+        pool_indices: for a random set, the indices into the pool that were drawn; empty for the correction.
+        metrics: benchmark metrics of the fine-tuned model.
+        energy_scale: the fitted scalar for ``linear``, else None.
+        best_epoch: epoch kept (None for ``linear``).
+        train_seconds: wall time of the training steps (s).
+        same_as: label of an earlier run on the same structures whose model was reused (the same structures
+            in the same order with the same settings and seed train the same model, up to floating-point
+            non-determinism), else None.
+    """
+
+    label: str
+    kind: SetKind
+    train_ids: tuple[str, ...]
+    val_ids: tuple[str, ...]
+    pool_indices: tuple[int, ...]
+    metrics: Metrics
+    energy_scale: float | None
+    best_epoch: int | None
+    train_seconds: float
+    same_as: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "train_ids": list(self.train_ids),
+            "val_ids": list(self.val_ids),
+            "pool_indices": list(self.pool_indices),
+            "energy_scale": self.energy_scale,
+            "best_epoch": self.best_epoch,
+            "train_seconds": round(self.train_seconds, 3),
+            "same_as": self.same_as,
+            "metrics": self.metrics.as_dict(),
+            "softening_error": softening_error(self.metrics.softening_scale),
+        }
+
+
+@dataclass(frozen=True)
+class CorrectionGainResult:
+    """Everything the experiment measured, and how.
+
+    Attributes:
+        model: provenance of the untouched model.
+        method: linear, full or heads.
+        settings: training hyper-parameters (shared by every run).
+        seed: seed of the random sets, the validation splits and training.
+        val_fraction: share of each training set held out for validation (None: last epoch kept).
+        data: provenance of pool, correction set and benchmark (origin, content hash, structures, atoms).
+        correction_in_pool: how many correction structures are also in the pool.
+        before: benchmark metrics of the untouched model.
+        correction: the run on the correction set.
+        random: the runs on the random sets.
+    """
+
+    model: ModelInfo
+    method: FinetuneMethod
+    settings: TrainingSettings
+    seed: int
+    val_fraction: float | None
+    data: dict[str, Any]
+    correction_in_pool: int
+    before: Metrics
+    correction: TrainedSet
+    random: tuple[TrainedSet, ...]
+
+    def gains(self) -> dict[str, MeanStd]:
+        """Gain of the correction set over random sets per error metric (see :func:`gains_over_random`)."""
+        return gains_over_random(self.correction.metrics, [r.metrics for r in self.random])
+
+    def random_spread(self) -> dict[str, MeanStd]:
+        """Mean +- std over the random sets of each metric (see :func:`spread_over_random`)."""
+        return spread_over_random([r.metrics for r in self.random])
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready record: provenance, before, every set's after, random mean +- std and the gains."""
+        from curate import __version__
+
+        return {
+            "created_with": {"curate": __version__},
+            "model": self.model.as_dict(),
+            "method": self.method,
+            "settings": self.settings.as_dict(),
+            "seed": self.seed,
+            "repeats": len(self.random),
+            "val_fraction": self.val_fraction,
+            "data": self.data,
+            "correction_in_pool": self.correction_in_pool,
+            "before": {**self.before.as_dict(), "softening_error": softening_error(self.before.softening_scale)},
+            "correction": self.correction.as_dict(),
+            "random": [r.as_dict() for r in self.random],
+            "random_mean_std": {k: v.as_dict() for k, v in self.random_spread().items()},
+            "gain_over_random": {k: v.as_dict() for k, v in self.gains().items()},
+            "gain_definition": "gain = error(random set) - error(correction set), mean +- sample std (ddof=1) "
+            "over the random sets; softening_error = |1 - softening scale|; positive = the correction set is "
+            "better",
+        }
+
+
+class BenchmarkEvaluator:
+    """Benchmark metrics of many models, building the neighbour graphs once when the models can share them."""
+
+    def __init__(self, benchmark: TrainingSet, base: Model, *, max_atoms_per_batch: int | None = None):
+        """Remember the benchmark; graphs are built by ``base`` on first use (CHGNet-style models)."""
+        self.benchmark = benchmark
+        self.max_atoms_per_batch = max_atoms_per_batch
+        self._base = base
+        self._graphs: list[Any] | None = None
+
+    def predictions(self, model: Model) -> list[Prediction]:
+        """Predictions of ``model`` for every benchmark structure (energy eV, forces eV/A, stress GPa)."""
+        structures = list(self.benchmark.configurations)
+        max_atoms = self.max_atoms_per_batch or max_atoms_for([model])
+        base = self._base
+        if isinstance(model, SharesGraphs) and isinstance(base, SharesGraphs) and model.graph_key() == base.graph_key():
+            if self._graphs is None:
+                self._graphs = base.build_graphs(structures)
+            return model.predict_graphs(self._graphs, [c.nsites for c in structures], max_atoms_per_batch=max_atoms)
+        return model.predict(structures, max_atoms_per_batch=max_atoms)
+
+    def metrics(self, model: Model) -> Metrics:
+        """:class:`Metrics` of ``model`` on the benchmark."""
+        return metrics_from_predictions(self.benchmark, self.predictions(model))
+
+
+def run_correction_gain(
+    *,
+    pool: TrainingSet,
+    correction: TrainingSet,
+    benchmark: TrainingSet,
+    model_spec: str,
+    method: FinetuneMethod,
+    settings: TrainingSettings,
+    repeats: int,
+    val_fraction: float | None = None,
+    device: str | None = None,
+    max_atoms_per_batch: int | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> CorrectionGainResult:
+    """Fine-tune ``model_spec`` on the correction set and on ``repeats`` random pool sets of its size; evaluate.
+
+    Random sets are ``random_subsets(len(pool), len(correction), repeats, seed=settings.seed)`` (drawn
+    independently, so in a small pool two random sets can coincide); every run uses ``settings`` (its seed
+    too), so the sets differ only in their structures. The untouched model is evaluated on the benchmark
+    once, and the benchmark's neighbour graphs are built once for every model that can share them.
+
+    Args:
+        pool: labelled structures random sets are drawn from.
+        correction: the chosen structures (need not be in the pool).
+        benchmark: held-out labelled structures; no pool or correction structure may be among them.
+        model_spec: the model to start from, e.g. ``chgnet@0.3.0``.
+        method: linear, full or heads.
+        settings: training hyper-parameters.
+        repeats: number of random sets (>= 2).
+        val_fraction: share of each training set used for validation (best epoch kept); None: last epoch.
+        device: cpu, cuda, or None/auto.
+        max_atoms_per_batch: atoms per forward pass when evaluating (default: what fits in memory).
+        on_progress: receives one line per finished step (for stderr).
+
+    Raises:
+        ConfigurationError: see :func:`check_experiment_inputs` and :func:`validation_split`.
+    """
+    from curate.models import load_model
+    from curate.models.base import select_device
+    from curate.training.finetune import finetune
+
+    check_experiment_inputs(pool, correction, benchmark, repeats=repeats)
+    validation_split(len(correction), val_fraction, seed=settings.seed)  # refuse before any model work
+    say = on_progress or (lambda _message: None)
+    resolved = select_device(device)
+    base = load_model(model_spec, device=resolved)
+    evaluator = BenchmarkEvaluator(benchmark, base, max_atoms_per_batch=max_atoms_per_batch)
+    before = evaluator.metrics(base)
+    say(_progress_line("before", before))
+
+    done: dict[tuple[str, ...], TrainedSet] = {}
+
+    def train_and_evaluate(label: str, kind: SetKind, items: TrainingSet, pool_indices: Sequence[int]) -> TrainedSet:
+        train_idx, val_idx = validation_split(len(items), val_fraction, seed=settings.seed)
+        train = items.subset(train_idx, origin=f"{items.origin} ({label})")
+        val = items.subset(val_idx, origin=f"{items.origin} ({label}, validation)") if val_idx else None
+        key = (*train.ids, "|", *(() if val is None else val.ids))
+        if key in done:  # same structures, same order, same settings and seed: the same model
+            earlier = done[key]
+            say(f"{label}: the same structures as {earlier.label}; its model and metrics are reused")
+            return replace(earlier, label=label, kind=kind, pool_indices=tuple(pool_indices), same_as=earlier.label)
+        result = finetune(model_spec, train, val, method=method, settings=settings, device=resolved)
+        metrics = evaluator.metrics(result.model)
+        say(_progress_line(label, metrics))
+        done[key] = TrainedSet(
+            label=label,
+            kind=kind,
+            train_ids=train.ids,
+            val_ids=() if val is None else val.ids,
+            pool_indices=tuple(pool_indices),
+            metrics=metrics,
+            energy_scale=result.energy_scale,
+            best_epoch=result.best_epoch,
+            train_seconds=result.train_seconds,
+        )
+        return done[key]
+
+    chosen = train_and_evaluate("correction", "correction", correction, ())
+    draws = random_subsets(len(pool), len(correction), repeats, seed=settings.seed)
+    random_runs = tuple(
+        train_and_evaluate(f"random {k}", "random", pool.subset(indices, origin=pool.origin), indices)
+        for k, indices in enumerate(draws, start=1)
+    )
+    pool_ids = set(pool.ids)
+    return CorrectionGainResult(
+        model=base.info,
+        method=method,
+        settings=settings,
+        seed=settings.seed,
+        val_fraction=val_fraction or None,
+        data={"pool": pool.describe(), "correction": correction.describe(), "benchmark": benchmark.describe()},
+        correction_in_pool=sum(1 for i in correction.ids if i in pool_ids),
+        before=before,
+        correction=chosen,
+        random=random_runs,
+    )
+
+
+def _progress_line(label: str, metrics: Metrics) -> str:
+    return (
+        f"{label}: benchmark force MAE {metrics.force_mae_ev_per_ang:.4f} eV/A, "
+        f"softening scale {metrics.softening_scale:.4f}"
+    )
