@@ -1,0 +1,291 @@
+"""``curate scaling``: validation error against training-set size for GGA -> r2SCAN transfer-learning methods."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from curate.experiments.scaling import METHOD_HELP, R2SCAN_SETTINGS, SCALING_METHODS
+from curate.training.settings import LOSS_NAMES
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        sizes = sorted({int(v) for v in value.split(",") if v.strip()})
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise click.BadParameter(f"expected positive integers, got {value!r}")
+    return tuple(sizes)
+
+
+def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    methods = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = [m for m in methods if m not in SCALING_METHODS]
+    if unknown or not methods:
+        raise click.BadParameter(f"unknown method(s) {unknown or value!r}; choose from {','.join(SCALING_METHODS)}")
+    return methods
+
+
+def _split(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(v) for v in value.split(":"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0 or parts[1] <= 0:
+        raise click.BadParameter(f"expected TRAIN:VAL:TEST shares with TRAIN, VAL > 0, e.g. 8:1:1; got {value!r}")
+    return parts  # type: ignore[return-value]
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command with every option spelled out (defaults included), so it reruns the same experiment."""
+    words = ["curate", "scaling"]
+    for name, value in ctx.params.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            words.append(flag)
+        elif name == "split":
+            words += [flag, ":".join(f"{v:g}" for v in value)]
+        elif isinstance(value, tuple):
+            words += [flag, ",".join(map(str, value))]
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words)
+
+
+_METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_METHODS)
+S = R2SCAN_SETTINGS
+
+
+@click.command("scaling")
+@click.option(
+    "--pretrained",
+    default="chgnet@0.3.0",
+    show_default=True,
+    help="The GGA-pretrained CHGNet (chgnet@VERSION or chgnet:FILE).",
+)
+@click.option(
+    "--target",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Curate dataset of target-functional (r2SCAN) labels.",
+)
+@click.option(
+    "--sizes",
+    required=True,
+    callback=_int_list,
+    help="Training-set sizes N, comma-separated (structures), e.g. 100,300,1000.",
+)
+@click.option(
+    "--methods",
+    default=",".join(SCALING_METHODS),
+    show_default=True,
+    callback=_methods,
+    help="Comma-separated methods (see above).",
+)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for results.parquet, scaling.json, scaling.md, scaling.png.",
+)
+@click.option(
+    "--split",
+    "split",
+    default="8:1:1",
+    show_default=True,
+    callback=_split,
+    help="train:validation:test shares, split by material.",
+)
+@click.option(
+    "--split-seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seeds the split and the order the nested training subsets are taken in.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Training seed (batch order; random weights of scratch). Runs with other seeds add points to the same table.",
+)
+@click.option("--epochs", default=S.epochs, show_default=True, type=click.IntRange(min=1), help="Epochs per point.")
+@click.option(
+    "--learning-rate",
+    default=S.learning_rate,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Initial Adam learning rate.",
+)
+@click.option(
+    "--final-learning-rate",
+    default=S.final_learning_rate,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Learning rate at the last epoch (cosine decay).",
+)
+@click.option(
+    "--batch-size",
+    default=S.batch_size,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Structures per optimiser step.",
+)
+@click.option(
+    "--energy-weight",
+    default=S.energy_weight,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Loss weight of energy per atom (eV/atom).",
+)
+@click.option(
+    "--force-weight",
+    default=S.force_weight,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Loss weight of force components (eV/A).",
+)
+@click.option(
+    "--stress-weight",
+    default=S.stress_weight,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Loss weight of stress components (GPa).",
+)
+@click.option("--loss", default=S.loss, show_default=True, type=click.Choice(LOSS_NAMES), help="Loss on each term.")
+@click.option(
+    "--huber-delta",
+    default=S.huber_delta,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Huber transition, in each term's unit.",
+)
+@click.option(
+    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
+)
+@click.option(
+    "--max-atoms-per-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Atoms per forward pass in evaluation (default: what memory allows).",
+)
+@click.option(
+    "--fit-min-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fit the power law only to points with N >= this (default: all).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Discard points in --out from another configuration (settings, split, model or target) instead of refusing.",
+)
+def command(
+    pretrained: str,
+    target: Path,
+    sizes: tuple[int, ...],
+    methods: tuple[str, ...],
+    out: Path,
+    split: tuple[float, float, float],
+    split_seed: int,
+    seed: int,
+    epochs: int,
+    learning_rate: float,
+    final_learning_rate: float,
+    batch_size: int,
+    energy_weight: float,
+    force_weight: float,
+    stress_weight: float,
+    loss: str,
+    huber_delta: float,
+    device: str,
+    max_atoms_per_batch: int | None,
+    fit_min_n: int | None,
+    overwrite: bool,
+) -> None:
+    """Scaling law of GGA -> r2SCAN transfer: validation MAE against training-set size N, per method.
+
+    \b
+    The target is split by material (--split, --split-seed); training subsets are nested (N=100 inside
+    N=300: prefixes of one seeded permutation of the training split); N above the training split is refused.
+    Every (method, N) point trains all weights with the settings below (defaults: the chgnet@r2scan recipe,
+    Huber loss, weights energy 3 / force 1 / stress 0.1, lr 1e-3 cosine to 1e-5; 50 epochs) and is evaluated
+    on the validation and test splits: energy MAE (eV/atom), force MAE (eV/A), stress MAE (GPa).
+    Methods:
+    {methods}
+
+    \b
+    Each finished point is saved at once in OUT/results.parquet: re-running the same command skips the points
+    already there (key: method, N, seed, settings hash, target content hash), so a killed run resumes; a changed
+    setting is refused unless --overwrite. Then per method, log10(MAE) = intercept + slope * log10(N) is fitted
+    (numpy.polyfit) to validation energy and force MAE: slope is the scaling exponent. Writes scaling.json
+    (provenance, points, fits), scaling.md (printed to stdout) and scaling.png (log-log, fits dashed).
+    Progress, one line per point, goes to stderr.
+
+    \b
+    Example:
+      curate scaling --target r2scan-set --sizes 100,300,1000,3000 --out scaling-run
+    """
+    from curate.experiments.scaling import ScalingPlan, load_pretrained_chgnet, run_scaling
+    from curate.experiments.scaling_report import report_markdown, scaling_report, write_report
+    from curate.models.base import select_device
+    from curate.training.data import load_training_set
+
+    settings = S.with_changes(
+        epochs=epochs,
+        learning_rate=learning_rate,
+        final_learning_rate=final_learning_rate,
+        batch_size=batch_size,
+        energy_weight=energy_weight,
+        force_weight=force_weight,
+        stress_weight=stress_weight,
+        loss=loss,
+        huber_delta=huber_delta,
+        seed=seed,
+    )
+    plan = ScalingPlan(methods=methods, sizes=sizes, settings=settings, split_fractions=split, split_seed=split_seed)
+    resolved = select_device(device)
+    data = load_training_set(target)
+    click.echo(f"target {target}: {len(data)} structures; loading {pretrained} on {resolved}", err=True)
+    model, info = load_pretrained_chgnet(pretrained, device=resolved)
+    run = run_scaling(
+        data,
+        pretrained=model,
+        base=info,
+        plan=plan,
+        out=out,
+        device=resolved,
+        overwrite=overwrite,
+        max_atoms_per_batch=max_atoms_per_batch,
+        log=lambda message: click.echo(message, err=True),
+    )
+    report = scaling_report(
+        run.table_rows,
+        plan=plan,
+        base=info,
+        target=data,
+        split=run.split,
+        command=_command_line(click.get_current_context()),
+        device=resolved,
+        fit_min_n=fit_min_n,
+    )
+    json_path, _, png = write_report(report, out)
+    click.echo(report_markdown(report, plot_name=png.name), nl=False)
+    for method, fit in report["fits"].items():
+        slopes = ", ".join(f"{q} {f['slope']:.3f}" for q, f in fit.items() if "slope" in f)
+        click.echo(f"{method}: slope {slopes or '(not fitted)'}", err=True)
+    click.echo(
+        f"report: {json_path} ({run.computed} point(s) trained now, {len(run.table_rows)} in the table)", err=True
+    )
+
+
+command.help = (command.help or "").replace("    {methods}", _METHODS_TEXT)
