@@ -51,6 +51,9 @@ def main(ctx: click.Context, traceback: bool) -> None:
       curate export DIR --format extxyz ...     files for MACE, CHGNet or an ASE database
       curate sample --budget K                  the K candidates a uMLIP committee disagrees on most
       curate label DIR --vasp-inputs OUT        MP-compatible VASP inputs (or --calculator labels)
+      curate finetune -m chgnet@0.3.0 --train DIR --method linear --out M   fine-tune; prints the new model spec
+      curate validate --pool P --correction C --benchmark B -m SPEC   chosen set vs random sets of its size
+      curate scaling --target DIR --sizes 100,300,1000 --out R   GGA -> r2SCAN transfer: MAE vs N per method
       curate publish DIR --repo ORG/NAME        Hugging Face dataset repo + card with bias metrics (--dry-run --out)
       curate pull hf ORG/NAME --out DIR         a published dataset (or release folder) back into curate
       curate demo                               build, validate and summarise a demo dataset offline
@@ -63,6 +66,7 @@ def _register() -> None:
         coverage_cmd,
         demo_cmd,
         export_cmd,
+        finetune_cmd,
         generate_cmd,
         import_cmd,
         info_cmd,
@@ -72,6 +76,7 @@ def _register() -> None:
         publish_cmd,
         pull_cmd,
         sample_cmd,
+        scaling_cmd,
         softening_cmd,
         validate_cmd,
     )
@@ -88,6 +93,8 @@ def _register() -> None:
         generate_cmd,
         sample_cmd,
         label_cmd,
+        finetune_cmd,
+        scaling_cmd,
         export_cmd,
         publish_cmd,
         demo_cmd,

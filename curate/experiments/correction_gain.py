@@ -395,7 +395,7 @@ def run_correction_gain(
             earlier = done[key]
             say(f"{label}: the same structures as {earlier.label}; its model and metrics are reused")
             return replace(earlier, label=label, kind=kind, pool_indices=tuple(pool_indices), same_as=earlier.label)
-        result = finetune(model_spec, train, val, method=method, settings=settings, device=resolved)
+        result = finetune(base, train, val, method=method, settings=settings)
         metrics = evaluator.metrics(result.model)
         say(_progress_line(label, metrics))
         done[key] = TrainedSet(

@@ -41,6 +41,12 @@ def import_mace() -> ModuleType:
     return mace
 
 
+def heads_of(model: Any) -> tuple[list[str], str]:
+    """The model's head names and the one curate predicts with: ``default`` if present, else the last."""
+    heads = list(getattr(model, "heads", None) or ["Default"])
+    return heads, next((h for h in heads if h.lower() == "default"), heads[-1])
+
+
 class MACEModel:
     """A MACE model loaded from a local file; energies eV, forces eV/A, stress GPa (ASE sign)."""
 
@@ -66,6 +72,22 @@ class MACEModel:
             raise ConfigurationError(f"{path}: cannot load as a MACE model saved with torch.save ({exc})") from exc
         if not hasattr(model, "r_max") or not hasattr(model, "atomic_numbers"):
             raise ConfigurationError(f"{path}: the file holds a {type(model).__name__}, not a MACE model")
+        info = ModelInfo.for_local_file(spec, path, architecture="mace", library=f"mace-torch {mace.__version__}")
+        self._wrap(model, info=info, device=device)
+
+    @classmethod
+    def from_module(cls, model: Any, *, info: ModelInfo, device: Device) -> MACEModel:
+        """Wrap a MACE ``torch.nn.Module`` already in memory (e.g. fresh from fine-tuning).
+
+        The module is moved to ``device``, put in eval mode and its parameters stop requiring gradients;
+        pass a copy if the caller keeps training it.
+        """
+        adapter = cls.__new__(cls)
+        adapter._wrap(model, info=info, device=device)
+        return adapter
+
+    def _wrap(self, model: Any, *, info: ModelInfo, device: Device) -> None:
+        mace = import_mace()
         self.model = model.to(device).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
@@ -73,10 +95,8 @@ class MACEModel:
         self.dtype = next(self.model.parameters()).dtype
         self.r_max = float(self.model.r_max)
         self.z_table = mace.tools.AtomicNumberTable([int(z) for z in self.model.atomic_numbers])
-        heads = list(getattr(self.model, "heads", None) or ["Default"])
-        self.heads = heads
-        self.head = next((h for h in heads if h.lower() == "default"), heads[-1])
-        self.info = ModelInfo.for_local_file(spec, path, architecture="mace", library=f"mace-torch {mace.__version__}")
+        self.heads, self.head = heads_of(self.model)
+        self.info = info
 
     def _graph(self, cfg: Configuration) -> Any:
         import ase

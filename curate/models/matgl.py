@@ -35,15 +35,29 @@ class MatGLModel:
             potential = matgl.load_model(path)
         except (ValueError, RuntimeError) as exc:
             raise ConfigurationError(f"{path}: cannot load as a matgl model ({exc.__cause__ or exc})") from exc
+        info = ModelInfo.for_local_file(spec, path, architecture="matgl", library=f"matgl {matgl.__version__}")
+        self._wrap(potential, info=info, device=device, where=str(path))
+
+    @classmethod
+    def from_potential(cls, potential: Any, *, info: ModelInfo, device: Device) -> MatGLModel:
+        """Wrap a matgl ``Potential`` already in memory (e.g. fresh from fine-tuning), moved to ``device``.
+
+        Raises ConfigurationError when it is not a Potential computing forces and stresses.
+        """
+        adapter = cls.__new__(cls)
+        adapter._wrap(potential, info=info, device=device, where=info.spec)
+        return adapter
+
+    def _wrap(self, potential: Any, *, info: ModelInfo, device: Device, where: str) -> None:
         if not hasattr(potential, "calc_forces"):
-            raise ConfigurationError(f"{path}: holds a {type(potential).__name__}, not a matgl Potential")
+            raise ConfigurationError(f"{where}: holds a {type(potential).__name__}, not a matgl Potential")
         if not (potential.calc_forces and potential.calc_stresses):
-            raise ConfigurationError(f"{path}: this matgl Potential does not compute forces and stresses")
+            raise ConfigurationError(f"{where}: this matgl Potential does not compute forces and stresses")
         self.potential = potential.to(device).eval()
         self.device: Device = device
         self.element_types = tuple(potential.model.element_types)
         self.cutoff = float(potential.model.cutoff)
-        self.info = ModelInfo.for_local_file(spec, path, architecture="matgl", library=f"matgl {matgl.__version__}")
+        self.info = info
 
     def _graph(self, cfg: Configuration) -> tuple[Any, Any, Any]:
         import ase

@@ -15,7 +15,7 @@ from typing import Any
 
 from curate import __version__
 from curate.errors import ConfigurationError
-from curate.models import load_model, select_device
+from curate.models import Model, load_model, select_device
 from curate.training.data import TrainingSet
 from curate.training.result import EpochRecord, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
@@ -25,7 +25,7 @@ PLOT_NAME = "learning-curve.png"
 
 
 def finetune(
-    spec: str,
+    spec: str | Model,
     train: TrainingSet,
     val: TrainingSet | None,
     *,
@@ -37,7 +37,9 @@ def finetune(
     """Fine-tune the model ``spec`` names on ``train`` (best epoch by ``val`` force MAE) with ``method``.
 
     Args:
-        spec: model spec, e.g. ``chgnet@0.3.0`` or ``mace:/path/model.model``.
+        spec: model spec, e.g. ``chgnet@0.3.0`` or ``mace:/path/model.model``, or a model already loaded
+            with :func:`curate.models.load_model` (not modified: a copy is trained), to load it once for
+            several runs.
         train: labelled training structures (energy eV, forces eV/A, optional stress GPa).
         val: validation structures or None (then the last epoch is kept).
         method: ``linear``, ``full`` or ``heads`` (see :mod:`curate.training.settings`).
@@ -49,8 +51,12 @@ def finetune(
         ConfigurationError: unknown spec or method, or the model cannot be loaded.
     """
     method = check_method(method)
-    resolved = select_device(device)
-    loaded = load_model(spec, device=resolved)
+    if isinstance(spec, str):
+        resolved = select_device(device)
+        loaded = load_model(spec, device=resolved)
+    else:
+        loaded = spec
+        resolved = loaded.device
     architecture = loaded.info.architecture
     if architecture == "chgnet":
         from curate.training.chgnet_finetune import finetune_chgnet
