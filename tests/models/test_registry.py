@@ -20,9 +20,10 @@ def test_chgnet_specs_are_the_three_wheel_models() -> None:
     assert parse_spec("chgnet").text == "chgnet@0.3.0"
     assert parse_spec("mace:/x/y.model").architecture == "mace"
     assert parse_spec("matgl:models/m3gnet").location == "models/m3gnet"
+    assert parse_spec("chgnet:/runs/ft/chgnet-finetuned.pth.tar").text == "chgnet:/runs/ft/chgnet-finetuned.pth.tar"
 
 
-@pytest.mark.parametrize("spec", ["chgnet@0.1.0", "sevennet:7net-0", "mace", "matgl:", "chgnet:0.3.0"])
+@pytest.mark.parametrize("spec", ["chgnet@0.1.0", "sevennet:7net-0", "mace", "matgl:", "chgnet:"])
 def test_unknown_spec_names_the_valid_forms(spec: str) -> None:
     with pytest.raises(
         ConfigurationError, match=r"chgnet@0\.3\.0, chgnet@0\.2\.0, chgnet@r2scan.*mace:FILE.*matgl:DIR"
@@ -34,6 +35,7 @@ def test_unknown_spec_names_the_valid_forms(spec: str) -> None:
     ("spec", "hint"),
     [
         ("mace:medium", r"foundation-model name.*local file.*mace:/path/to/model\.model"),
+        ("chgnet:0.3.0", r"CHGNet model file 0\.3\.0 not found.*chgnet@0\.3\.0\|0\.2\.0\|r2scan"),
         ("mace:/nonexistent/model.model", r"no MACE model file.*local file"),
         ("matgl:M3GNet-MP-2021.2.8-PES", r"no matgl model directory.*does not download.*matgl:DIR"),
     ],

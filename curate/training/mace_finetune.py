@@ -1,0 +1,563 @@
+"""Fine-tune a MACE model (``linear``, ``full``, ``heads``) with mace's own data, loader and loss.
+
+A ScaleShiftMACE assembles the total energy as E = R + U with
+
+    R = sum_i E0[Z_i],    U = sum_i (scale * (e_pair,i + sum_l readout_l(h_i^l)) + shift),
+
+R the elemental reference energies (E0s, composition only) and U the interaction energy; forces and stress
+are derivatives of U. ``linear`` fits one scalar s on U (closed form,
+:func:`curate.training.linear.fit_energy_scale` with R as the unscaled reference) and bakes it in by
+multiplying ``scale_shift.scale`` and ``scale_shift.shift`` by s: forces and stress become exactly s times the
+original, energies R + s U, and the saved file is an ordinary MACE model. ``full`` and ``heads`` train with
+:class:`mace.modules.loss.WeightedEnergyForcesStressLoss` (MSE) or
+:class:`~mace.modules.loss.WeightedHuberEnergyForcesStressLoss` on graphs built once per dataset with
+``mace.data.AtomicData`` and batched by mace's torch_geometric ``DataLoader``. Stress labels are kept in GPa
+(the model's eV/angstrom^3 output is divided by ``ase.units.GPa`` before the loss), so the three loss terms
+are energy per atom (eV/atom), force components (eV/angstrom) and stress components (GPa), as in
+:class:`~curate.training.settings.TrainingSettings`. A structure without a stress label adds zero to the
+stress term (mace's per-structure stress weight 0), which still counts in that batch's mean.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.configuration import Configuration
+from curate.errors import ConfigurationError
+from curate.models.base import Device, ModelInfo, max_atoms_for
+from curate.models.mace import MACEModel, heads_of, import_mace
+from curate.reference_energies import counts_of, fit_atomref
+from curate.training.data import TrainingSet
+from curate.training.linear import fit_energy_scale
+from curate.training.result import EpochRecord, FinetuneResult
+from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
+
+MODEL_FILE = "model.model"
+
+
+def finetune_mace(
+    model: Any,
+    base: ModelInfo,
+    train: TrainingSet,
+    val: TrainingSet | None,
+    *,
+    method: FinetuneMethod,
+    settings: TrainingSettings,
+    device: Device,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune a MACE ``torch.nn.Module`` on ``train`` (``model`` itself is not modified).
+
+    Args:
+        model: a MACE or ScaleShiftMACE module, as loaded by :class:`curate.models.mace.MACEModel`.
+        base: provenance of ``model``.
+        train: labelled training structures (energy eV, forces eV/angstrom, stress GPa or None).
+        val: validation structures; the epoch with the lowest validation force MAE is kept (the last epoch
+            when None).
+        method: ``linear`` (energy scale s, closed form, baked into the weights), ``full`` (all weights) or
+            ``heads`` (the last ``settings.heads_trainable_blocks`` interaction+product blocks and all readouts).
+        settings: loss weights, learning-rate schedule, epochs, batch size, seed, atomref mode.
+        device: cpu or cuda.
+        on_epoch: called with each epoch's record as it finishes.
+
+    Returns:
+        A FinetuneResult whose ``model`` is a :class:`MACEModel` over the trained weights and whose
+        ``save_model(folder)`` writes ``folder/model.model`` (torch.save) and returns ``mace:<abs path>``.
+
+    Raises:
+        ConfigurationError: a structure has an element the model does not know, the model's energy cannot be
+            scaled exactly (``linear``), or ``heads_trainable_blocks`` exceeds the model's interaction blocks.
+    """
+    check_method(method)
+    if len(train) == 0:
+        raise ConfigurationError("the training set is empty")
+    import_mace()
+    check_elements(model, train)
+    if val is not None:
+        check_elements(model, val)
+    if method == "linear":
+        return _finetune_linear(model, base, train, val, settings=settings, device=device)
+    return _finetune_gradient(
+        model, base, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch
+    )
+
+
+def check_elements(model: Any, data: TrainingSet) -> None:
+    """Raise ConfigurationError naming the elements of ``data`` that ``model`` has no embedding for."""
+    from ase.data import chemical_symbols
+
+    known = {chemical_symbols[int(z)] for z in model.atomic_numbers}
+    unknown = sorted({s for cfg in data for s in cfg.species} - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{data.origin}: the MACE model has no embedding for {unknown} (it knows {len(known)} elements)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- linear
+
+
+def bake_energy_scale(model: Any, scale: float, *, head: int = 0) -> Any:
+    """Multiply ``model``'s interaction energy U by ``scale`` in place (forces and stress too); returns it.
+
+    ScaleShiftMACE: ``scale_shift.scale`` and ``scale_shift.shift`` of head ``head`` are multiplied by
+    ``scale``; E0 is left alone. A plain MACE (E = sum E0 + pair + readouts, no scale_shift) becomes a
+    ScaleShiftMACE with scale = ``scale`` and shift = 0, whose forward is the same sum with pair + readouts
+    multiplied by ``scale``.
+
+    Raises:
+        ConfigurationError: a MACE variant with interaction-energy terms outside scale_shift (electrostatics,
+            an embedding readout), where one scalar cannot be baked in exactly.
+    """
+    from mace.modules.blocks import ScaleShiftBlock
+    from mace.modules.models import MACE, ScaleShiftMACE
+
+    if type(model) not in (MACE, ScaleShiftMACE) or hasattr(model, "embedding_readout"):
+        raise ConfigurationError(
+            f"cannot bake an energy scale into a {type(model).__name__}: only MACE and ScaleShiftMACE without an "
+            "embedding readout have their whole interaction energy in the readouts"
+        )
+    n_heads = len(getattr(model, "heads", None) or ["Default"])
+    if type(model) is MACE:
+        e0 = model.atomic_energies_fn.atomic_energies
+        model.__class__ = ScaleShiftMACE
+        model.scale_shift = ScaleShiftBlock(scale=1.0, shift=0.0).to(device=e0.device, dtype=e0.dtype)
+    for name in ("scale", "shift"):
+        value = getattr(model.scale_shift, name)
+        if n_heads == 1:
+            setattr(model.scale_shift, name, value * scale)
+            continue
+        per_head = value.reshape(-1).expand(n_heads).clone() if value.numel() == 1 else value.clone()
+        per_head[head] = per_head[head] * scale
+        setattr(model.scale_shift, name, per_head)
+    return model
+
+
+def reference_energies(model: Any, data: TrainingSet, *, head: int = 0) -> list[float]:
+    """R = sum of the model's E0 over each structure's atoms (eV, total), the part ``linear`` does not scale."""
+    by_element = _e0_by_element(model, head=head)
+    return [float(sum(by_element[s] for s in cfg.species)) for cfg in data]
+
+
+def _finetune_linear(
+    model: Any,
+    base: ModelInfo,
+    train: TrainingSet,
+    val: TrainingSet | None,
+    *,
+    settings: TrainingSettings,
+    device: Device,
+) -> FinetuneResult:
+    start = time.perf_counter()
+    frozen = MACEModel.from_module(copy.deepcopy(model), info=base, device=device)
+    head = frozen.heads.index(frozen.head)
+    extra: dict[str, Any] = {"atomref": settings.atomref}
+    if settings.atomref == "refit":
+        extra["atomref_refit"] = refit_e0(frozen.model, train, head=head)
+    predictions = frozen.predict(list(train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
+    references = reference_energies(frozen.model, train, head=head)
+    scale = fit_energy_scale(train, predictions, settings, reference_energies_ev=references)
+    baked = bake_energy_scale(frozen.model, scale, head=head)
+    seconds = time.perf_counter() - start
+    adapter = MACEModel.from_module(baked, info=_trained_info(base, "linear"), device=device)
+    extra["baked_into"] = ["scale_shift.scale", "scale_shift.shift"]
+    return FinetuneResult(
+        architecture="mace",
+        method="linear",
+        base=base,
+        settings=settings,
+        model=adapter,
+        history=[],
+        best_epoch=None,
+        energy_scale=scale,
+        train_structures=len(train),
+        train_seconds=seconds,
+        trainable_parameters=1,
+        frozen_parameters=_count(model.parameters()),
+        data=_data_record(train, val),
+        save_model=_saver(adapter),
+        extra=extra,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- full, heads
+
+
+def _finetune_gradient(
+    model: Any,
+    base: ModelInfo,
+    train: TrainingSet,
+    val: TrainingSet | None,
+    *,
+    method: FinetuneMethod,
+    settings: TrainingSettings,
+    device: Device,
+    on_epoch: Callable[[EpochRecord], None] | None,
+) -> FinetuneResult:
+    import torch
+    from mace.tools import torch_geometric
+
+    working = copy.deepcopy(model).to(device)
+    heads, head = heads_of(model)
+    head_index = heads.index(head)
+    extra: dict[str, Any] = {"atomref": settings.atomref}
+    if settings.atomref == "refit":
+        extra["atomref_refit"] = refit_e0(working, train, head=head_index)
+    trainable_names = select_trainable(working, method, settings)
+    e0_trainable = settings.atomref == "trainable"
+    if e0_trainable:
+        _e0_to_parameter(working)
+    extra["trainable_modules"] = trainable_names + (["atomic_energies_fn"] if e0_trainable else [])
+
+    train_graphs = build_graphs(model, train)
+    val_graphs = build_graphs(model, val) if val is not None and len(val) else None
+    generator = torch.Generator().manual_seed(settings.seed)
+    train_loader = torch_geometric.dataloader.DataLoader(
+        train_graphs, batch_size=settings.batch_size, shuffle=True, drop_last=False, generator=generator
+    )
+    val_loader = (
+        torch_geometric.dataloader.DataLoader(val_graphs, batch_size=settings.batch_size, shuffle=False)
+        if val_graphs is not None
+        else None
+    )
+    loss_fn = make_loss(settings, device=device)
+    parameters = [p for p in working.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
+    # cosine over every optimiser step of every epoch, from learning_rate to final_learning_rate
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(settings.epochs * len(train_loader), 1), eta_min=settings.final_learning_rate
+    )
+
+    history: list[EpochRecord] = []
+    best_val_force_mae: float | None = None
+    best_epoch, best_state = 0, {}
+    train_seconds = 0.0
+    for epoch in range(1, settings.epochs + 1):
+        learning_rate = float(optimizer.param_groups[0]["lr"])
+        start = time.perf_counter()
+        train_loss, train_force_mae = _train_epoch(working, train_loader, loss_fn, optimizer, schedule, device=device)
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        val_metrics = _evaluate_loader(working, val_loader, device=device) if val_loader is not None else None
+        record = EpochRecord(
+            epoch=epoch,
+            learning_rate=learning_rate,
+            train_loss=train_loss,
+            train_force_mae_ev_per_ang=train_force_mae,
+            val_energy_mae_ev_per_atom=None if val_metrics is None else val_metrics[0],
+            val_force_mae_ev_per_ang=None if val_metrics is None else val_metrics[1],
+            val_stress_mae_gpa=None if val_metrics is None else val_metrics[2],
+            seconds=seconds,
+        )
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if val_metrics is None or best_val_force_mae is None or val_metrics[1] < best_val_force_mae:
+            best_val_force_mae = None if val_metrics is None else val_metrics[1]
+            best_epoch, best_state = epoch, {k: v.detach().clone() for k, v in working.state_dict().items()}
+    working.load_state_dict(best_state)
+    if e0_trainable:
+        _e0_to_buffer(working)
+        extra["atomref_trained_ev"] = _e0_by_element(working, head=head_index)
+    trainable = _count(parameters)
+    e0_count = working.atomic_energies_fn.atomic_energies.numel() if e0_trainable else 0
+    adapter = MACEModel.from_module(working, info=_trained_info(base, method), device=device)
+    return FinetuneResult(
+        architecture="mace",
+        method=method,
+        base=base,
+        settings=settings,
+        model=adapter,
+        history=history,
+        best_epoch=best_epoch,
+        energy_scale=None,
+        train_structures=len(train),
+        train_seconds=train_seconds,
+        trainable_parameters=trainable,
+        frozen_parameters=_count(working.parameters()) + e0_count - trainable,
+        data=_data_record(train, val),
+        save_model=_saver(adapter),
+        extra=extra,
+    )
+
+
+def select_trainable(model: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
+    """Set ``requires_grad`` on ``model``'s parameters for ``method``; returns the trainable module names.
+
+    ``full``: every parameter. ``heads``: ``interactions[-k:]`` and ``products[-k:]`` (k =
+    ``settings.heads_trainable_blocks``) and every readout; ``node_embedding``, ``radial_embedding``, the
+    earlier interaction and product blocks, the pair repulsion and any joint embedding stay frozen. E0 and
+    scale_shift are buffers, never trained here (E0 follows ``settings.atomref``).
+
+    Raises ConfigurationError when k exceeds the model's interaction blocks.
+    """
+    if method == "full":
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        return ["all"]
+    blocks = len(model.interactions)
+    k = settings.heads_trainable_blocks
+    if k > blocks:
+        raise ConfigurationError(
+            f"heads_trainable_blocks={k} but the MACE model has {blocks} interaction blocks; use at most {blocks} "
+            "or the full method"
+        )
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    names = [f"interactions.{i}" for i in range(blocks - k, blocks)]
+    names += [f"products.{i}" for i in range(blocks - k, blocks)]
+    names += [f"readouts.{i}" for i in range(len(model.readouts))]
+    modules = dict(model.named_modules())
+    for name in names:
+        for parameter in modules[name].parameters():
+            parameter.requires_grad_(True)
+    return names
+
+
+def build_graphs(model: Any, data: TrainingSet) -> list[Any]:
+    """mace ``AtomicData`` of every structure with its labels (energy eV, forces eV/A, stress GPa), built once.
+
+    Graphs use the model's cutoff, element table, dtype and head (see :func:`curate.models.mace.heads_of`);
+    a structure without a stress label gets stress weight 0 (mace's per-configuration property weight).
+    """
+    import mace.data
+    from mace.tools import AtomicNumberTable, torch_tools
+
+    heads, head = heads_of(model)
+    z_table = AtomicNumberTable([int(z) for z in model.atomic_numbers])
+    cutoff = float(model.r_max)
+    dtype = next(model.parameters()).dtype
+    with torch_tools.default_dtype(dtype):
+        return [
+            mace.data.AtomicData.from_config(_mace_config(cfg, head=head), z_table=z_table, cutoff=cutoff, heads=heads)
+            for cfg in data
+        ]
+
+
+def _mace_config(cfg: Configuration, *, head: str) -> Any:
+    import mace.data
+    from ase.data import atomic_numbers
+
+    has_stress = cfg.stress is not None
+    return mace.data.Configuration(
+        atomic_numbers=np.array([atomic_numbers[s] for s in cfg.species]),
+        positions=np.asarray(cfg.positions, dtype=float),
+        properties={
+            "energy": float(cfg.energy),  # type: ignore[arg-type]
+            "forces": np.asarray(cfg.forces, dtype=float),
+            "stress": np.asarray(cfg.stress, dtype=float) if has_stress else None,
+        },
+        property_weights={"energy": 1.0, "forces": 1.0, "stress": 1.0 if has_stress else 0.0},
+        cell=np.asarray(cfg.lattice, dtype=float),
+        pbc=tuple(bool(p) for p in cfg.pbc),
+        head=head,
+    )
+
+
+def make_loss(settings: TrainingSettings, *, device: Device) -> Callable[[Any, dict[str, Any]], Any]:
+    """The weighted loss w_E L(E/N) + w_F L(F) + w_S L(sigma) for ``settings.loss``, a callable (batch, pred).
+
+    mse and huber are mace's :class:`WeightedEnergyForcesStressLoss` and
+    :class:`WeightedHuberEnergyForcesStressLoss`; mace has no per-component L1 loss of all three terms, so
+    ``mae`` is written out here in the same form.
+    """
+    import torch
+    from mace.modules.loss import WeightedEnergyForcesStressLoss, WeightedHuberEnergyForcesStressLoss
+
+    weights = {
+        "energy_weight": settings.energy_weight,
+        "forces_weight": settings.force_weight,
+        "stress_weight": settings.stress_weight,
+    }
+    if settings.loss == "mse":
+        return WeightedEnergyForcesStressLoss(**weights).to(device)
+    if settings.loss == "huber":
+        return WeightedHuberEnergyForcesStressLoss(**weights, huber_delta=settings.huber_delta).to(device)
+
+    def l1_loss(ref: Any, pred: dict[str, Any]) -> Any:
+        num_atoms = ref.ptr[1:] - ref.ptr[:-1]
+        energy = torch.mean(torch.abs((ref["energy"] - pred["energy"]) / num_atoms))
+        forces = torch.mean(torch.abs(ref["forces"] - pred["forces"]))
+        stress = torch.mean(torch.abs(ref["stress"] - pred["stress"]))
+        return settings.energy_weight * energy + settings.force_weight * forces + settings.stress_weight * stress
+
+    return l1_loss
+
+
+def _forward(model: Any, batch: Any, *, training: bool) -> tuple[Any, Any]:
+    """Model outputs with stress in GPa, and the batch with missing stress labels set to the prediction.
+
+    A structure without a stress label then adds zero to every stress loss (and mace's MSE loss also gives it
+    weight 0).
+    """
+    import torch
+    from ase.units import GPa
+
+    out = model(batch.to_dict(), training=training, compute_force=True, compute_stress=True)
+    pred = {"energy": out["energy"], "forces": out["forces"], "stress": out["stress"] / GPa}
+    has_stress = (batch.stress_weight > 0).view(-1, 1, 1)
+    batch.stress = torch.where(has_stress, batch.stress, pred["stress"].detach())
+    return pred, batch
+
+
+def _train_epoch(
+    model: Any, loader: Any, loss_fn: Any, optimizer: Any, schedule: Any, *, device: Device
+) -> tuple[float, float]:
+    """One pass over ``loader``: mean loss per batch and force MAE over all components (eV/angstrom)."""
+    import torch
+
+    model.train()
+    losses: list[float] = []
+    force_abs, force_count = 0.0, 0
+    for batch in loader:
+        batch = batch.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        pred, batch = _forward(model, batch, training=True)
+        loss = loss_fn(batch, pred)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        with torch.no_grad():
+            force_abs += float(torch.sum(torch.abs(pred["forces"] - batch.forces)))
+            force_count += int(batch.forces.numel())
+    return float(np.mean(losses)), force_abs / force_count
+
+
+def _evaluate_loader(model: Any, loader: Any, *, device: Device) -> tuple[float, float, float | None]:
+    """Energy MAE per atom (eV/atom), force MAE (eV/angstrom), stress MAE (GPa, labelled structures only)."""
+    import torch
+
+    model.eval()
+    energy_errors: list[np.ndarray] = []
+    force_abs, force_count = 0.0, 0
+    stress_abs, stress_count = 0.0, 0
+    for batch in loader:
+        batch = batch.to(device)
+        pred, batch = _forward(model, batch, training=False)
+        with torch.no_grad():
+            num_atoms = (batch.ptr[1:] - batch.ptr[:-1]).to(pred["energy"].dtype)
+            energy_errors.append(torch.abs((pred["energy"] - batch.energy) / num_atoms).cpu().numpy())
+            force_abs += float(torch.sum(torch.abs(pred["forces"] - batch.forces)))
+            force_count += int(batch.forces.numel())
+            labelled = batch.stress_weight > 0
+            stress_abs += float(torch.sum(torch.abs(pred["stress"][labelled] - batch.stress[labelled])))
+            stress_count += int(labelled.sum()) * 9
+    return (
+        float(np.mean(np.concatenate(energy_errors))),
+        force_abs / force_count,
+        stress_abs / stress_count if stress_count else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- E0s
+
+
+def refit_e0(model: Any, train: TrainingSet, *, head: int = 0) -> dict[str, Any]:
+    """Refit the model's E0 (eV/atom) of head ``head`` to ``train`` in place; returns a JSON-ready record.
+
+    The elements of ``train`` get mu_e from the least squares of E/N on fractional composition
+    (:func:`curate.reference_energies.fit_atomref`); every other element keeps its E0 shifted by the mean
+    shift (mu_refit - E0) of the fitted ones, the same rule as :mod:`curate.training.atomref` for CHGNet.
+    """
+    from ase.data import chemical_symbols
+
+    fit = fit_atomref([counts_of(c.species) for c in train], [float(c.energy) for c in train])  # type: ignore[arg-type]
+    symbols = [chemical_symbols[int(z)] for z in model.atomic_numbers]
+    energies = model.atomic_energies_fn.atomic_energies.clone()
+    row = energies if energies.dim() == 1 else energies[head]
+    old = {e: float(v) for e, v in zip(symbols, row.detach().cpu().tolist(), strict=True)}
+    mean_shift = float(np.mean([mu - old[e] for e, mu in fit.energies_ev_per_atom.items()]))
+    new = [fit.energies_ev_per_atom.get(e, old[e] + mean_shift) for e in symbols]
+    row[:] = _as_tensor_like(new, row)
+    model.atomic_energies_fn.atomic_energies = energies
+    return {
+        "method": "least squares of E/N on fractional composition; absent elements: pretrained + mean shift",
+        "fitted_elements": {
+            e: {"pretrained": old[e], "refit": float(mu)} for e, mu in sorted(fit.energies_ev_per_atom.items())
+        },
+        "mean_shift_ev_per_atom": mean_shift,
+        "rank": fit.rank,
+        "rmse_ev_per_atom": fit.rmse_ev_per_atom,
+        "num_structures": fit.num_rows,
+    }
+
+
+def _as_tensor_like(values: list[float], like: Any) -> Any:
+    """``values`` as a tensor with ``like``'s dtype and device."""
+    import torch
+
+    return torch.as_tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _e0_to_parameter(model: Any) -> None:
+    import torch
+
+    block = model.atomic_energies_fn
+    value = block._buffers.pop("atomic_energies")
+    block.atomic_energies = torch.nn.Parameter(value.detach().clone(), requires_grad=True)
+
+
+def _e0_to_buffer(model: Any) -> None:
+    block = model.atomic_energies_fn
+    value = block._parameters.pop("atomic_energies")
+    block.register_buffer("atomic_energies", value.detach().clone())
+
+
+def _e0_by_element(model: Any, *, head: int) -> dict[str, float]:
+    from ase.data import chemical_symbols
+
+    energies = model.atomic_energies_fn.atomic_energies.detach().cpu()
+    row = energies if energies.dim() == 1 else energies[head]
+    return {chemical_symbols[int(z)]: float(e) for z, e in zip(model.atomic_numbers, row, strict=True)}
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+def _count(parameters: Any) -> int:
+    return int(sum(p.numel() for p in parameters))
+
+
+def _data_record(train: TrainingSet, val: TrainingSet | None) -> dict[str, Any]:
+    return {"train": train.describe(), "val": None if val is None else val.describe()}
+
+
+def _trained_info(base: ModelInfo, method: str) -> ModelInfo:
+    """Provenance of an in-memory fine-tuned model (no file yet), named like CHGNet's."""
+    return ModelInfo(
+        spec=f"{base.spec}+{method}",
+        name=f"{base.name}+{method}",
+        architecture="mace",
+        version=f"{base.version}+{method}",
+        functional=base.functional,
+        library=base.library,
+        file="(in memory)",
+        file_sha256="unknown",
+    )
+
+
+def _saver(adapter: MACEModel) -> Callable[[Path], str]:
+    def save_model(folder: Path) -> str:
+        """Write ``folder/model.model`` (torch.save of the module, on CPU) and return ``mace:<abs path>``."""
+        import torch
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        module = copy.deepcopy(adapter.model).cpu()
+        # a saved MACE model trains again as mace_run_train expects: gradients on
+        for parameter in module.parameters():
+            parameter.requires_grad_(True)
+        path = (folder / MODEL_FILE).resolve()
+        partial = path.with_suffix(".tmp")
+        torch.save(module, partial)
+        partial.replace(path)
+        return f"mace:{path}"
+
+    return save_model
