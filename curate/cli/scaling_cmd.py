@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
+from curate.cli.predict_cmd import DEVICES
+from curate.cli.training_options import settings_from_options, training_options
 from curate.experiments.scaling import METHOD_HELP, R2SCAN_SETTINGS, SCALING_METHODS
-from curate.training.settings import LOSS_NAMES
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -60,7 +60,6 @@ def _command_line(ctx: click.Context) -> str:
 
 
 _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_METHODS)
-S = R2SCAN_SETTINGS
 
 
 @click.command("scaling")
@@ -111,64 +110,7 @@ S = R2SCAN_SETTINGS
     type=int,
     help="Seeds the split and the order the nested training subsets are taken in.",
 )
-@click.option(
-    "--seed",
-    default=0,
-    show_default=True,
-    type=int,
-    help="Training seed (batch order; random weights of scratch). Runs with other seeds add points to the same table.",
-)
-@click.option("--epochs", default=S.epochs, show_default=True, type=click.IntRange(min=1), help="Epochs per point.")
-@click.option(
-    "--learning-rate",
-    default=S.learning_rate,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Initial Adam learning rate.",
-)
-@click.option(
-    "--final-learning-rate",
-    default=S.final_learning_rate,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Learning rate at the last epoch (cosine decay).",
-)
-@click.option(
-    "--batch-size",
-    default=S.batch_size,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Structures per optimiser step.",
-)
-@click.option(
-    "--energy-weight",
-    default=S.energy_weight,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Loss weight of energy per atom (eV/atom).",
-)
-@click.option(
-    "--force-weight",
-    default=S.force_weight,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Loss weight of force components (eV/A).",
-)
-@click.option(
-    "--stress-weight",
-    default=S.stress_weight,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Loss weight of stress components (GPa).",
-)
-@click.option("--loss", default=S.loss, show_default=True, type=click.Choice(LOSS_NAMES), help="Loss on each term.")
-@click.option(
-    "--huber-delta",
-    default=S.huber_delta,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Huber transition, in each term's unit.",
-)
+@training_options(defaults=R2SCAN_SETTINGS, atomref=False, heads=False)
 @click.option(
     "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
 )
@@ -197,20 +139,11 @@ def command(
     out: Path,
     split: tuple[float, float, float],
     split_seed: int,
-    seed: int,
-    epochs: int,
-    learning_rate: float,
-    final_learning_rate: float,
-    batch_size: int,
-    energy_weight: float,
-    force_weight: float,
-    stress_weight: float,
-    loss: str,
-    huber_delta: float,
     device: str,
     max_atoms_per_batch: int | None,
     fit_min_n: int | None,
     overwrite: bool,
+    **options: Any,
 ) -> None:
     """Scaling law of GGA -> r2SCAN transfer: validation MAE against training-set size N, per method.
 
@@ -240,18 +173,7 @@ def command(
     from curate.models.base import select_device
     from curate.training.data import load_training_set
 
-    settings = S.with_changes(
-        epochs=epochs,
-        learning_rate=learning_rate,
-        final_learning_rate=final_learning_rate,
-        batch_size=batch_size,
-        energy_weight=energy_weight,
-        force_weight=force_weight,
-        stress_weight=stress_weight,
-        loss=loss,
-        huber_delta=huber_delta,
-        seed=seed,
-    )
+    settings = settings_from_options(options, defaults=R2SCAN_SETTINGS)
     plan = ScalingPlan(methods=methods, sizes=sizes, settings=settings, split_fractions=split, split_seed=split_seed)
     resolved = select_device(device)
     data = load_training_set(target)

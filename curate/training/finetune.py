@@ -57,46 +57,27 @@ def finetune(
     else:
         loaded = spec
         resolved = loaded.device
-    architecture = loaded.info.architecture
+    trainer = _finetuner(loaded.info.architecture)
+    native = loaded.potential if loaded.info.architecture == "matgl" else loaded.model  # type: ignore[attr-defined]
+    return trainer(
+        native, loaded.info, train, val, method=method, settings=settings, device=resolved, on_epoch=on_epoch
+    )
+
+
+def _finetuner(architecture: str) -> Callable[..., FinetuneResult]:
+    """The fine-tuning function of an architecture (imported only when used)."""
     if architecture == "chgnet":
         from curate.training.chgnet_finetune import finetune_chgnet
 
-        return finetune_chgnet(
-            loaded.model,  # type: ignore[attr-defined]
-            loaded.info,
-            train,
-            val,
-            method=method,
-            settings=settings,
-            device=resolved,
-            on_epoch=on_epoch,
-        )
+        return finetune_chgnet
     if architecture == "mace":
         from curate.training.mace_finetune import finetune_mace
 
-        return finetune_mace(
-            loaded.model,  # type: ignore[attr-defined]
-            loaded.info,
-            train,
-            val,
-            method=method,
-            settings=settings,
-            device=resolved,
-            on_epoch=on_epoch,
-        )
+        return finetune_mace
     if architecture == "matgl":
         from curate.training.matgl_finetune import finetune_matgl
 
-        return finetune_matgl(
-            loaded.potential,  # type: ignore[attr-defined]
-            loaded.info,
-            train,
-            val,
-            method=method,
-            settings=settings,
-            device=resolved,
-            on_epoch=on_epoch,
-        )
+        return finetune_matgl
     raise ConfigurationError(f"fine-tuning is not available for architecture {architecture!r}")
 
 
