@@ -1,14 +1,16 @@
-"""Refit a model's elemental reference energies (AtomRef) to a training set, for transfer to a new functional.
+"""Refit a model's elemental reference energies (AtomRef, E0s, element_refs) to a training set.
 
 The GGA -> r2SCAN recipe: fit mu_e by least squares of the energy per atom on the fractional composition of
-the training structures (:func:`curate.reference_energies.fit_atomref`), write them into the model's
-composition model and freeze them. Elements absent from the training set cannot be fitted; they keep the
-pretrained reference shifted by the mean shift (mu_refit - mu_pretrained) of the fitted elements, since the
-difference between functionals is mostly a systematic offset. The returned record lists both groups.
+the training structures (:func:`curate.reference_energies.fit_atomref`). Elements absent from the training
+set cannot be fitted; they keep the pretrained reference shifted by the mean shift (mu_refit - mu_pretrained)
+of the fitted elements, since the difference between functionals is mostly a systematic offset.
+:func:`refit_by_element` computes the new values; each fine-tuner writes them into its own model
+(:func:`refit_reference_energies` for CHGNet's AtomRef).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,11 +20,37 @@ from curate.reference_energies import counts_of, fit_atomref
 from curate.training.data import TrainingSet
 
 
+def refit_by_element(old: Mapping[str, float], train: TrainingSet) -> tuple[dict[str, float], dict[str, Any]]:
+    """New reference energies (eV/atom) for every element of ``old`` (symbol -> eV/atom), refitted to ``train``.
+
+    Returns the new values (same keys, same order as ``old``) and a JSON-ready record: fitted elements with
+    old and new mu (eV/atom), the mean shift applied to the others (eV/atom), the fit's rank and RMSE.
+
+    Raises:
+        ConfigurationError: ``train`` has an element ``old`` has no reference energy for.
+    """
+    fit = fit_atomref([counts_of(c.species) for c in train], [float(c.energy) for c in train])  # type: ignore[arg-type]
+    fitted = fit.energies_ev_per_atom
+    unknown = sorted(set(fitted) - set(old))
+    if unknown:
+        raise ConfigurationError(f"{train.origin}: the model has no reference energy for {unknown}")
+    mean_shift = float(np.mean([mu - old[e] for e, mu in fitted.items()]))
+    new = {e: fitted.get(e, mu + mean_shift) for e, mu in old.items()}
+    record = {
+        "method": "least squares of E/N on fractional composition; absent elements: pretrained + mean shift",
+        "fitted_elements": {e: {"pretrained": float(old[e]), "refit": float(mu)} for e, mu in sorted(fitted.items())},
+        "mean_shift_ev_per_atom": mean_shift,
+        "rank": fit.rank,
+        "rmse_ev_per_atom": fit.rmse_ev_per_atom,
+        "num_structures": fit.num_rows,
+    }
+    return new, record
+
+
 def refit_reference_energies(model: Any, train: TrainingSet) -> dict[str, Any]:
     """Refit a CHGNet's AtomRef (``model.composition_model.fc``, 94 elements, eV/atom) to ``train`` in place.
 
-    Returns a JSON-ready record: fitted elements with old and new mu (eV/atom), the mean shift applied to the
-    others (eV/atom), the fit's rank and RMSE.
+    Returns the record of :func:`refit_by_element`.
 
     Raises:
         ConfigurationError: the model has no AtomRef composition model.
@@ -33,26 +61,12 @@ def refit_reference_energies(model: Any, train: TrainingSet) -> dict[str, Any]:
     composition = getattr(model, "composition_model", None)
     if composition is None or not hasattr(composition, "fc"):
         raise ConfigurationError("this model has no AtomRef composition model to refit")
-    fit = fit_atomref([counts_of(c.species) for c in train], [float(c.energy) for c in train])
     weight = composition.fc.weight.detach().cpu().numpy().reshape(-1).astype(np.float64)
-    old = weight.copy()
-    fitted = {e: mu for e, mu in fit.energies_ev_per_atom.items()}
-    shifts = [mu - old[Element(e).Z - 1] for e, mu in fitted.items()]
-    mean_shift = float(np.mean(shifts))
-    new = old + mean_shift
-    for element, mu in fitted.items():
-        new[Element(element).Z - 1] = mu
+    old = {Element.from_Z(z).symbol: float(mu) for z, mu in enumerate(weight, start=1)}
+    new, record = refit_by_element(old, train)
     with torch.no_grad():
-        composition.fc.weight.copy_(torch.as_tensor(new, dtype=composition.fc.weight.dtype).reshape(1, -1))
+        values = torch.as_tensor(list(new.values()), dtype=composition.fc.weight.dtype)
+        composition.fc.weight.copy_(values.reshape(1, -1))
     if hasattr(composition, "fitted"):
         composition.fitted = True
-    return {
-        "method": "least squares of E/N on fractional composition; absent elements: pretrained + mean shift",
-        "fitted_elements": {
-            e: {"pretrained": float(old[Element(e).Z - 1]), "refit": float(mu)} for e, mu in sorted(fitted.items())
-        },
-        "mean_shift_ev_per_atom": mean_shift,
-        "rank": fit.rank,
-        "rmse_ev_per_atom": fit.rmse_ev_per_atom,
-        "num_structures": fit.num_rows,
-    }
+    return record

@@ -17,7 +17,6 @@ The numbers are the same computation: forces F = -dE/dx, stress sigma = (1/V) dE
 from __future__ import annotations
 
 import copy
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,8 +30,9 @@ from curate.models.base import Device, ModelInfo, max_atoms_for
 from curate.models.chgnet import CHGNetModel
 from curate.training.atomref import refit_reference_energies
 from curate.training.data import TrainingSet
-from curate.training.evaluate import metrics_from_predictions
+from curate.training.evaluate import Metrics, metrics_from_predictions
 from curate.training.linear import fit_energy_scale
+from curate.training.loop import EpochLoopResult, FinetuneRequest, count_parameters, index_batches, run_epochs
 from curate.training.result import EpochRecord, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings
 
@@ -195,20 +195,6 @@ def _save_function(model: Any) -> Callable[[Path], str]:
     return save
 
 
-def _adapter(model: Any, base: ModelInfo, method: str, device: Device) -> CHGNetModel:
-    info = ModelInfo(
-        spec=f"{base.spec}+{method}",
-        name=f"{base.name}+{method}",
-        architecture="chgnet",
-        version=f"{base.version}+{method}",
-        functional=base.functional,
-        library=base.library,
-        file="(in memory)",
-        file_sha256="unknown",
-    )
-    return CHGNetModel(model, info=info, device=device)
-
-
 def finetune_chgnet(
     model: Any,
     base: ModelInfo,
@@ -237,19 +223,16 @@ def finetune_chgnet(
         The result with the trained model behind the curate Model interface; ``save_model(folder)`` writes
         ``chgnet-finetuned.pth.tar`` and returns the ``chgnet:FILE`` spec that loads it.
     """
-    import torch
-
     if len(train) == 0:
         raise ConfigurationError("the training set is empty")
+    request = FinetuneRequest("chgnet", base, train, val, method, settings, device, on_epoch)
     trained = copy.deepcopy(model).to(device)
-    data_info: dict[str, Any] = {"train": train.describe(), "val": None if val is None else val.describe()}
     extra: dict[str, Any] = {}
     if settings.atomref == "refit":
         extra["atomref_refit"] = refit_reference_energies(trained, train)
-
     if method == "linear":
-        adapter = _adapter(trained, base, method, device)
         started = time.perf_counter()
+        adapter = CHGNetModel(trained, info=request.trained_info(), device=device)
         graphs = build_training_graphs(trained, train)
         predictions = adapter.predict_graphs(
             graphs, [c.nsites for c in train], max_atoms_per_batch=max_atoms_for([adapter])
@@ -257,112 +240,53 @@ def finetune_chgnet(
         references = reference_energies(trained, graphs)
         scale = fit_energy_scale(train, predictions, settings, reference_energies_ev=references)
         bake_energy_scale(trained, scale)
+        total = count_parameters(trained.parameters())
         seconds = time.perf_counter() - started
-        total = sum(p.numel() for p in trained.parameters())
-        return FinetuneResult(
-            architecture="chgnet",
-            method=method,
-            base=base,
-            settings=settings,
-            model=adapter,
-            history=[],
-            best_epoch=None,
-            energy_scale=scale,
-            train_structures=len(train),
-            train_seconds=seconds,
-            trainable_parameters=1,
-            frozen_parameters=total,
-            data=data_info,
-            save_model=_save_function(trained),
-            extra=extra,
+        return request.result(
+            adapter, _save_function(trained), extra, trainable=1, frozen=total, energy_scale=scale, seconds=seconds
         )
-
-    trainable_count, frozen_count = set_trainable(trained, method=method, settings=settings)
-    graphs = build_training_graphs(trained, train)
-    labels = label_tensors(train)
-    val_graphs = build_training_graphs(trained, val) if val is not None and len(val) else None
-    adapter = _adapter(trained, base, method, device)
-    criterion = _criterion(settings)
-    parameters = [p for p in trained.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, settings.epochs * steps_per_epoch), eta_min=settings.final_learning_rate
-    )
-    rng = np.random.default_rng(settings.seed)
-    history: list[EpochRecord] = []
-    best_state: dict[str, Any] | None = None
-    best_mae = math.inf
-    best_epoch = settings.epochs
-    train_seconds = 0.0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
-        for epoch in range(1, settings.epochs + 1):
-            trained.train()
-            order = rng.permutation(len(train))
-            started = time.perf_counter()
-            learning_rate = optimizer.param_groups[0]["lr"]
-            loss_sum, force_abs, force_count = 0.0, 0.0, 0
-            for step in range(steps_per_epoch):
-                batch = order[step * settings.batch_size : (step + 1) * settings.batch_size]
-                batch_graphs = [graphs[i].to(device) for i in batch]
-                predicted = forward_efs_for_training(trained, batch_graphs)
-                loss, force_error = _loss(predicted, labels, batch, settings, criterion, device)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                loss_sum += float(loss.detach())
-                force_abs += float(force_error.abs().sum())
-                force_count += force_error.numel()
-            epoch_seconds = time.perf_counter() - started
-            train_seconds += epoch_seconds
-            trained.eval()
-            val_metrics = None
-            if val_graphs is not None and val is not None:
-                val_predictions = adapter.predict_graphs(
-                    val_graphs, [c.nsites for c in val], max_atoms_per_batch=max_atoms_for([adapter])
-                )
-                val_metrics = metrics_from_predictions(val, val_predictions)
-                if val_metrics.force_mae_ev_per_ang < best_mae:
-                    best_mae = val_metrics.force_mae_ev_per_ang
-                    best_epoch = epoch
-                    best_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
-            record = EpochRecord(
-                epoch=epoch,
-                learning_rate=learning_rate,
-                train_loss=loss_sum / steps_per_epoch,
-                train_force_mae_ev_per_ang=force_abs / max(force_count, 1),
-                val_energy_mae_ev_per_atom=None if val_metrics is None else val_metrics.energy_mae_ev_per_atom,
-                val_force_mae_ev_per_ang=None if val_metrics is None else val_metrics.force_mae_ev_per_ang,
-                val_stress_mae_gpa=None if val_metrics is None else val_metrics.stress_mae_gpa,
-                seconds=epoch_seconds,
-            )
-            history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-    if best_state is not None:
-        trained.load_state_dict(best_state)
-    trained.eval()
+    trainable, frozen = set_trainable(trained, method=method, settings=settings)
+    adapter = CHGNetModel(trained, info=request.trained_info(), device=device)
+    loop = _train(trained, adapter, request)
     for p in trained.parameters():
         p.requires_grad = True
-    return FinetuneResult(
-        architecture="chgnet",
-        method=method,
-        base=base,
+    return request.result(adapter, _save_function(trained), extra, trainable=trainable, frozen=frozen, loop=loop)
+
+
+def _train(model: Any, adapter: CHGNetModel, request: FinetuneRequest) -> EpochLoopResult:
+    """The epoch loop over graphs built once; validation through ``adapter`` (no double-backward graph)."""
+    train, val, settings, device = request.train, request.validation, request.settings, request.device
+    graphs = build_training_graphs(model, train)
+    labels = label_tensors(train)
+    criterion = _criterion(settings)
+
+    def step(batch: np.ndarray) -> tuple[Any, Any]:
+        predicted = forward_efs_for_training(model, [graphs[i].to(device) for i in batch])
+        return _loss(predicted, labels, batch, settings, criterion, device)
+
+    validate = _validator(adapter, model, val) if val is not None else None
+    return run_epochs(
+        model,
+        batches=index_batches(len(train), settings),
+        step=step,
+        validate=validate,
+        n_train=len(train),
         settings=settings,
-        model=adapter,
-        history=history,
-        best_epoch=best_epoch,
-        energy_scale=None,
-        train_structures=len(train),
-        train_seconds=train_seconds,
-        trainable_parameters=trainable_count,
-        frozen_parameters=frozen_count,
-        data=data_info,
-        save_model=_save_function(trained),
-        extra=extra,
+        on_epoch=request.on_epoch,
     )
+
+
+def _validator(adapter: CHGNetModel, model: Any, val: TrainingSet) -> Callable[[], Metrics]:
+    """Validation metrics of the current weights; graphs built once, predicted without ``create_graph``."""
+    graphs = build_training_graphs(model, val)
+
+    def validate() -> Metrics:
+        predictions = adapter.predict_graphs(
+            graphs, [c.nsites for c in val], max_atoms_per_batch=max_atoms_for([adapter])
+        )
+        return metrics_from_predictions(val, predictions)
+
+    return validate
 
 
 def _loss(

@@ -21,6 +21,7 @@ stress term (mace's per-structure stress weight 0), which still counts in that b
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,9 +33,18 @@ from curate.configuration import Configuration
 from curate.errors import ConfigurationError
 from curate.models.base import Device, ModelInfo, max_atoms_for
 from curate.models.mace import MACEModel, heads_of, import_mace
-from curate.reference_energies import counts_of, fit_atomref
+from curate.training.atomref import refit_by_element
 from curate.training.data import TrainingSet
 from curate.training.linear import fit_energy_scale
+from curate.training.loop import (
+    ErrorSums,
+    FinetuneRequest,
+    LoaderErrors,
+    buffer_to_parameter,
+    count_parameters,
+    parameter_to_buffer,
+    run_epochs,
+)
 from curate.training.result import EpochRecord, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
 
@@ -81,11 +91,8 @@ def finetune_mace(
     check_elements(model, train)
     if val is not None:
         check_elements(model, val)
-    if method == "linear":
-        return _finetune_linear(model, base, train, val, settings=settings, device=device)
-    return _finetune_gradient(
-        model, base, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch
-    )
+    request = FinetuneRequest("mace", base, train, val, method, settings, device, on_epoch)
+    return _finetune_linear(model, request) if method == "linear" else _finetune_gradient(model, request)
 
 
 def check_elements(model: Any, data: TrainingSet) -> None:
@@ -145,146 +152,79 @@ def reference_energies(model: Any, data: TrainingSet, *, head: int = 0) -> list[
     return [float(sum(by_element[s] for s in cfg.species)) for cfg in data]
 
 
-def _finetune_linear(
-    model: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    settings: TrainingSettings,
-    device: Device,
-) -> FinetuneResult:
+def _finetune_linear(model: Any, request: FinetuneRequest) -> FinetuneResult:
     start = time.perf_counter()
-    frozen = MACEModel.from_module(copy.deepcopy(model), info=base, device=device)
+    frozen = MACEModel.from_module(copy.deepcopy(model), info=request.base, device=request.device)
     head = frozen.heads.index(frozen.head)
-    extra: dict[str, Any] = {"atomref": settings.atomref}
-    if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_e0(frozen.model, train, head=head)
-    predictions = frozen.predict(list(train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
-    references = reference_energies(frozen.model, train, head=head)
-    scale = fit_energy_scale(train, predictions, settings, reference_energies_ev=references)
+    extra: dict[str, Any] = {"atomref": request.settings.atomref}
+    if request.settings.atomref == "refit":
+        extra["atomref_refit"] = refit_e0(frozen.model, request.train, head=head)
+    predictions = frozen.predict(list(request.train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
+    references = reference_energies(frozen.model, request.train, head=head)
+    scale = fit_energy_scale(request.train, predictions, request.settings, reference_energies_ev=references)
     baked = bake_energy_scale(frozen.model, scale, head=head)
     seconds = time.perf_counter() - start
-    adapter = MACEModel.from_module(baked, info=_trained_info(base, "linear"), device=device)
+    adapter = MACEModel.from_module(baked, info=request.trained_info(), device=request.device)
     extra["baked_into"] = ["scale_shift.scale", "scale_shift.shift"]
-    return FinetuneResult(
-        architecture="mace",
-        method="linear",
-        base=base,
-        settings=settings,
-        model=adapter,
-        history=[],
-        best_epoch=None,
-        energy_scale=scale,
-        train_structures=len(train),
-        train_seconds=seconds,
-        trainable_parameters=1,
-        frozen_parameters=_count(model.parameters()),
-        data=_data_record(train, val),
-        save_model=_saver(adapter),
-        extra=extra,
+    total = count_parameters(model.parameters())
+    return request.result(
+        adapter, _saver(adapter), extra, trainable=1, frozen=total, energy_scale=scale, seconds=seconds
     )
 
 
 # ---------------------------------------------------------------------------------------------- full, heads
 
 
-def _finetune_gradient(
-    model: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    method: FinetuneMethod,
-    settings: TrainingSettings,
-    device: Device,
-    on_epoch: Callable[[EpochRecord], None] | None,
-) -> FinetuneResult:
+def _finetune_gradient(model: Any, request: FinetuneRequest) -> FinetuneResult:
     import torch
     from mace.tools import torch_geometric
 
+    settings, device = request.settings, request.device
     working = copy.deepcopy(model).to(device)
     heads, head = heads_of(model)
     head_index = heads.index(head)
     extra: dict[str, Any] = {"atomref": settings.atomref}
     if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_e0(working, train, head=head_index)
-    trainable_names = select_trainable(working, method, settings)
+        extra["atomref_refit"] = refit_e0(working, request.train, head=head_index)
+    trainable_names = select_trainable(working, request.method, settings)
     e0_trainable = settings.atomref == "trainable"
     if e0_trainable:
-        _e0_to_parameter(working)
+        buffer_to_parameter(working.atomic_energies_fn, "atomic_energies")
     extra["trainable_modules"] = trainable_names + (["atomic_energies_fn"] if e0_trainable else [])
 
-    train_graphs = build_graphs(model, train)
-    val_graphs = build_graphs(model, val) if val is not None and len(val) else None
+    train_graphs = build_graphs(model, request.train)
     generator = torch.Generator().manual_seed(settings.seed)
     train_loader = torch_geometric.dataloader.DataLoader(
         train_graphs, batch_size=settings.batch_size, shuffle=True, drop_last=False, generator=generator
     )
-    val_loader = (
-        torch_geometric.dataloader.DataLoader(val_graphs, batch_size=settings.batch_size, shuffle=False)
-        if val_graphs is not None
-        else None
-    )
+    validate = None
+    if request.validation is not None:
+        val_graphs = build_graphs(model, request.validation)
+        val_loader = torch_geometric.dataloader.DataLoader(val_graphs, batch_size=settings.batch_size, shuffle=False)
+        validate = functools.partial(_evaluate_loader, working, val_loader, device=device)
     loss_fn = make_loss(settings, device=device)
-    parameters = [p for p in working.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
-    # cosine over every optimiser step of every epoch, from learning_rate to final_learning_rate
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(settings.epochs * len(train_loader), 1), eta_min=settings.final_learning_rate
-    )
 
-    history: list[EpochRecord] = []
-    best_val_force_mae: float | None = None
-    best_epoch, best_state = 0, {}
-    train_seconds = 0.0
-    for epoch in range(1, settings.epochs + 1):
-        learning_rate = float(optimizer.param_groups[0]["lr"])
-        start = time.perf_counter()
-        train_loss, train_force_mae = _train_epoch(working, train_loader, loss_fn, optimizer, schedule, device=device)
-        seconds = time.perf_counter() - start
-        train_seconds += seconds
-        val_metrics = _evaluate_loader(working, val_loader, device=device) if val_loader is not None else None
-        record = EpochRecord(
-            epoch=epoch,
-            learning_rate=learning_rate,
-            train_loss=train_loss,
-            train_force_mae_ev_per_ang=train_force_mae,
-            val_energy_mae_ev_per_atom=None if val_metrics is None else val_metrics[0],
-            val_force_mae_ev_per_ang=None if val_metrics is None else val_metrics[1],
-            val_stress_mae_gpa=None if val_metrics is None else val_metrics[2],
-            seconds=seconds,
-        )
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        if val_metrics is None or best_val_force_mae is None or val_metrics[1] < best_val_force_mae:
-            best_val_force_mae = None if val_metrics is None else val_metrics[1]
-            best_epoch, best_state = epoch, {k: v.detach().clone() for k, v in working.state_dict().items()}
-    working.load_state_dict(best_state)
-    if e0_trainable:
-        _e0_to_buffer(working)
-        extra["atomref_trained_ev"] = _e0_by_element(working, head=head_index)
-    trainable = _count(parameters)
-    e0_count = working.atomic_energies_fn.atomic_energies.numel() if e0_trainable else 0
-    adapter = MACEModel.from_module(working, info=_trained_info(base, method), device=device)
-    return FinetuneResult(
-        architecture="mace",
-        method=method,
-        base=base,
+    def step(batch: Any) -> tuple[Any, Any]:
+        pred, batch = _forward(working, batch.to(device), training=True)
+        return loss_fn(batch, pred), (pred["forces"] - batch.forces).detach()
+
+    trainable = count_parameters(p for p in working.parameters() if p.requires_grad)
+    loop = run_epochs(
+        working,
+        batches=lambda: train_loader,
+        step=step,
+        validate=validate,
+        n_train=len(request.train),
         settings=settings,
-        model=adapter,
-        history=history,
-        best_epoch=best_epoch,
-        energy_scale=None,
-        train_structures=len(train),
-        train_seconds=train_seconds,
-        trainable_parameters=trainable,
-        frozen_parameters=_count(working.parameters()) + e0_count - trainable,
-        data=_data_record(train, val),
-        save_model=_saver(adapter),
-        extra=extra,
+        on_epoch=request.on_epoch,
     )
+    if e0_trainable:
+        parameter_to_buffer(working.atomic_energies_fn, "atomic_energies")
+        extra["atomref_trained_ev"] = _e0_by_element(working, head=head_index)
+    e0_count = working.atomic_energies_fn.atomic_energies.numel() if e0_trainable else 0
+    frozen = count_parameters(working.parameters()) + e0_count - trainable
+    adapter = MACEModel.from_module(working, info=request.trained_info(), device=device)
+    return request.result(adapter, _saver(adapter), extra, trainable=trainable, frozen=frozen, loop=loop)
 
 
 def select_trainable(model: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
@@ -406,54 +346,19 @@ def _forward(model: Any, batch: Any, *, training: bool) -> tuple[Any, Any]:
     return pred, batch
 
 
-def _train_epoch(
-    model: Any, loader: Any, loss_fn: Any, optimizer: Any, schedule: Any, *, device: Device
-) -> tuple[float, float]:
-    """One pass over ``loader``: mean loss per batch and force MAE over all components (eV/angstrom)."""
-    import torch
-
-    model.train()
-    losses: list[float] = []
-    force_abs, force_count = 0.0, 0
-    for batch in loader:
-        batch = batch.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        pred, batch = _forward(model, batch, training=True)
-        loss = loss_fn(batch, pred)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-        with torch.no_grad():
-            force_abs += float(torch.sum(torch.abs(pred["forces"] - batch.forces)))
-            force_count += int(batch.forces.numel())
-    return float(np.mean(losses)), force_abs / force_count
-
-
-def _evaluate_loader(model: Any, loader: Any, *, device: Device) -> tuple[float, float, float | None]:
+def _evaluate_loader(model: Any, loader: Any, *, device: Device) -> LoaderErrors:
     """Energy MAE per atom (eV/atom), force MAE (eV/angstrom), stress MAE (GPa, labelled structures only)."""
-    import torch
-
-    model.eval()
-    energy_errors: list[np.ndarray] = []
-    force_abs, force_count = 0.0, 0
-    stress_abs, stress_count = 0.0, 0
+    sums = ErrorSums()
     for batch in loader:
-        batch = batch.to(device)
-        pred, batch = _forward(model, batch, training=False)
-        with torch.no_grad():
-            num_atoms = (batch.ptr[1:] - batch.ptr[:-1]).to(pred["energy"].dtype)
-            energy_errors.append(torch.abs((pred["energy"] - batch.energy) / num_atoms).cpu().numpy())
-            force_abs += float(torch.sum(torch.abs(pred["forces"] - batch.forces)))
-            force_count += int(batch.forces.numel())
-            labelled = batch.stress_weight > 0
-            stress_abs += float(torch.sum(torch.abs(pred["stress"][labelled] - batch.stress[labelled])))
-            stress_count += int(labelled.sum()) * 9
-    return (
-        float(np.mean(np.concatenate(energy_errors))),
-        force_abs / force_count,
-        stress_abs / stress_count if stress_count else None,
-    )
+        pred, batch = _forward(model, batch.to(device), training=False)
+        num_atoms = (batch.ptr[1:] - batch.ptr[:-1]).to(pred["energy"].dtype)
+        labelled = batch.stress_weight > 0
+        sums.add(
+            (pred["energy"] - batch.energy) / num_atoms,
+            pred["forces"] - batch.forces,
+            pred["stress"][labelled] - batch.stress[labelled],
+        )
+    return sums.errors()
 
 
 # ---------------------------------------------------------------------------------------------- E0s
@@ -468,25 +373,14 @@ def refit_e0(model: Any, train: TrainingSet, *, head: int = 0) -> dict[str, Any]
     """
     from ase.data import chemical_symbols
 
-    fit = fit_atomref([counts_of(c.species) for c in train], [float(c.energy) for c in train])  # type: ignore[arg-type]
     symbols = [chemical_symbols[int(z)] for z in model.atomic_numbers]
     energies = model.atomic_energies_fn.atomic_energies.clone()
     row = energies if energies.dim() == 1 else energies[head]
-    old = {e: float(v) for e, v in zip(symbols, row.detach().cpu().tolist(), strict=True)}
-    mean_shift = float(np.mean([mu - old[e] for e, mu in fit.energies_ev_per_atom.items()]))
-    new = [fit.energies_ev_per_atom.get(e, old[e] + mean_shift) for e in symbols]
-    row[:] = _as_tensor_like(new, row)
+    old = dict(zip(symbols, row.detach().cpu().tolist(), strict=True))
+    new, record = refit_by_element(old, train)
+    row[:] = _as_tensor_like(list(new.values()), row)
     model.atomic_energies_fn.atomic_energies = energies
-    return {
-        "method": "least squares of E/N on fractional composition; absent elements: pretrained + mean shift",
-        "fitted_elements": {
-            e: {"pretrained": old[e], "refit": float(mu)} for e, mu in sorted(fit.energies_ev_per_atom.items())
-        },
-        "mean_shift_ev_per_atom": mean_shift,
-        "rank": fit.rank,
-        "rmse_ev_per_atom": fit.rmse_ev_per_atom,
-        "num_structures": fit.num_rows,
-    }
+    return record
 
 
 def _as_tensor_like(values: list[float], like: Any) -> Any:
@@ -494,20 +388,6 @@ def _as_tensor_like(values: list[float], like: Any) -> Any:
     import torch
 
     return torch.as_tensor(values, dtype=like.dtype, device=like.device)
-
-
-def _e0_to_parameter(model: Any) -> None:
-    import torch
-
-    block = model.atomic_energies_fn
-    value = block._buffers.pop("atomic_energies")
-    block.atomic_energies = torch.nn.Parameter(value.detach().clone(), requires_grad=True)
-
-
-def _e0_to_buffer(model: Any) -> None:
-    block = model.atomic_energies_fn
-    value = block._parameters.pop("atomic_energies")
-    block.register_buffer("atomic_energies", value.detach().clone())
 
 
 def _e0_by_element(model: Any, *, head: int) -> dict[str, float]:
@@ -518,29 +398,7 @@ def _e0_by_element(model: Any, *, head: int) -> dict[str, float]:
     return {chemical_symbols[int(z)]: float(e) for z, e in zip(model.atomic_numbers, row, strict=True)}
 
 
-# ---------------------------------------------------------------------------------------------- results
-
-
-def _count(parameters: Any) -> int:
-    return int(sum(p.numel() for p in parameters))
-
-
-def _data_record(train: TrainingSet, val: TrainingSet | None) -> dict[str, Any]:
-    return {"train": train.describe(), "val": None if val is None else val.describe()}
-
-
-def _trained_info(base: ModelInfo, method: str) -> ModelInfo:
-    """Provenance of an in-memory fine-tuned model (no file yet), named like CHGNet's."""
-    return ModelInfo(
-        spec=f"{base.spec}+{method}",
-        name=f"{base.name}+{method}",
-        architecture="mace",
-        version=f"{base.version}+{method}",
-        functional=base.functional,
-        library=base.library,
-        file="(in memory)",
-        file_sha256="unknown",
-    )
+# ---------------------------------------------------------------------------------------------- saving
 
 
 def _saver(adapter: MACEModel) -> Callable[[Path], str]:

@@ -20,6 +20,7 @@ adds zero to the stress term (its label is set to the prediction), which still c
 from __future__ import annotations
 
 import copy
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,9 +32,18 @@ import numpy as np
 from curate.errors import ConfigurationError
 from curate.models.base import Device, ModelInfo, max_atoms_for
 from curate.models.matgl import MatGLModel
-from curate.reference_energies import counts_of, fit_atomref
+from curate.training.atomref import refit_by_element
 from curate.training.data import TrainingSet
 from curate.training.linear import fit_energy_scale
+from curate.training.loop import (
+    ErrorSums,
+    FinetuneRequest,
+    LoaderErrors,
+    buffer_to_parameter,
+    count_parameters,
+    parameter_to_buffer,
+    run_epochs,
+)
 from curate.training.result import EpochRecord, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
 
@@ -90,11 +100,8 @@ def finetune_matgl(
     check_elements(potential, train)
     if val is not None:
         check_elements(potential, val)
-    if method == "linear":
-        return _finetune_linear(potential, base, train, val, settings=settings, device=device)
-    return _finetune_gradient(
-        potential, base, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch
-    )
+    request = FinetuneRequest("matgl", base, train, val, method, settings, device, on_epoch)
+    return _finetune_linear(potential, request) if method == "linear" else _finetune_gradient(potential, request)
 
 
 def check_elements(potential: Any, data: TrainingSet) -> None:
@@ -168,78 +175,48 @@ def _sync_init_args(potential: Any) -> None:
         args["element_refs"] = potential.element_refs.property_offset.detach().cpu().tolist()
 
 
-def _finetune_linear(
-    potential: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    settings: TrainingSettings,
-    device: Device,
-) -> FinetuneResult:
+def _finetune_linear(potential: Any, request: FinetuneRequest) -> FinetuneResult:
     start = time.perf_counter()
-    frozen = MatGLModel.from_potential(copy_potential(potential), info=base, device=device)
-    extra: dict[str, Any] = {"atomref": settings.atomref}
-    if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_element_refs(frozen.potential, train)
+    frozen = MatGLModel.from_potential(copy_potential(potential), info=request.base, device=request.device)
+    extra: dict[str, Any] = {"atomref": request.settings.atomref}
+    if request.settings.atomref == "refit":
+        extra["atomref_refit"] = refit_element_refs(frozen.potential, request.train)
         _sync_init_args(frozen.potential)
-    predictions = frozen.predict(list(train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
-    references = reference_energies(frozen.potential, train)
-    scale = fit_energy_scale(train, predictions, settings, reference_energies_ev=references)
+    predictions = frozen.predict(list(request.train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
+    references = reference_energies(frozen.potential, request.train)
+    scale = fit_energy_scale(request.train, predictions, request.settings, reference_energies_ev=references)
     baked = bake_energy_scale(frozen.potential, scale)
     extra["baked_into"] = ["data_std", "data_mean"]
     seconds = time.perf_counter() - start
-    adapter = MatGLModel.from_potential(baked, info=_trained_info(base, "linear"), device=device)
-    return FinetuneResult(
-        architecture="matgl",
-        method="linear",
-        base=base,
-        settings=settings,
-        model=adapter,
-        history=[],
-        best_epoch=None,
-        energy_scale=scale,
-        train_structures=len(train),
-        train_seconds=seconds,
-        trainable_parameters=1,
-        frozen_parameters=_count(potential.parameters()),
-        data=_data_record(train, val),
-        save_model=_saver(adapter),
-        extra=extra,
+    adapter = MatGLModel.from_potential(baked, info=request.trained_info(), device=request.device)
+    total = count_parameters(potential.parameters())
+    return request.result(
+        adapter, _saver(adapter), extra, trainable=1, frozen=total, energy_scale=scale, seconds=seconds
     )
 
 
 # ---------------------------------------------------------------------------------------------- full, heads
 
 
-def _finetune_gradient(
-    potential: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    method: FinetuneMethod,
-    settings: TrainingSettings,
-    device: Device,
-    on_epoch: Callable[[EpochRecord], None] | None,
-) -> FinetuneResult:
+def _finetune_gradient(potential: Any, request: FinetuneRequest) -> FinetuneResult:
     import torch
     from matgl.graph.data import MGLDataLoader
 
+    settings, device = request.settings, request.device
     working = copy_potential(potential).to(device)
     extra: dict[str, Any] = {"atomref": settings.atomref}
     if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_element_refs(working, train)
+        extra["atomref_refit"] = refit_element_refs(working, request.train)
     if settings.atomref == "trainable" and working.element_refs is None:
         raise _no_refs_error(settings.atomref)
-    trainable_names = select_trainable(working, method, settings)
+    trainable_names = select_trainable(working, request.method, settings)
     refs_trainable = settings.atomref == "trainable"
     if refs_trainable:
-        _refs_to_parameter(working)
+        buffer_to_parameter(working.element_refs, "property_offset")
     extra["trainable_modules"] = trainable_names + (["element_refs"] if refs_trainable else [])
 
-    train_set = build_dataset(working, train)
-    val_set = build_dataset(working, val) if val is not None and len(val) else None
+    train_set = build_dataset(working, request.train)
+    val_set = None if request.validation is None else build_dataset(working, request.validation)
     generator = torch.Generator().manual_seed(settings.seed)
     train_loader, val_loader = MGLDataLoader(
         train_data=train_set,
@@ -250,67 +227,31 @@ def _finetune_gradient(
         generator=generator,
     )
     module = _lightning_module(working, settings).to(device)  # its torchmetrics too
-    parameters = [p for p in working.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate, eps=1e-8)
-    # cosine over every optimiser step of every epoch, from learning_rate to final_learning_rate
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(settings.epochs * len(train_loader), 1), eta_min=settings.final_learning_rate
-    )
 
-    history: list[EpochRecord] = []
-    best_val_force_mae: float | None = None
-    best_epoch, best_state = 0, {}
-    train_seconds = 0.0
-    for epoch in range(1, settings.epochs + 1):
-        learning_rate = float(optimizer.param_groups[0]["lr"])
-        start = time.perf_counter()
-        train_loss, train_force_mae = _train_epoch(module, train_loader, optimizer, schedule, device=device)
-        seconds = time.perf_counter() - start
-        train_seconds += seconds
-        val_metrics = _evaluate_loader(module, val_loader, device=device) if val_set is not None else None
-        record = EpochRecord(
-            epoch=epoch,
-            learning_rate=learning_rate,
-            train_loss=train_loss,
-            train_force_mae_ev_per_ang=train_force_mae,
-            val_energy_mae_ev_per_atom=None if val_metrics is None else val_metrics[0],
-            val_force_mae_ev_per_ang=None if val_metrics is None else val_metrics[1],
-            val_stress_mae_gpa=None if val_metrics is None else val_metrics[2],
-            seconds=seconds,
-        )
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        if val_metrics is None or best_val_force_mae is None or val_metrics[1] < best_val_force_mae:
-            best_val_force_mae = None if val_metrics is None else val_metrics[1]
-            best_epoch, best_state = epoch, {k: v.detach().clone() for k, v in working.state_dict().items()}
-    working.load_state_dict(best_state)
-    trainable = _count(parameters)
+    def step(batch: tuple) -> tuple[Any, Any]:
+        results, preds, labels = _step(module, batch, device=device)
+        return results["Total_Loss"], (preds[1] - labels[1]).detach()
+
+    trainable = count_parameters(p for p in working.parameters() if p.requires_grad)
+    loop = run_epochs(
+        working,
+        batches=lambda: train_loader,
+        step=step,
+        validate=None if val_set is None else functools.partial(_evaluate_loader, module, val_loader, device=device),
+        n_train=len(request.train),
+        settings=settings,
+        on_epoch=request.on_epoch,
+    )
     refs_count = working.element_refs.property_offset.numel() if refs_trainable else 0
     if refs_trainable:
-        _refs_to_buffer(working)
+        parameter_to_buffer(working.element_refs, "property_offset")
         extra["atomref_trained_ev"] = _refs_by_element(working)
     _sync_init_args(working)
     for parameter in working.parameters():  # as a freshly loaded Potential: ready to train again
         parameter.requires_grad_(True)
-    adapter = MatGLModel.from_potential(working, info=_trained_info(base, method), device=device)
-    return FinetuneResult(
-        architecture="matgl",
-        method=method,
-        base=base,
-        settings=settings,
-        model=adapter,
-        history=history,
-        best_epoch=best_epoch,
-        energy_scale=None,
-        train_structures=len(train),
-        train_seconds=train_seconds,
-        trainable_parameters=trainable,
-        frozen_parameters=_count(working.parameters()) + refs_count - trainable,
-        data=_data_record(train, val),
-        save_model=_saver(adapter),
-        extra=extra,
-    )
+    frozen = count_parameters(working.parameters()) + refs_count - trainable
+    adapter = MatGLModel.from_potential(working, info=request.trained_info(), device=device)
+    return request.result(adapter, _saver(adapter), extra, trainable=trainable, frozen=frozen, loop=loop)
 
 
 def select_trainable(potential: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
@@ -408,50 +349,18 @@ def _step(module: Any, batch: tuple, *, device: Device) -> tuple[Any, tuple, tup
     return results, preds, labels
 
 
-def _train_epoch(module: Any, loader: Any, optimizer: Any, schedule: Any, *, device: Device) -> tuple[float, float]:
-    """One pass over ``loader``: mean loss per batch and force MAE over all components (eV/angstrom)."""
-    import torch
-
-    module.model.train()
-    losses: list[float] = []
-    force_abs, force_count = 0.0, 0
-    for batch in loader:
-        optimizer.zero_grad(set_to_none=True)
-        results, preds, labels = _step(module, batch, device=device)
-        results["Total_Loss"].backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(float(results["Total_Loss"].detach()))
-        with torch.no_grad():
-            force_abs += float(torch.sum(torch.abs(preds[1] - labels[1])))
-            force_count += int(labels[1].numel())
-    return float(np.mean(losses)), force_abs / force_count
-
-
-def _evaluate_loader(module: Any, loader: Any, *, device: Device) -> tuple[float, float, float | None]:
+def _evaluate_loader(module: Any, loader: Any, *, device: Device) -> LoaderErrors:
     """Energy MAE per atom (eV/atom), force MAE (eV/angstrom), stress MAE (GPa, labelled structures only)."""
     import torch
 
-    module.model.eval()
-    energy_errors: list[np.ndarray] = []
-    force_abs, force_count = 0.0, 0
-    stress_abs, stress_count = 0.0, 0
+    sums = ErrorSums()
     for batch in loader:
         g, lat, state_attr, energies, forces, stresses = (x.to(device) for x in batch)
         energy, force, stress, _ = module.model(g=g, lat=lat, state_attr=state_attr)
-        with torch.no_grad():
-            num_atoms = torch.bincount(g.batch).to(energy.dtype)
-            energy_errors.append(torch.abs((energy.reshape(-1) - energies) / num_atoms).cpu().numpy())
-            force_abs += float(torch.sum(torch.abs(force - forces)))
-            force_count += int(forces.numel())
-            labelled = ~torch.isnan(stresses)
-            stress_abs += float(torch.sum(torch.abs(stress[labelled] - stresses[labelled])))
-            stress_count += int(labelled.sum())
-    return (
-        float(np.mean(np.concatenate(energy_errors))),
-        force_abs / force_count,
-        stress_abs / stress_count if stress_count else None,
-    )
+        num_atoms = torch.bincount(g.batch).to(energy.dtype)
+        labelled = ~torch.isnan(stresses)
+        sums.add((energy.reshape(-1) - energies) / num_atoms, force - forces, stress[labelled] - stresses[labelled])
+    return sums.errors()
 
 
 # ---------------------------------------------------------------------------------------------- element refs
@@ -474,21 +383,12 @@ def refit_element_refs(potential: Any, train: TrainingSet) -> dict[str, Any]:
     offsets = potential.element_refs.property_offset
     if offsets.dim() != 1:
         raise ConfigurationError(f"cannot refit per-state element_refs of shape {tuple(offsets.shape)}")
-    fit = fit_atomref([counts_of(c.species) for c in train], [float(c.energy) for c in train])  # type: ignore[arg-type]
     old = _refs_by_element(potential)
-    mean_shift = float(np.mean([mu - old[e] for e, mu in fit.energies_ev_per_atom.items()]))
-    new = [fit.energies_ev_per_atom.get(e, old[e] + mean_shift) for e in potential.model.element_types]
-    potential.element_refs.property_offset = torch.as_tensor(new, dtype=offsets.dtype, device=offsets.device)
-    return {
-        "method": "least squares of E/N on fractional composition; absent elements: pretrained + mean shift",
-        "fitted_elements": {
-            e: {"pretrained": old[e], "refit": float(mu)} for e, mu in sorted(fit.energies_ev_per_atom.items())
-        },
-        "mean_shift_ev_per_atom": mean_shift,
-        "rank": fit.rank,
-        "rmse_ev_per_atom": fit.rmse_ev_per_atom,
-        "num_structures": fit.num_rows,
-    }
+    new, record = refit_by_element(old, train)
+    potential.element_refs.property_offset = torch.as_tensor(
+        [new[e] for e in potential.model.element_types], dtype=offsets.dtype, device=offsets.device
+    )
+    return record
 
 
 def _no_refs_error(mode: str) -> ConfigurationError:
@@ -498,48 +398,12 @@ def _no_refs_error(mode: str) -> ConfigurationError:
     )
 
 
-def _refs_to_parameter(potential: Any) -> None:
-    import torch
-
-    block = potential.element_refs
-    value = block._buffers.pop("property_offset")
-    block.property_offset = torch.nn.Parameter(value.detach().clone(), requires_grad=True)
-
-
-def _refs_to_buffer(potential: Any) -> None:
-    block = potential.element_refs
-    value = block._parameters.pop("property_offset")
-    block.register_buffer("property_offset", value.detach().clone())
-
-
 def _refs_by_element(potential: Any) -> dict[str, float]:
     offsets = potential.element_refs.property_offset.detach().cpu().tolist()
     return dict(zip(potential.model.element_types, offsets, strict=True))
 
 
-# ---------------------------------------------------------------------------------------------- results
-
-
-def _count(parameters: Any) -> int:
-    return int(sum(p.numel() for p in parameters))
-
-
-def _data_record(train: TrainingSet, val: TrainingSet | None) -> dict[str, Any]:
-    return {"train": train.describe(), "val": None if val is None else val.describe()}
-
-
-def _trained_info(base: ModelInfo, method: str) -> ModelInfo:
-    """Provenance of an in-memory fine-tuned model (no file yet), named like CHGNet's."""
-    return ModelInfo(
-        spec=f"{base.spec}+{method}",
-        name=f"{base.name}+{method}",
-        architecture="matgl",
-        version=f"{base.version}+{method}",
-        functional=base.functional,
-        library=base.library,
-        file="(in memory)",
-        file_sha256="unknown",
-    )
+# ---------------------------------------------------------------------------------------------- saving
 
 
 def _saver(adapter: MatGLModel) -> Callable[[Path], str]:
