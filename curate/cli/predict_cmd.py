@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,7 +44,8 @@ def model_options(multiple: bool):  # type: ignore[no-untyped-def]
 @click.option("--batch-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Rows read per step.")
 @click.option("--overwrite", is_flag=True, help="Replace predictions already in --out.")
 @execution_options(
-    workers_help="Worker processes, each with one torch thread and its own copy of the models (default: in-process)."
+    workers_help="Worker processes, each with one torch thread and its own copy of the models (default: one per "
+    "core for CHGNet jobs on the CPU of >= 15,000 atoms x models, else in-process; 1: in-process)."
 )
 def command(
     dataset: Path,
@@ -62,7 +65,8 @@ def command(
     The result is a companion dataset in --out: Parquet shards with one row per (id, model), in the
     dataset's order, and a manifest naming each model's version, functional, library and weights sha256.
     Rows stream in batches; each forward pass holds at most --max-atoms-per-batch atoms; models that
-    share neighbour graphs (CHGNet 0.3.0 and r2scan) build them once.
+    share neighbour graphs (CHGNet 0.3.0 and r2scan) build them once. A large CHGNet job on the CPU runs
+    on one single-threaded worker process per core; the numbers do not depend on where it ran.
 
     \b
     Example (the CHGNet committee):
@@ -71,15 +75,21 @@ def command(
     from tqdm import tqdm
 
     from curate.models import load_model, max_atoms_for
-    from curate.models.run import predict_dataset
+    from curate.models.run import predict_dataset, start_predict_pool
     from curate.store import Dataset
 
     loaded = [load_model(spec, device=device) for spec in models]
     max_atoms = max_atoms_per_batch or max_atoms_for(loaded)
     total = Dataset.open(dataset).num_rows
+    runners: contextlib.AbstractContextManager[Any]
+    if executor in (None, "local") and scheduler is None and workers is not None and workers > 1:
+        # the predict pool's fork server imports torch and chgnet once for all workers
+        runners = contextlib.closing(start_predict_pool(loaded, workers=workers))
+    else:
+        runners = open_executor(executor, scheduler=scheduler, workers=workers)  # type: ignore[arg-type]
     with (
         tqdm(total=total, unit=" rows", desc="predict", disable=None, file=sys.stderr) as bar,
-        open_executor(executor, scheduler=scheduler, workers=workers) as runner,  # type: ignore[arg-type]
+        runners as runner,
     ):
         report = predict_dataset(
             dataset,

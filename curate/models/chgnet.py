@@ -109,7 +109,9 @@ class CHGNetModel:
         if file.is_dir():
             found = sorted(file.glob("*.pth.tar"))
             if len(found) != 1:
-                raise ConfigurationError(f"{file}: expected one CHGNet *.pth.tar file in the folder, found {len(found)}")
+                raise ConfigurationError(
+                    f"{file}: expected one CHGNet *.pth.tar file in the folder, found {len(found)}"
+                )
             file = found[0]
         if not file.is_file():
             raise ConfigurationError(
@@ -168,11 +170,12 @@ class CHGNetModel:
         # keeps every prediction equal to the structure's own, as CHGNet's ASE calculator gives it.
         with_angles = [i for i, g in enumerate(graphs) if g.bond_graph.numel() > 0]
         without = [i for i, g in enumerate(graphs) if g.bond_graph.numel() == 0]
-        for subset in (with_angles, without):
-            for batch in atom_batches([nsites[i] for i in subset], max_atoms_per_batch):
-                indices = [subset[j] for j in batch]
-                for i, prediction in zip(indices, self._forward_efs([graphs[i] for i in indices]), strict=True):
-                    out[i] = prediction
+        with _weights_frozen(self.model):
+            for subset in (with_angles, without):
+                for batch in atom_batches([nsites[i] for i in subset], max_atoms_per_batch):
+                    indices = [subset[j] for j in batch]
+                    for i, prediction in zip(indices, self._forward_efs([graphs[i] for i in indices]), strict=True):
+                        out[i] = prediction
         return [p for p in out if p is not None]
 
     def _forward_efs(self, graphs: Sequence[Any]) -> list[Prediction]:
@@ -180,8 +183,9 @@ class CHGNetModel:
 
         The same computation as ``CHGNet.forward(task="efs")``: F = -dE/dx, sigma = (1/V) dE/d(strain) x
         160.21766208 GPa per eV/A^3; but the gradients are taken without ``create_graph=True``, which CHGNet
-        keeps for training and which costs memory and time at inference. The conformance tests compare the
-        result with CHGNet's own ASE calculator.
+        keeps for training and which costs memory and time at inference (the caller freezes the weights
+        with :func:`_weights_frozen` for the same reason). The conformance tests compare the result with
+        CHGNet's own ASE calculator.
         """
         import torch
         from chgnet.model.model import BatchedGraph
@@ -190,21 +194,22 @@ class CHGNetModel:
         device = next(model.parameters()).device
         graphs = [g.to(device) for g in graphs]
         with warnings.catch_warnings():
-            # chgnet builds a tensor from a list of tensors in BatchedGraph.from_graphs; harmless, noisy
+            # chgnet builds tensors from lists of tensors (volumes of strained cells among them) in
+            # BatchedGraph.from_graphs; harmless (the volumes are constants of the stress), noisy
             warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad", category=UserWarning)
             batched = BatchedGraph.from_graphs(
                 graphs,
                 bond_basis_expansion=model.bond_basis_expansion,
                 angle_basis_expansion=model.angle_basis_expansion,
                 compute_stress=True,
             )
-        with _weights_frozen(model):
-            raw = model._compute(batched, compute_force=False, compute_stress=False)
-            atoms = raw["atoms_per_graph"]
-            # _compute returns eV/atom for intensive models; dE/dx needs the total energy (the composition
-            # model's energy does not depend on positions, so it is added after the gradient)
-            total = raw["e"] * atoms if model.is_intensive else raw["e"]
-            grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains])
+        raw = model._compute(batched, compute_force=False, compute_stress=False)
+        atoms = raw["atoms_per_graph"]
+        # _compute returns eV/atom for intensive models; dE/dx needs the total energy (the composition
+        # model's energy does not depend on positions, so it is added after the gradient)
+        total = raw["e"] * atoms if model.is_intensive else raw["e"]
+        grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains])
         composition = 0 if model.composition_model is None else model.composition_model(graphs).detach()
         energy_per_atom = (raw["e"].detach() + composition) if model.is_intensive else None
         n = len(graphs)

@@ -8,7 +8,6 @@ of CHGNet models runs on a pool of one single-threaded worker process per core: 
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections import deque
@@ -20,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from curate.configuration import Configuration
-from curate.errors import DatasetError
+from curate.errors import ConfigurationError, DatasetError
 from curate.execution.base import Executor
 from curate.execution.local import InProcessExecutor, ProcessPoolExecutorAdapter, default_workers
-from curate.models.base import Model, atom_batches
+from curate.models.base import Model
 from curate.models.committee import predict_committee
 from curate.models.predictions import (
     DATA_DIR,
@@ -43,11 +42,13 @@ STRUCTURE_COLUMNS = [
     "cartesian_site_positions",
     "dimension_types",
 ]
-# atoms per task on the CPU: about 2 s of CHGNet committee work on one thread, so every worker gets tasks and
+# atoms per task on the CPU: ~1 s of CHGNet committee work on one thread, so every worker gets tasks and
 # the last one finishes soon after the others
 CPU_TASK_ATOMS = 256
-# atoms x models below which a CPU job stays in-process: starting and loading the workers costs ~10 s
-POOL_MIN_ATOM_PASSES = 30_000
+MIN_TASK_ATOMS = 64  # the last tasks of a job: one CHGNet forward pass each
+# atoms x models below which a CPU job stays in-process: starting the workers (imports, model loads) takes
+# ~4 s on 2 cores and the pool saves ~0.5 ms per atom x model (CHGNet committee), so it pays from ~7,000
+POOL_MIN_ATOM_PASSES = 15_000
 # modules the predict pool's fork server imports once, so each worker starts with torch and chgnet loaded
 POOL_PRELOAD = ("torch", "chgnet.model", "curate.models.chgnet", "curate.models.run")
 
@@ -105,19 +106,20 @@ def predict_task(task: PredictTask) -> list[pa.RecordBatch]:
     return [predictions_to_batch(ids, m.info.name, predicted[m.info.name]) for m in models]
 
 
-def warm_worker(task: PredictTask) -> int:
-    """Run ``task`` (loading the models in this worker) and return this process's id.
+def warm_worker(task: PredictTask) -> dict[str, object]:
+    """Run ``task`` (loading its models in this worker); return :func:`~curate.execution.models.model_loads`.
 
     A worker whose models were already loaded waits 0.2 s after the task, leaving the other warm-up tasks
     to the workers still cold.
     """
     from curate.execution.models import model_loads
 
-    warm = all(f"{spec}@{task.device}" in model_loads()["loads"] for spec in task.specs)
+    loads = model_loads()["loads"]
+    warm = isinstance(loads, dict) and all(f"{spec}@{task.device}" in loads for spec in task.specs)
     predict_task(task)
     if warm:
         time.sleep(0.2)
-    return os.getpid()
+    return model_loads()
 
 
 def start_predict_pool(
@@ -128,17 +130,21 @@ def start_predict_pool(
     The fork server imports torch and chgnet once. With ``warm_up`` (a few rows with STRUCTURE_COLUMNS) every
     worker loads the models and predicts those rows before this returns, so that a timed run that follows
     pays no start-up cost. Close the pool with ``.close()``.
+
+    Raises:
+        RuntimeError: a worker could not be warmed up after several rounds.
     """
     pool = ProcessPoolExecutorAdapter(workers or default_workers(), preload=POOL_PRELOAD)
     if warm_up is None:
         return pool
     task = PredictTask(tuple(m.info.spec for m in models), models[0].device, warm_up, 10**9, True, 1)
-    warmed: set[int] = set()
+    warmed: set[object] = set()  # process ids
     for _ in range(4 * pool.workers):
+        warmed.update(r["pid"] for r in pool.map(warm_worker, [task] * (pool.workers - len(warmed))))
         if len(warmed) == pool.workers:
-            break
-        warmed.update(pool.map(warm_worker, [task] * (pool.workers - len(warmed))))
-    return pool
+            return pool
+    pool.close()
+    raise RuntimeError(f"warmed {len(warmed)} of {pool.workers} predict workers")
 
 
 def _reloadable(model: Model) -> bool:
@@ -147,7 +153,7 @@ def _reloadable(model: Model) -> bool:
 
     try:
         spec = parse_spec(model.info.spec)
-    except Exception:  # a spec that names no file (an in-memory fine-tuned model) cannot travel
+    except ConfigurationError:  # e.g. ``chgnet@0.3.0+full``: a fine-tuned model that lives only in memory
         return False
     return not spec.is_file or Path(spec.location).exists()
 
@@ -165,18 +171,32 @@ def wants_pool(models: Sequence[Model], atoms: int) -> bool:
     )
 
 
-def _row_tasks(dataset: Dataset, *, batch_rows: int, task_atoms: int | None) -> Iterator[tuple[pa.RecordBatch, bool]]:
+def _row_tasks(
+    dataset: Dataset, *, batch_rows: int, task_atoms: int | None, total_atoms: int | None = None
+) -> Iterator[tuple[pa.RecordBatch, bool]]:
     """Record batches of at most ``batch_rows`` rows, cut further to ``task_atoms`` atoms each when given.
 
-    Yields each piece and whether it ends its record batch (the unit written to the predictions dataset).
+    Towards the end of the dataset (``total_atoms`` in all) pieces shrink to a quarter of the atoms left, down
+    to :data:`MIN_TASK_ATOMS`, so that workers finish together. The cut depends on the dataset only, never
+    on the executor. Yields each piece and whether it ends its record batch (the unit written out).
     """
+    remaining = total_atoms if total_atoms is not None else 4 * (task_atoms or 0)
     for batch in dataset.iter_batches(columns=STRUCTURE_COLUMNS, batch_rows=batch_rows):
         if task_atoms is None:
             yield batch, True
             continue
-        pieces = atom_batches(batch.column("nsites").to_numpy().tolist(), task_atoms)
-        for k, rows in enumerate(pieces):
-            yield batch.slice(rows.start, len(rows)), k == len(pieces) - 1
+        nsites = batch.column("nsites").to_numpy().tolist()
+        start = 0
+        while start < len(nsites):
+            cap = max(MIN_TASK_ATOMS, min(task_atoms, remaining // 4))
+            stop, atoms = start + 1, nsites[start]
+            while stop < len(nsites) and atoms + nsites[stop] <= cap:
+                atoms += nsites[stop]
+                stop += 1
+            if total_atoms is not None:
+                remaining -= atoms
+            yield batch.slice(start, stop - start), stop == len(nsites)
+            start = stop
 
 
 def _predicted_pieces(
@@ -294,13 +314,14 @@ def predict_dataset(
     )
     started = time.perf_counter()
     task_atoms = min(max_atoms_per_batch, CPU_TASK_ATOMS) if models[0].device == "cpu" else None
+    total_atoms = _total_atoms(dataset)
     own_pool = None
-    if executor is None and wants_pool(models, _total_atoms(dataset)):
+    if executor is None and wants_pool(models, total_atoms):
         executor = own_pool = start_predict_pool(models)
     done = 0
     pending: list[list[pa.RecordBatch]] = []
     try:
-        pieces = _row_tasks(dataset, batch_rows=batch_rows, task_atoms=task_atoms)
+        pieces = _row_tasks(dataset, batch_rows=batch_rows, task_atoms=task_atoms, total_atoms=total_atoms)
         for results, last in _predicted_pieces(
             pieces, models, executor, max_atoms_per_batch=max_atoms_per_batch, share_graphs=share_graphs
         ):

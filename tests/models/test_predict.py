@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from click.testing import CliRunner
 from curate.cli import main
 from curate.configuration import batch_to_configurations
 from curate.fingerprint import sha256_of_path
-from curate.models import load_model
+from curate.models import load_model, run
+from curate.models.base import ModelInfo
 from curate.models.committee import predict_committee
 from curate.models.predictions import Predictions, predictions_schema
 from curate.store import Dataset
@@ -140,3 +142,85 @@ def test_chgnet_mixed_batch_equals_each_structure_alone(shared_data: Path, tmp_p
     for a, b in zip(together, alone, strict=True):
         assert a.energy == pytest.approx(b.energy, abs=1e-4)
         np.testing.assert_allclose(a.forces, b.forces, atol=1e-5)
+
+
+@dataclass
+class _StandIn:
+    """Just what :func:`wants_pool` reads of a model: its provenance and device."""
+
+    info: ModelInfo
+    device: str
+
+
+def _stand_in(spec: str, architecture: str = "chgnet", device: str = "cpu") -> _StandIn:
+    info = ModelInfo(spec, spec, architecture, "v", "PBE", "lib", "file", "0" * 64)
+    return _StandIn(info, device)
+
+
+def test_only_large_cpu_chgnet_jobs_start_a_pool(monkeypatch: pytest.MonkeyPatch, mace_file: Path) -> None:
+    monkeypatch.setattr(run, "default_workers", lambda: 2)
+    committee = [_stand_in(s) for s in ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")]
+    assert run.POOL_MIN_ATOM_PASSES == 15_000
+    assert run.wants_pool(committee, 5_000)  # 5,000 atoms x 3 models
+    assert not run.wants_pool(committee, 4_999)
+    assert not run.wants_pool(committee[:1], 14_999) and run.wants_pool(committee[:1], 15_000)
+    assert not run.wants_pool([_stand_in("chgnet@0.3.0", device="cuda")], 10**6)
+    assert not run.wants_pool([_stand_in(f"mace:{mace_file}", architecture="mace")], 10**6)
+    # a fine-tuned model that lives only in memory, or a file that is gone, cannot be loaded by a worker
+    assert not run.wants_pool([_stand_in("chgnet@0.3.0+full")], 10**6)
+    assert not run.wants_pool([_stand_in("chgnet:/nonexistent/model.pth.tar")], 10**6)
+    monkeypatch.setattr(run, "default_workers", lambda: 1)
+    assert not run.wants_pool(committee, 10**6)
+
+
+def test_cpu_tasks_hold_at_most_task_atoms_end_each_record_batch_and_shrink_at_the_end(real_dataset: Path) -> None:
+    dataset = Dataset.open(real_dataset)
+    table = dataset.read(columns=["id", "nsites"])
+    pieces = list(run._row_tasks(dataset, batch_rows=6, task_atoms=100))
+    ids = [i for piece, _ in pieces for i in piece.column("id").to_pylist()]
+    assert ids == table.column("id").to_pylist()  # every row once, in dataset order
+    for piece, _ in pieces:
+        atoms = piece.column("nsites").to_numpy()
+        assert atoms.sum() <= 100 or len(atoms) == 1  # a 64-atom frame and a 64-atom frame: two tasks
+    # record batches of <= 6 rows within a shard (10 Si64 frames, then 7 Si task steps) end after rows
+    # 6, 10, 16 and 17: the pieces that end them say so
+    ends = np.cumsum([p.num_rows for p, _ in pieces])
+    assert [int(e) for (_, last), e in zip(pieces, ends, strict=True) if last] == [6, 10, 16, 17]
+    # knowing the total (660 atoms), tasks shrink to a quarter of the atoms left (>= 64) so workers end together
+    guided = run._row_tasks(dataset, batch_rows=256, task_atoms=256, total_atoms=run._total_atoms(dataset))
+    assert [p.column("nsites").to_pylist() for p, _ in guided] == [
+        [64, 64],  # 660 left: at most 165 atoms
+        [64, 64],  # 532 left: at most 133
+        *[[64]] * 6,  # 404 left: at most 101, then the 64-atom floor
+        [8, 2, 2, 2, 2, 2, 2],  # the Si task steps: their own record batch (another shard)
+    ]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_warm_pool_predicts_the_in_process_numbers_bit_for_bit(real_dataset: Path, tmp_path: Path) -> None:
+    """Two single-threaded workers, tasks of <= 256 atoms: the same stored rows as in-process on two threads."""
+    from curate.execution import InProcessExecutor
+
+    models = [load_model(s, device="cpu") for s in ("chgnet@0.3.0", "chgnet@0.2.0")]
+    trainable = [p.requires_grad for p in models[0].model.parameters()]  # type: ignore[attr-defined]
+    first = next(Dataset.open(real_dataset).iter_batches(columns=run.STRUCTURE_COLUMNS, batch_rows=2))
+    pool = run.start_predict_pool(models, warm_up=first, workers=2)
+    try:
+        task = run.PredictTask(("chgnet@0.3.0", "chgnet@0.2.0"), "cpu", first, 10**9, True, 1)
+        loads = list(pool.map(run.warm_worker, [task] * 4))
+        # every worker loaded each model once, during the warm-up
+        assert all(r["loads"] == {"chgnet@0.3.0@cpu": 1, "chgnet@0.2.0@cpu": 1} for r in loads)
+        pooled = run.predict_dataset(real_dataset, models, tmp_path / "pool", max_atoms_per_batch=1024, executor=pool)
+    finally:
+        pool.close()
+    alone = run.predict_dataset(
+        real_dataset, models, tmp_path / "alone", max_atoms_per_batch=1024, executor=InProcessExecutor()
+    )
+    assert pooled.structures == alone.structures == 17
+    assert pq.read_table(tmp_path / "pool" / "data").equals(pq.read_table(tmp_path / "alone" / "data"))
+    history = Predictions(tmp_path / "pool").manifest["history"][-1]
+    assert history["parameters"]["executor"] == {"executor": "local", "workers": 2}
+    # the weights were frozen for inference only
+    assert any(trainable)
+    assert [p.requires_grad for p in models[0].model.parameters()] == trainable  # type: ignore[attr-defined]
