@@ -188,28 +188,12 @@ class CHGNetModel:
         CHGNet's own ASE calculator.
         """
         import torch
-        from chgnet.model.model import BatchedGraph
 
         model = self.model
         device = next(model.parameters()).device
         graphs = [g.to(device) for g in graphs]
-        with warnings.catch_warnings():
-            # chgnet builds tensors from lists of tensors (volumes of strained cells among them) in
-            # BatchedGraph.from_graphs; harmless (the volumes are constants of the stress), noisy
-            warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
-            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad", category=UserWarning)
-            batched = BatchedGraph.from_graphs(
-                graphs,
-                bond_basis_expansion=model.bond_basis_expansion,
-                angle_basis_expansion=model.angle_basis_expansion,
-                compute_stress=True,
-            )
-        raw = model._compute(batched, compute_force=False, compute_stress=False)
+        raw, total, grads, batched = interaction_energy_and_gradients(model, graphs, create_graph=False)
         atoms = raw["atoms_per_graph"]
-        # _compute returns eV/atom for intensive models; dE/dx needs the total energy (the composition
-        # model's energy does not depend on positions, so it is added after the gradient)
-        total = raw["e"] * atoms if model.is_intensive else raw["e"]
-        grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains])
         composition = 0 if model.composition_model is None else model.composition_model(graphs).detach()
         energy_per_atom = (raw["e"].detach() + composition) if model.is_intensive else None
         n = len(graphs)
@@ -229,3 +213,38 @@ class CHGNetModel:
         """Energy (eV), forces (nsites, 3; eV/A) and stress (3, 3; GPa, ASE sign) for each structure."""
         graphs = self.build_graphs(structures)
         return self.predict_graphs(graphs, [c.nsites for c in structures], max_atoms_per_batch=max_atoms_per_batch)
+
+
+def interaction_energy_and_gradients(
+    model: Any, graphs: Sequence[Any], *, create_graph: bool
+) -> tuple[dict[str, Any], Any, tuple[Any, ...], Any]:
+    """CHGNet's network energy of a batch and its gradient with respect to every position and strain.
+
+    One ``autograd.grad`` call gives dE/dx (eV/A) for each structure's atoms and dE/d(strain) (eV) for each
+    cell (CHGNet's own forward makes two calls). ``create_graph=True`` keeps the graph of the gradients,
+    so a training loss on forces and stress can back-propagate through them.
+
+    Returns:
+        (raw output of ``CHGNet._compute``, total network energy per structure (eV; the composition model's
+        energy is not included: it does not depend on positions), gradients (positions of each structure,
+        then strains of each structure), the BatchedGraph).
+    """
+    import torch
+    from chgnet.model.model import BatchedGraph
+
+    with warnings.catch_warnings():
+        # chgnet builds tensors from lists of tensors (volumes of strained cells among them) in
+        # BatchedGraph.from_graphs; harmless (the volumes are constants of the stress), noisy
+        warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad", category=UserWarning)
+        batched = BatchedGraph.from_graphs(
+            list(graphs),
+            bond_basis_expansion=model.bond_basis_expansion,
+            angle_basis_expansion=model.angle_basis_expansion,
+            compute_stress=True,
+        )
+    raw = model._compute(batched, compute_force=False, compute_stress=False)
+    # _compute returns eV/atom for intensive models; dE/dx needs the total energy
+    total = raw["e"] * raw["atoms_per_graph"] if model.is_intensive else raw["e"]
+    grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains], create_graph=create_graph)
+    return raw, total, grads, batched

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 
 from curate.errors import ConfigurationError
 from curate.models.base import Device, ModelInfo, max_atoms_for
-from curate.models.chgnet import CHGNetModel
+from curate.models.chgnet import CHGNetModel, interaction_energy_and_gradients
 from curate.training.atomref import refit_reference_energies
 from curate.training.data import TrainingSet
 from curate.training.evaluate import Metrics, metrics_from_predictions
@@ -83,25 +82,10 @@ def forward_efs_for_training(model: Any, graphs: Sequence[Any]) -> dict[str, Any
     back-propagate through forces and stress.
     """
     import torch
-    from chgnet.model.model import BatchedGraph
 
-    with warnings.catch_warnings():
-        # chgnet builds tensors from lists of tensors in BatchedGraph.from_graphs; harmless, noisy
-        warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
-        warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad", category=UserWarning)
-        batched = BatchedGraph.from_graphs(
-            graphs,
-            bond_basis_expansion=model.bond_basis_expansion,
-            angle_basis_expansion=model.angle_basis_expansion,
-            compute_stress=True,
-        )
-    raw = model._compute(batched, compute_force=False, compute_stress=False)
+    raw, _, grads, batched = interaction_energy_and_gradients(model, graphs, create_graph=True)
     atoms = raw["atoms_per_graph"]
-    total = raw["e"] * atoms if model.is_intensive else raw["e"]
     n = len(graphs)
-    grads = torch.autograd.grad(
-        total.sum(), [*batched.atom_positions, *batched.strains], create_graph=True, retain_graph=True
-    )
     composition = 0 if model.composition_model is None else model.composition_model(graphs)
     per_atom = (raw["e"] if model.is_intensive else raw["e"] / atoms) + composition
     volumes = torch.stack([torch.as_tensor(v).reshape(()) for v in batched.volumes]).to(per_atom.device)
