@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from curate.cli.predict_cmd import DEVICES
+from curate.cli.options import device_option
 from curate.cli.training_options import settings_from_options, training_options
 from curate.models.registry import SPEC_HELP
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP
@@ -33,9 +33,7 @@ from curate.training.settings import FINETUNE_METHODS, METHOD_HELP
     help="; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()) + ".",
 )
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Folder for the model and record.")
-@click.option(
-    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
-)
+@device_option
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
 @training_options()
 def command(

@@ -52,3 +52,20 @@ def task_rows_option(*, default: int, what: str) -> Callable[[F], F]:
         type=click.IntRange(min=1),
         help=f"Rows per task sent to a worker ({what}).",
     )
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+device_option = click.option(
+    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
+)
+"""``--device auto|cpu|cuda``; the command receives ``device`` (pass it to load_model / select_device)."""
+
+max_atoms_option = click.option(
+    "--max-atoms-per-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Atoms per forward pass (default: what fits in a quarter of available memory, at 2 MB per atom "
+    "for CHGNet and 14 MB for other models, at most 1024).",
+)
+"""``--max-atoms-per-batch N``; the command receives ``max_atoms_per_batch`` (None = sized from memory)."""

@@ -9,27 +9,16 @@ from typing import Any
 
 import click
 
-from curate.cli.options import execution_options
+from curate.cli.options import device_option, execution_options, max_atoms_option
 from curate.execution import open_executor
 from curate.models.registry import SPEC_HELP
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def model_options(multiple: bool):  # type: ignore[no-untyped-def]
     """--model, --device and --max-atoms-per-batch, shared by predict and softening."""
 
     def decorate(func):  # type: ignore[no-untyped-def]
-        func = click.option(
-            "--max-atoms-per-batch",
-            type=click.IntRange(min=1),
-            default=None,
-            help="Atoms per forward pass (default: what fits in a quarter of available memory, at 2 MB per atom "
-            "for CHGNet and 14 MB for other models, at most 1024).",
-        )(func)
-        func = click.option(
-            "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
-        )(func)
+        func = device_option(max_atoms_option(func))
         return click.option(
             "--model", "-m", "models" if multiple else "model", required=True, multiple=multiple, help=SPEC_HELP
         )(func)

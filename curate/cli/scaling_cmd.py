@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from curate.cli.predict_cmd import DEVICES
+from curate.cli.options import device_option, max_atoms_option
 from curate.cli.training_options import settings_from_options, training_options
 from curate.experiments.scaling import METHOD_HELP, R2SCAN_SETTINGS, SCALING_METHODS
 
@@ -111,15 +111,8 @@ _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_MET
     help="Seeds the split and the order the nested training subsets are taken in.",
 )
 @training_options(defaults=R2SCAN_SETTINGS, atomref=False, heads=False)
-@click.option(
-    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
-)
-@click.option(
-    "--max-atoms-per-batch",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Atoms per forward pass in evaluation (default: what memory allows).",
-)
+@device_option
+@max_atoms_option
 @click.option(
     "--fit-min-n",
     type=click.IntRange(min=1),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli.predict_cmd import DEVICES
+from curate.cli.options import device_option, max_atoms_option
 from curate.cli.training_options import SETTING_NAMES, training_options
 from curate.models.registry import SPEC_HELP
 from curate.quality import MIN_DISTANCE_FACTOR
@@ -75,15 +75,8 @@ def _path_option(name: str, text: str):  # type: ignore[no-untyped-def]
     help="Experiment: share of each training set held out to pick the best epoch (default: none, last epoch).",
 )
 @training_options()
-@click.option(
-    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="auto = CUDA when present."
-)
-@click.option(
-    "--max-atoms-per-batch",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Atoms per forward pass when evaluating (default: what fits in a quarter of available memory).",
-)
+@device_option
+@max_atoms_option
 @click.pass_context
 def command(ctx: click.Context, dataset_dir: Path | None, **options: object) -> None:
     """Quality gate over a dataset, or proof that a correction set beats random data.
