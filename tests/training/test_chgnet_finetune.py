@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from curate.ingest import import_paths
 from curate.models import load_model
 from curate.models.chgnet import CHGNetModel
 from curate.training.chgnet_finetune import (
@@ -17,19 +15,12 @@ from curate.training.chgnet_finetune import (
     fresh_chgnet_like,
     reference_energies,
 )
-from curate.training.data import TrainingSet, load_training_set
+from curate.training.data import TrainingSet
 from curate.training.evaluate import evaluate
 from curate.training.settings import TrainingSettings
+from tests.training.conftest import relabel_scaled
 
-SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def si64(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainingSet:
-    out = tmp_path_factory.mktemp("si64") / "data"
-    import_paths([shared_data / SI64_MD], format_name="vasp", out=out)
-    return load_training_set(out)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +33,7 @@ def _relabel(data: TrainingSet, model: CHGNetModel, *, scale: float, keep_refere
     graphs = build_training_graphs(model.model, data)
     predictions = model.predict_graphs(graphs, [c.nsites for c in data], max_atoms_per_batch=256)
     references = reference_energies(model.model, graphs) if keep_reference else [0.0] * len(data)
-    relabelled = [
-        dataclasses.replace(c, energy=r + scale * (p.energy - r), forces=scale * p.forces, stress=scale * p.stress)
-        for c, p, r in zip(data, predictions, references, strict=True)
-    ]
-    return TrainingSet(tuple(relabelled), data.ids, f"{data.origin} x{scale}")
+    return relabel_scaled(data, predictions, references, scale=scale)
 
 
 def test_linear_learns_planted_scale_exactly(si64: TrainingSet, chgnet: CHGNetModel, tmp_path: Path) -> None:

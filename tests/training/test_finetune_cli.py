@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,24 +10,21 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.ingest import import_paths
 from curate.models import load_model
-from curate.training.data import load_training_set
+from curate.training.data import TrainingSet, load_training_set
 from curate.training.evaluate import evaluate
 
-SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"
 pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def si64_split(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def si64_split(si64: TrainingSet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Frame 9 (the hottest) as the training set, frames 0-8 as validation."""
     from curate.configuration import configurations_to_batch
     from curate.store import Dataset
 
     root = tmp_path_factory.mktemp("si64cli")
-    import_paths([shared_data / SI64_MD], format_name="vasp", out=root / "all")
-    frames = load_training_set(root / "all")
+    frames = si64
     paths = []
     for name, rows in (("train", [9]), ("val", list(range(9)))):
         dataset = Dataset.create(root / name)
@@ -65,13 +63,11 @@ def test_finetune_linear_prints_a_loadable_spec_and_records_the_run(
     assert other.exit_code == 2 and "another fine-tuning run" in other.output
 
 
-def test_finetune_refuses_unlabelled_rows_naming_the_row(tmp_path: Path, shared_data: Path) -> None:
+def test_finetune_refuses_unlabelled_rows_naming_the_row(tmp_path: Path, si64: TrainingSet) -> None:
     from curate.configuration import configurations_to_batch
     from curate.store import Dataset
 
-    import_paths([shared_data / SI64_MD], format_name="vasp", out=tmp_path / "all")
-    cfg = load_training_set(tmp_path / "all").configurations[0]
-    cfg.forces = None
+    cfg = dataclasses.replace(si64.configurations[0], forces=None)
     dataset = Dataset.create(tmp_path / "bad")
     with dataset.writer() as writer:
         writer.append(configurations_to_batch([cfg]))

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from curate.errors import ConfigurationError
-from curate.ingest import import_paths
 from curate.models import load_model
 from curate.models.mace import MACEModel
-from curate.training.data import TrainingSet, load_training_set
+from curate.training.data import TrainingSet
 from curate.training.evaluate import evaluate
 from curate.training.mace_finetune import bake_energy_scale, finetune_mace, reference_energies
 from curate.training.settings import TrainingSettings
 from tests.models.builders import build_mace_file
+from tests.training.conftest import relabel_scaled
 
-SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"
-SI_TASKS = "emmet/test_si_tasks.json.gz"
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def si(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainingSet:
-    """17 real structures: 10 Si64 MD frames (forces up to 4 eV/A), one Si8, six Si2, all with stress."""
-    out = tmp_path_factory.mktemp("si") / "data"
-    import_paths([shared_data / SI64_MD], format_name="vasp", out=out)
-    import_paths([shared_data / SI_TASKS], format_name="mp-tasks", out=out)
-    return load_training_set(out)
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +29,7 @@ def mace(tmp_path_factory: pytest.TempPathFactory) -> MACEModel:
 def _relabel(data: TrainingSet, model: MACEModel, *, scale: float) -> TrainingSet:
     """Labels = the model's predictions with the interaction energy E - sum E0 (so forces, stress) x ``scale``."""
     predictions = model.predict(list(data), max_atoms_per_batch=256)
-    references = reference_energies(model.model, data)
-    relabelled = [
-        dataclasses.replace(c, energy=r + scale * (p.energy - r), forces=scale * p.forces, stress=scale * p.stress)
-        for c, p, r in zip(data, predictions, references, strict=True)
-    ]
-    return TrainingSet(tuple(relabelled), data.ids, f"{data.origin} x{scale}")
+    return relabel_scaled(data, predictions, reference_energies(model.model, data), scale=scale)
 
 
 def test_linear_scale_is_exact_and_survives_save(si: TrainingSet, mace: MACEModel, tmp_path: Path) -> None:
