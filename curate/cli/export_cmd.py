@@ -26,8 +26,9 @@ from curate.exporters import EXPORT_FORMATS
     "where_terms",
     multiple=True,
     metavar="COLUMN=VALUE",
-    help="Keep only rows whose string or integer COLUMN equals VALUE; repeat to require several "
-    "(e.g. --where functional=PBE --where split=train).",
+    help="Keep only rows whose COLUMN equals VALUE, parsed as the column's type: strings, integers, "
+    "booleans (true/false) and floats (exact match); repeat to require several "
+    "(e.g. --where functional=PBE --where split=train --where scf_converged=true).",
 )
 def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[str, ...]) -> None:
     """Write the rows of the dataset DIR to one file in --format, streaming (memory bounded by one batch).

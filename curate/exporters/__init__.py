@@ -151,6 +151,8 @@ def get_exporter(name: str) -> Exporter:
 def parse_where(terms: Iterable[str]) -> dict[str, str]:
     """``["functional=PBE", "split=train"]`` -> ``{"functional": "PBE", "split": "train"}``.
 
+    Values are parsed against the column's type when the export starts: strings as given, integers, booleans
+    (true/false, t/f, yes/no, 1/0) and floats (compared exactly: give the stored value at full precision).
     Raises ConfigurationError for a term without ``=``.
     """
     where: dict[str, str] = {}
@@ -162,26 +164,47 @@ def parse_where(terms: Iterable[str]) -> dict[str, str]:
     return where
 
 
+_TRUE_WORDS = frozenset({"true", "t", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "0"})
+
+
+def _where_scalar(column: str, kind: pa.DataType, value: str) -> pa.Scalar:
+    """``value`` as a scalar of the column's type; ConfigurationError naming column, type and value."""
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pa.scalar(value, type=kind)
+    text = value.strip()
+    if pa.types.is_boolean(kind):
+        if text.lower() in _TRUE_WORDS | _FALSE_WORDS:
+            return pa.scalar(text.lower() in _TRUE_WORDS, type=kind)
+        raise ConfigurationError(f"--where {column}: expected true or false, got {value!r}")
+    if pa.types.is_integer(kind):
+        try:
+            return pa.scalar(int(text), type=kind)
+        except (ValueError, OverflowError, pa.ArrowInvalid) as exc:
+            raise ConfigurationError(f"--where {column}: expected an integer ({kind}), got {value!r}") from exc
+    if pa.types.is_floating(kind):
+        try:
+            number = float(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"--where {column}: expected a number, got {value!r}") from exc
+        if not np.isfinite(number):
+            raise ConfigurationError(f"--where {column}: expected a finite number, got {value!r}")
+        return pa.scalar(number, type=kind)
+    raise ConfigurationError(
+        f"--where {column}: {column} is a {kind} column; only string, integer, boolean and float columns "
+        "can be filtered"
+    )
+
+
 def _where_scalars(where: Mapping[str, str]) -> dict[str, pa.Scalar]:
-    """Each ``where`` value as a scalar of its column's type; ConfigurationError for unusable columns."""
+    """Each ``where`` value as a scalar of its column's type; ConfigurationError for unusable columns/values."""
     schema = row_schema().arrow
     scalars: dict[str, pa.Scalar] = {}
     for column, value in where.items():
         index = schema.get_field_index(column)
         if index < 0:
             raise ConfigurationError(f"--where: no column {column!r}; known: {', '.join(schema.names)}")
-        kind = schema.field(index).type
-        if pa.types.is_string(kind):
-            scalars[column] = pa.scalar(value, type=kind)
-        elif pa.types.is_integer(kind):
-            try:
-                scalars[column] = pa.scalar(int(value), type=kind)
-            except ValueError as exc:
-                raise ConfigurationError(f"--where {column}: expected an integer, got {value!r}") from exc
-        else:
-            raise ConfigurationError(
-                f"--where {column}: only string and integer columns can be filtered, {column} is {kind}"
-            )
+        scalars[column] = _where_scalar(column, schema.field(index).type, value)
     return scalars
 
 

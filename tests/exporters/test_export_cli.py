@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
+from curate.store import Dataset
 
 
 def test_export_writes_the_file_and_a_one_line_summary(real_datasets: dict[str, Path], tmp_path: Path) -> None:
@@ -50,20 +51,56 @@ def test_missing_dataset_is_a_one_line_error_with_status_2(tmp_path: Path) -> No
     assert not (tmp_path / "x.db").exists()
 
 
-def test_bad_filter_is_refused_before_writing(real_datasets: dict[str, Path], tmp_path: Path) -> None:
-    args = [
-        "export",
-        str(real_datasets["magnetism"]),
-        "-f",
-        "extxyz",
-        "-o",
-        str(tmp_path / "x.xyz"),
-        "--where",
-        "energy=1",
-    ]
+@pytest.mark.parametrize(
+    ("term", "message"),
+    [
+        ("scf_converged=maybe", "--where scf_converged: expected true or false, got 'maybe'"),
+        ("energy=low", "--where energy: expected a number, got 'low'"),
+        ("ionic_step=1.5", "--where ionic_step: expected an integer (int32), got '1.5'"),
+        ("elements=Fe", "only string, integer, boolean and float columns can be filtered"),
+        ("colour=red", "--where: no column 'colour'"),
+    ],
+)
+def test_bad_filter_is_refused_before_writing(
+    real_datasets: dict[str, Path], tmp_path: Path, term: str, message: str
+) -> None:
+    args = ["export", str(real_datasets["magnetism"]), "-f", "extxyz", "-o", str(tmp_path / "x.xyz"), "--where", term]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2 and "only string and integer columns" in result.stderr
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.xyz").exists()
+
+
+@pytest.mark.parametrize(
+    ("term", "expected_rows"),
+    [
+        # As2SO6: one ionic step of the 193 hit NELM without converging its electronic loop (measured)
+        ("scf_converged=false", 1),
+        ("scf_converged=TRUE", 192),
+        ("calc_index=1", None),
+        ("energy={energy!r}", 1),
+        ("task_id=mp-bohi", 71),
+    ],
+)
+def test_where_filters_every_scalar_column_type(
+    real_datasets: dict[str, Path], tmp_path: Path, term: str, expected_rows: int | None
+) -> None:
+    rows = Dataset.open(real_datasets["as2so6"]).read().to_pylist()
+    term = term.format(energy=rows[5]["energy"])
+    column, value = term.split("=")
+    out = tmp_path / "x.xyz"
+    args = ["export", str(real_datasets["as2so6"]), "-f", "extxyz", "-o", str(out), "--where", term]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    frames = ase.io.read(out, index=":") if out.stat().st_size else []
+    if expected_rows is None:
+        expected_rows = sum(r["calc_index"] == 1 for r in rows)
+        assert 0 < expected_rows < 193
+    assert len(frames) == expected_rows and result.stdout.startswith(f"{expected_rows} rows written")
+    if column == "scf_converged":
+        assert all(f.info["scf_converged"] == (value.lower() == "true") for f in frames)
+    if column == "energy":
+        assert frames[0].info["REF_energy"] == rows[5]["energy"]
 
 
 def test_help_teaches_units_and_trainers() -> None:
