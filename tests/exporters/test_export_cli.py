@@ -39,7 +39,32 @@ def test_where_keeps_only_matching_rows(real_datasets: dict[str, Path], tmp_path
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("1 rows written to ") and "from 4 rows" in result.stdout
-    assert '"mp-cvkdb"' in out.read_text()
+    (frames,) = json.loads(out.read_text()).values()
+    assert list(frames) == ["mp-cvkdb-0-0"]
+
+
+def test_energy_written_is_reported_on_stderr(real_datasets: dict[str, Path], tmp_path: Path) -> None:
+    args = ["export", str(real_datasets["as2so6"]), "-f", "mptrj-json", "-o", str(tmp_path / "a.json")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "curate: energy (auto -> corrected): 193 rows corrected (MP2020, computed with pymatgen "
+        "MaterialsProject2020Compatibility)" in result.stderr
+    )
+    result = CliRunner().invoke(main, [*args, "--energy", "uncorrected"])
+    assert "curate: energy (uncorrected): 193 rows uncorrected (raw DFT total energy)" in result.stderr
+    result = CliRunner().invoke(main, [*args[:3], "extxyz", "-o", str(tmp_path / "a.xyz"), "--energy", "corrected"])
+    assert result.exit_code == 2 and "--energy applies to mptrj-json only" in result.stderr
+
+
+def test_mixed_functionals_are_a_one_line_refusal(real_datasets: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "x.xyz"
+    args = ["export", str(real_datasets["as2so6_and_lu_r2scan"]), "-f", "extxyz", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "mix functionals: PBE (193 rows), r2SCAN (6 rows)" in result.stderr and not out.exists()
+    result = CliRunner().invoke(main, [*args, "--where", "functional=PBE"])
+    assert result.exit_code == 0 and result.stdout.startswith("193 rows written")
 
 
 def test_missing_dataset_is_a_one_line_error_with_status_2(tmp_path: Path) -> None:
@@ -106,7 +131,17 @@ def test_where_filters_every_scalar_column_type(
 def test_help_teaches_units_and_trainers() -> None:
     result = CliRunner().invoke(main, ["export", "--help"])
     assert result.exit_code == 0
-    for expected in ("eV/A^3", "kBar", "mace_run_train", "StructureJsonData", "--energy_key REF_energy", "Examples"):
+    for expected in (
+        "eV/A^3",
+        "kBar",
+        "mace_run_train",
+        "StructureJsonData",
+        "--energy_key REF_energy",
+        "Examples",
+        "MP2020",
+        "--where functional=NAME",
+        "curate_id",
+    ):
         assert expected in result.output
 
 
@@ -121,7 +156,7 @@ def test_help_teaches_units_and_trainers() -> None:
 def test_a_filter_matching_nothing_writes_a_valid_empty_file(
     real_datasets: dict[str, Path], tmp_path: Path, format_name: str, check: Callable[[Path], bool]
 ) -> None:
-    out = tmp_path / "empty"
+    out = tmp_path / ("empty.aselmdb" if format_name == "aselmdb" else "empty")
     args = ["export", str(real_datasets["magnetism"]), "-f", format_name, "-o", str(out), "--where", "functional=LDA"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0 and result.stdout.startswith("0 rows written")

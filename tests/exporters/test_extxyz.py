@@ -63,6 +63,9 @@ def test_every_metadata_column_round_trips(tmp_path: Path) -> None:
     assert_same_labels(before, after, stress_max_ulp=1)
     for column in METADATA_COLUMNS:
         assert after[column] == before[column], column
+    info = ase.io.read(tmp_path / "one.extxyz").info
+    # the id written is the id the importer computes again from the content: a trainer's frame is traceable
+    assert info["curate_id"] == before["id"] == after["id"] and info["split"] == "validation"
 
 
 def test_ase_reads_every_float_back_and_makes_no_calculator(real_datasets: dict[str, Path], tmp_path: Path) -> None:
@@ -79,6 +82,7 @@ def test_ase_reads_every_float_back_and_makes_no_calculator(real_datasets: dict[
         assert atoms.info["REF_energy"] == row["energy"]
         np.testing.assert_array_equal(atoms.info["REF_stress"], (np.asarray(row["stress"]) * GPa).reshape(9))
         assert atoms.info["task_id"] == row["task_id"] and atoms.info["functional"] == "PBE"
+        assert atoms.info["curate_id"] == row["id"]  # the frame traces back to its dataset row
 
 
 def test_strings_that_look_like_numbers_stay_strings(tmp_path: Path) -> None:
