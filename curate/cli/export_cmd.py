@@ -1,4 +1,4 @@
-"""``curate export``: a dataset into the file a trainer reads (extxyz for MACE, MPtrj JSON for CHGNet, ASE db)."""
+"""``curate export``: a dataset into the file a trainer reads (extxyz for MACE, MPtrj JSON for CHGNet, ASE dbs)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[s
       ase-db      ASE SQLite database: SinglePointCalculator energy (eV, raw DFT), forces (eV/A), stress
                   (eV/A^3, Voigt, ASE sign), magmoms; metadata as key-value pairs with curate_id and
                   split (ase db FILE functional=PBE).
+      aselmdb     fairchem's ASE LMDB (.aselmdb, as OMat24; ase-db-backends): the ase-db layout, plus
+                  data.sid = the row id. FILE must end in .aselmdb.
 
     One file holds one energy scale: rows mixing functionals (PBE with PBE+U excepted, Materials
     Project's GGA/GGA+U scheme as in MPtrj) or Hubbard U values of one element are refused before
@@ -76,6 +78,7 @@ def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[s
       curate export as2so6 --format mptrj-json --out as2so6_mptrj.json --where functional=PBE
       curate export mixed --format extxyz --out r2scan.xyz --where functional=r2SCAN
       curate export as2so6 --format mptrj-json --out raw.json --energy uncorrected
+      curate export as2so6 --format aselmdb --out as2so6.aselmdb
     """
     from tqdm import tqdm
 

@@ -30,7 +30,7 @@ from curate.exporters.where import RowFilter, Where, parse_where
 from curate.material import MaterialGroups
 from curate.store import Dataset
 
-ExportFormat = Literal["extxyz", "mptrj-json", "ase-db"]
+ExportFormat = Literal["extxyz", "mptrj-json", "ase-db", "aselmdb"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 BATCH_ROWS = 1024
 # the row id (a content hash) in ASE info / key-value pairs: "id" itself is reserved by ase.db
@@ -186,10 +186,17 @@ def _ase_db() -> Exporter:
     return AseDbExporter()
 
 
+def _aselmdb() -> Exporter:
+    from curate.exporters.aselmdb import AseLmdbExporter
+
+    return AseLmdbExporter()
+
+
 _FACTORIES: dict[str, Callable[[], Exporter]] = {
     "extxyz": _extxyz,
     "mptrj-json": _mptrj_json,
     "ase-db": _ase_db,
+    "aselmdb": _aselmdb,
 }
 
 

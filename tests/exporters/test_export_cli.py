@@ -139,6 +139,7 @@ def test_help_teaches_units_and_trainers() -> None:
         "--energy_key REF_energy",
         "Examples",
         "MP2020",
+        ".aselmdb",
         "--where functional=NAME",
         "curate_id",
     ):
@@ -151,6 +152,7 @@ def test_help_teaches_units_and_trainers() -> None:
         ("extxyz", lambda path: path.read_text() == ""),
         ("mptrj-json", lambda path: json.loads(path.read_text()) == {}),
         ("ase-db", lambda path: ase.db.connect(path, type="db").count() == 0),
+        ("aselmdb", lambda path: ase.db.connect(path).count() == 0),
     ],
 )
 def test_a_filter_matching_nothing_writes_a_valid_empty_file(
