@@ -41,7 +41,8 @@ from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
     "row (you vouch for MP settings); other rows skipped. uncorrected: raw DFT energies.",
 )
 def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[str, ...], energy: str | None) -> None:
-    """Write the rows of the dataset DIR to one file in --format, streaming (memory bounded by one batch).
+    """Write the rows of the dataset DIR to one file in --format, streaming (memory: one batch, plus a few
+    strings per row for mptrj-json's material keys).
 
     \b
     Formats, and who reads them:
@@ -50,7 +51,9 @@ def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[s
                   (eV/A^3, ASE sign, 9 components row-major), REF_magmoms (Bohr magneton); metadata as
                   key=value, with curate_id (the row id) and split.
                   Train: mace_run_train --train_file FILE --energy_key REF_energy
-                         --forces_key REF_forces --stress_key REF_stress ...
+                         --forces_key REF_forces --stress_key REF_stress ...  (MACE's defaults)
+                  matgl: MGLDatasetLoader.from_extxyz(FILE, energy_key="REF_energy",
+                         forces_key="REF_forces", stress_key="REF_stress")
       mptrj-json  CHGNet (chgnet.data.dataset.StructureJsonData): {material: {frame_id: {structure,
                   uncorrected_total_energy, corrected_total_energy, energy_per_atom (eV/atom, see
                   --energy), force, stress (kBar, VASP sign: -10 x GPa), magmom}}}. Frames are keyed by

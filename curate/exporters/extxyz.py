@@ -11,7 +11,10 @@ One frame per row::
 Units: positions and lattice in angstrom, ``REF_energy`` and ``REF_energy_corrected`` in eV, ``REF_forces``
 in eV/angstrom, ``REF_stress`` in eV/angstrom^3 with the ASE sign (the stored GPa x ``ase.units.GPa``), all
 9 components row-major (MACE views a 9-vector as the 3x3 matrix row by row), ``REF_magmoms`` in Bohr
-magnetons. Train with ``mace_run_train --energy_key REF_energy --forces_key REF_forces --stress_key REF_stress``.
+magnetons. These are MACE's default keys: ``mace_run_train --train_file FILE`` reads them as they are
+(``--energy_key REF_energy --forces_key REF_forces --stress_key REF_stress`` spells them out). matgl reads
+the file with ``MGLDatasetLoader.from_extxyz(FILE, energy_key="REF_energy", forces_key="REF_forces",
+stress_key="REF_stress")`` (its default stress unit for extxyz, eV/A^3, converts back to curate's GPa).
 ``REF_energy`` is always the raw DFT total energy (MACE fits its own E0s), so one file holds one functional
 (PBE with PBE+U excepted): mixed files are refused before writing (:mod:`curate.exporters.scan`).
 
