@@ -21,6 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import ClassVar
 
+from curate.errors import ConfigurationError
 from curate.exporters import ExportCounts, ExportPlan, ExportRow
 from curate.exporters.ase_db import write_chunk
 
@@ -39,9 +40,18 @@ class AseLmdbExporter:
     suffix: ClassVar[str | None] = ".aselmdb"
 
     def write(self, rows: Iterable[ExportRow], path: Path, *, plan: ExportPlan) -> ExportCounts:
-        """Write every row to a new ``.aselmdb`` at ``path``, one transaction per LMDB_COMMIT_ROWS rows."""
+        """Write every row to a new ``.aselmdb`` at ``path``, one transaction per LMDB_COMMIT_ROWS rows.
+
+        Raises ConfigurationError when the ase-db-backends package is not installed.
+        """
         import ase.db
 
+        try:
+            import ase_db_backends.aselmdb  # noqa: F401 - ase.db.connect imports it by name; fail here, clearly
+        except ImportError as exc:
+            raise ConfigurationError(
+                "aselmdb export needs the ase-db-backends package (pip install ase-db-backends==0.11.0)"
+            ) from exc
         counts = ExportCounts()
         rows = iter(rows)
         append = False  # the first connection starts a new file
