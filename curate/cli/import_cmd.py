@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.options import execution_options
-from curate.quality import MIN_DISTANCE_FACTOR
 from curate.sources import IMPORT_FORMATS
 
 
@@ -77,16 +77,17 @@ def command(
     from tqdm import tqdm
 
     from curate.execution import open_executor
-    from curate.ingest import import_paths
     from curate.sources import ImportOptions, get_importer
     from curate.sources.base import ChunkedImporter
+    from curate.sources.ingest import import_paths
+    from curate.sources.parallel import IMPORT_PRELOAD
 
     if (executor or scheduler) and not isinstance(get_importer(format_name), ChunkedImporter):
         click.echo(
             f"curate: note: {format_name} files are read in this process; only mptrj is cut into tasks", err=True
         )
     with (
-        open_executor(executor, scheduler=scheduler, workers=workers) as engine,  # type: ignore[arg-type]
+        open_executor(executor, scheduler=scheduler, workers=workers, preload=IMPORT_PRELOAD) as engine,  # type: ignore[arg-type]
         tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=sys.stderr) as bar,
     ):
         report = import_paths(
@@ -101,7 +102,7 @@ def command(
             on_progress=bar.update,
             on_error=lambda message: click.echo(f"curate: error: {message}", err=True),
         )
-    from curate.store import Dataset
+    from curate.dataset.store import Dataset
 
     dataset = Dataset.open(out)
     click.echo(

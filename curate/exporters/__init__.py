@@ -1,6 +1,6 @@
 """Exporters: a dataset -> one file a trainer reads, one module per format, and their registry.
 
-Every exporter receives the dataset's rows as :class:`~curate.configuration.Configuration` objects streamed
+Every exporter receives the dataset's rows as :class:`~curate.dataset.configuration.Configuration` objects streamed
 batch by batch (memory bounded by one batch, or by one material for ``mptrj-json``) and writes one file.
 :func:`export_dataset` writes to a hidden temporary name next to the output and renames it into place when
 complete, so a killed export never leaves a half-written file under the requested name.
@@ -23,10 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.configuration import Configuration, batch_to_configurations
+from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.schema import row_schema
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
-from curate.schema import row_schema
-from curate.store import Dataset
 
 ExportFormat = Literal["extxyz", "mptrj-json", "ase-db"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)

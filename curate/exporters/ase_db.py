@@ -28,7 +28,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db.core import str_represents
 from ase.units import GPa
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.exporters import ExportCounts, ase_metadata
 
 COMMIT_ROWS = 1000

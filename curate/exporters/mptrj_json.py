@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import orjson
 from pymatgen.core import Lattice, Structure
 
-from curate.configuration import Configuration, geometry_hash, stress_vasp_kbar_from_gpa
+from curate.dataset.configuration import Configuration, geometry_hash, stress_vasp_kbar_from_gpa
 from curate.exporters import ExportCounts
 
 SKIP_UNLABELLED = "no energy or no forces (an MPtrj frame needs both)"

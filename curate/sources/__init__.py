@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from curate.sources.base import Importer, ImportOptions, Rejected
+from curate.sources.base import Importer, ImportOptions
 
 ImportFormat = Literal["mp-tasks", "mptrj", "matpes", "vasp", "ase"]
 IMPORT_FORMATS: tuple[str, ...] = get_args(ImportFormat)
@@ -59,4 +59,4 @@ def get_importer(name: str) -> Importer:
     return factory()
 
 
-__all__ = ["IMPORT_FORMATS", "ImportFormat", "ImportOptions", "Importer", "Rejected", "get_importer"]
+__all__ = ["IMPORT_FORMATS", "ImportFormat", "ImportOptions", "Importer", "get_importer"]

@@ -25,9 +25,9 @@ from typing import IO, Any, ClassVar
 
 import numpy as np
 
-from curate.configuration import Configuration, canonical_json, voigt6_to_matrix
+from curate.dataset.configuration import Configuration, Rejected, canonical_json, voigt6_to_matrix
 from curate.errors import InputError, RecordRejected
-from curate.sources.base import ImportOptions, Rejected, optional_array
+from curate.sources.base import ImportOptions, optional_array
 
 _DATABASE_FORMATS = ("db", "json")
 _TEXT_META = ("material_id", "task_id", "parent_id", "generator", "pair_id", "split")

@@ -9,17 +9,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import RecordRejected
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A record an importer could not turn into a configuration, with the reason."""
-
-    record: str
-    field: str | None
-    reason: str
 
 
 @dataclass(frozen=True)

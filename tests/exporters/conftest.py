@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import import_paths
+from curate.sources.ingest import import_paths
 
 # name -> (file under ../shared/data, import format); magnetism has magmoms and a GGA+U (Co U=3.32) task
 REAL_FILES = {

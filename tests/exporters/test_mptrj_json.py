@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration, configurations_to_batch
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.exporters import export_dataset
 from curate.exporters.mptrj_json import SKIP_NOT_PERIODIC, SKIP_UNLABELLED
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.exporters.roundtrip import assert_same_labels, rows_by_id
 
 
