@@ -23,7 +23,8 @@ from curate.sources import IMPORT_FORMATS
     default=None,
     help=(
         "Functional for formats whose files do not record it (extxyz, ...): PBE, PBE+U, r2SCAN, ... "
-        "For mptrj it replaces the Materials Project GGA/GGA+U rule."
+        "For mptrj it replaces the Materials Project GGA/GGA+U rule; for mlearn it replaces PBE, the functional of "
+        "the mlearn benchmark (for other data in that layout)."
     ),
 )
 @click.option(
@@ -58,12 +59,17 @@ def command(
       mp-tasks  Materials Project task documents (list or dict, .json or .json.gz): every ionic step
       mptrj     CHGNet's MPtrj JSON {mp_id: {frame_id: {structure, energies, force, stress, magmom}}}
       matpes    MatPES documents (list, or dict keyed by anything)
+      mlearn    mlearn/maml JSON list {structure, outputs: {energy, forces, virial_stress}, group,
+                description, tag}; virial_stress is kBar, VASP sign, order xx yy zz xy yz zx;
+                recorded as PBE (mlearn's own settings, not the Materials Project's) unless --functional
       vasp      vasprun.xml / OUTCAR files or calculation directories (every ionic step)
       ase       extxyz and anything ase.io reads with energy/forces/stress
 
     Units stored: eV, eV/A, GPa (ASE sign: positive = tensile). The functional is read from each
-    calculation's inputs (INCAR/vasprun parameters), never guessed. Re-running the same import adds
-    nothing (rows are keyed by a content hash), so an interrupted import resumes. Records that fail the
+    calculation's inputs (INCAR/vasprun parameters) or documents where they record it, taken from the
+    data set's publication where they do not (mlearn: PBE), else from --functional; never guessed.
+    Re-running the same import adds nothing (rows are keyed by a content hash), so an interrupted import
+    resumes. Records that fail the
     quality gate go to DIR/quarantine.jsonl with file, record, field and reason; good records still land.
 
     mptrj files are parsed in 4 MiB chunks by worker processes, or on a Dask cluster with --executor dask
