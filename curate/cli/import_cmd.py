@@ -22,7 +22,7 @@ from curate.sources import IMPORT_FORMATS
     "--functional",
     default=None,
     help=(
-        "Functional for formats whose files do not record it (extxyz, ...): PBE, PBE+U, r2SCAN, ... "
+        "Functional for formats whose files do not record it (extxyz, .aselmdb, ...): PBE, PBE+U, r2SCAN, ... "
         "For mptrj it replaces the Materials Project GGA/GGA+U rule; for mlearn it replaces PBE, the functional of "
         "the mlearn benchmark (for other data in that layout)."
     ),
@@ -63,7 +63,10 @@ def command(
                 description, tag}; virial_stress is kBar, VASP sign, order xx yy zz xy yz zx;
                 recorded as PBE (mlearn's own settings, not the Materials Project's) unless --functional
       vasp      vasprun.xml / OUTCAR files or calculation directories (every ionic step)
-      ase       extxyz and anything ase.io reads with energy/forces/stress
+      ase       extxyz and anything ase.io reads with energy/forces/stress, ASE databases (.db, .json) and
+                ASE-LMDB (.aselmdb, fairchem's OMat24/OMol25 layout; stress eV/A^3 converted to GPa).
+                Rows that name no functional need --functional, which labels every row alike
+                (OMat24 mixes PBE and PBE+U by composition; one --functional cannot tell them apart)
 
     Units stored: eV, eV/A, GPa (ASE sign: positive = tensile). The functional is read from each
     calculation's inputs (INCAR/vasprun parameters) or documents where they record it, taken from the
@@ -77,8 +80,10 @@ def command(
     ran the chunks, and a chunk lost with its worker is parsed again.
 
     \b
-    Example:
+    Examples:
       curate import mp-tasks ../shared/data/emmet/test_As2SO6_tasks.json.gz --out as2so6
+      curate import mlearn ../shared/data/mlearn/Ge_training.json --out ge-mlearn
+      curate import ase relaxations.aselmdb --functional r2SCAN --out relaxations
     """
     from tqdm import tqdm
 
