@@ -18,7 +18,8 @@ class ImportOptions:
     """Options every importer understands.
 
     Attributes:
-        functional: functional to record for formats whose files do not say (extxyz, ...); never overrides
+        functional: functional to record for formats whose files do not say (extxyz, .aselmdb, ...), or to
+            replace a format's documented default (mptrj: the MP GGA/GGA+U rule; mlearn: PBE); never overrides
             what a file's own inputs say.
     """
 
