@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curate.configuration import Configuration, stress_gpa_from_vasp_kbar, voigt6_to_matrix
+from curate.dataset.configuration import Configuration, Rejected, stress_gpa_from_vasp_kbar, voigt6_to_matrix
 from curate.errors import InputError, RecordRejected
-from curate.sources.base import ImportOptions, Rejected, optional_array, structure_arrays
+from curate.sources.base import ImportOptions, optional_array, structure_arrays
 from curate.sources.jsonstream import decode, iter_top_level, peek_kind
 
 MLEARN_FUNCTIONAL = "PBE"

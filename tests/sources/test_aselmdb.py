@@ -14,8 +14,8 @@ from ase.units import GPa
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.sources.test_ase_files import LU, MD, frames_with_calculator
 from tests.sources.test_vasp import raw_vasprun_steps
 

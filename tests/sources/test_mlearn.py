@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
+from curate.dataset.store import Dataset
 from curate.errors import InputError
-from curate.ingest import import_paths
 from curate.sources.base import ImportOptions
+from curate.sources.ingest import import_paths
 from curate.sources.mlearn import MlearnImporter, virial_stress_gpa
-from curate.store import Dataset
 
 GE_TRAINING = "mlearn/Ge_training.json"
 GE_TEST = "mlearn/Ge_test.json"

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.configuration import batch_to_configurations
-from curate.store import Dataset
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
