@@ -57,9 +57,9 @@ def log(message: str) -> None:
 
 def load_pool() -> list:
     """Real labelled frames of the pool files, as curate Configurations."""
-    from curate.configuration import batch_to_configurations
-    from curate.ingest import import_paths
-    from curate.store import Dataset
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.dataset.store import Dataset
+    from curate.sources.ingest import import_paths
 
     pool_dir = WORK / "pool"
     for format_name, path in POOL_FILES:
@@ -69,8 +69,8 @@ def load_pool() -> list:
 
 def build_dataset(path: Path, pool: list, *, environments: int, seed: int, sigma_range: tuple[float, float]) -> None:
     """Write rattled, strained supercells of pool frames until ``environments`` atoms are reached."""
-    from curate.configuration import configurations_to_batch
-    from curate.store import Dataset
+    from curate.dataset.configuration import configurations_to_batch
+    from curate.dataset.store import Dataset
 
     meta_path = path.with_suffix(".meta.json")
     if meta_path.is_file() and (path / "manifest.json").is_file():
@@ -121,9 +121,9 @@ def descriptor_throughput(reference: Path, *, environments: int, n_jobs: int, re
     """Best-of-``repeats`` seconds of dscribe direct vs curate's descriptor stage on the same rows."""
     from dscribe.descriptors import SOAP
 
+    from curate.dataset.store import Dataset
     from curate.descriptors.soap import DESCRIPTOR_COLUMNS, SoapDescriptor, atoms_from_batch
     from curate.diagnostics.coverage import scan_dataset
-    from curate.store import Dataset
 
     dataset = Dataset.open(reference)
     batches, count = [], 0

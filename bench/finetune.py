@@ -73,9 +73,9 @@ def _sys_path() -> None:
 
 def prepare(data_dir: Path, work: Path, structures: int, seed: int) -> tuple[Path, Path]:
     """Import the real frames once; write train and val datasets (5:1, seeded) of ``structures`` rows."""
-    from curate.configuration import configurations_to_batch
-    from curate.ingest import import_paths
-    from curate.store import Dataset
+    from curate.dataset.configuration import configurations_to_batch
+    from curate.dataset.store import Dataset
+    from curate.sources.ingest import import_paths
     from curate.training.data import load_training_set
 
     source = work / "source"
@@ -110,7 +110,7 @@ def run_anchor(train_dir: Path, val_dir: Path, epochs: int, batch_size: int, dev
     from chgnet.trainer import Trainer
     from torch.utils.data import DataLoader
 
-    from curate.configuration import stress_vasp_kbar_from_gpa
+    from curate.dataset.configuration import stress_vasp_kbar_from_gpa
     from curate.models.chgnet import CHGNetModel, to_pymatgen
     from curate.training.data import load_training_set
     from curate.training.evaluate import evaluate

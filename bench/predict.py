@@ -79,8 +79,8 @@ MEMORY_SAMPLE_S = 0.5
 
 def build_input(data_dir: Path, work: Path, structures: int) -> Path:
     """Import the real files once, then write an evenly spaced sample of ``structures`` rows as a dataset."""
-    from curate.ingest import import_paths
-    from curate.store import Dataset
+    from curate.dataset.store import Dataset
+    from curate.sources.ingest import import_paths
 
     everything = work / "all"
     if not (everything / "manifest.json").is_file():
@@ -105,8 +105,8 @@ def run_anchor(dataset: Path, device: str, results: Path) -> dict[str, Any]:
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
+    from curate.dataset.store import Dataset
     from curate.models.run import STRUCTURE_COLUMNS, structures_from_batch
-    from curate.store import Dataset
 
     table = Dataset.open(dataset).read(columns=STRUCTURE_COLUMNS)
     structures = structures_from_batch(table.combine_chunks().to_batches()[0])
@@ -142,11 +142,11 @@ def run_anchor(dataset: Path, device: str, results: Path) -> dict[str, Any]:
 
 def run_curate(dataset: Path, device: str, out: Path, share_graphs: bool, max_atoms: int | None) -> dict[str, Any]:
     """``curate predict`` as a library call: the committee over the dataset into a predictions dataset."""
+    from curate.dataset.store import Dataset
     from curate.models import load_model, max_atoms_for
     from curate.models.chgnet import CPU_BATCH_ATOMS
     from curate.models.committee import predict_committee
     from curate.models.run import STRUCTURE_COLUMNS, predict_dataset, start_predict_pool, structures_from_batch
-    from curate.store import Dataset
 
     models = [load_model(s, device=device) for s in COMMITTEE]
     atoms = max_atoms or max_atoms_for(models)
@@ -230,7 +230,7 @@ def cli(
         return
     work_dir.mkdir(parents=True, exist_ok=True)
     dataset = build_input(data_dir, work_dir, structures)
-    from curate.store import Dataset
+    from curate.dataset.store import Dataset
 
     atoms = int(Dataset.open(dataset).read(columns=["nsites"]).column("nsites").to_numpy().sum())
     load = os.getloadavg()[0]

@@ -2,14 +2,14 @@
 
 1. **Import throughput.** ``curate import mptrj`` of the 20,000-frame MPtrj-layout file ``bench/ingest.py``
    builds (perturbed copies of the real ionic steps in ``../shared/data/emmet``), through
-   :func:`curate.ingest.import_paths` with ``workers=1`` (in-process), ``workers=2`` (process pool), and a
+   :func:`curate.sources.ingest.import_paths` with ``workers=1`` (in-process), ``workers=2`` (process pool), and a
    :class:`~curate.execution.dask_executor.DaskExecutor` on a LocalCluster of 2 single-threaded workers
    (4 MiB chunks everywhere). The three datasets must have the same content hash (checked).
 2. **Coverage-descriptor throughput.** SOAP (:class:`curate.descriptors.soap.SoapDescriptor`, default
    parameters) of every environment of the first ``--soap-rows`` rows of that dataset, 100-row record batches,
    through :func:`curate.execution.descriptors.soap_environments`: in-process vs on the LocalCluster (the same
    features, checked).
-3. **Per-task overhead on small shards.** Import tasks (:func:`curate.parallel.process_chunk`) of one frame
+3. **Per-task overhead on small shards.** Import tasks (:func:`curate.sources.parallel.process_chunk`) of one frame
    each, ``--tiny-tasks`` of them: ms per task in-process vs on the (warm) LocalCluster.
 
 Cluster start-up is timed separately and not included in the throughputs. Everything runs once, in this
@@ -53,7 +53,7 @@ def log(message: str) -> None:
 
 
 def _timed_import(source: Path, out: Path, **kwargs: Any) -> tuple[float, Any]:
-    from curate.ingest import import_paths
+    from curate.sources.ingest import import_paths
 
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
@@ -63,7 +63,7 @@ def _timed_import(source: Path, out: Path, **kwargs: Any) -> tuple[float, Any]:
 
 def bench_import(source: Path, frames: int, dask_executor: Any) -> list[dict[str, Any]]:
     """Seconds and frames/s of the three ways to import ``source``; raises if the datasets differ."""
-    from curate.store import Dataset
+    from curate.dataset.store import Dataset
 
     rows = []
     hashes = set()
@@ -89,9 +89,9 @@ def bench_soap(dataset_dir: Path, soap_rows: int, dask_executor: Any) -> tuple[l
     """Environments/s of SOAP in-process and on the cluster over the same 100-row batches."""
     import pyarrow.compute as pc
 
+    from curate.dataset.store import Dataset
     from curate.execution import InProcessExecutor
     from curate.execution.descriptors import soap_environments, soap_tasks
-    from curate.store import Dataset
 
     table = Dataset.open(dataset_dir).read().slice(0, soap_rows)
     species = sorted(set(pc.list_flatten(table.column("species_at_sites")).to_pylist()))
@@ -127,10 +127,10 @@ def one_frame_tasks(source: Path, tasks: int) -> list[Any]:
     """``tasks`` import tasks of one MPtrj frame each (the first frames of ``source``), as the importer cuts them."""
     import json
 
-    from curate.parallel import ChunkTask
-    from curate.quality import MIN_DISTANCE_FACTOR
+    from curate.checks.quality import MIN_DISTANCE_FACTOR
     from curate.sources import ImportOptions, get_importer
     from curate.sources.base import RawChunk
+    from curate.sources.parallel import ChunkTask
 
     importer = get_importer("mptrj")
     chunk = next(importer.chunks(source, target_bytes=4 << 20))
@@ -147,7 +147,7 @@ def one_frame_tasks(source: Path, tasks: int) -> list[Any]:
 def bench_tiny_tasks(source: Path, tasks: int, dask_executor: Any) -> list[dict[str, Any]]:
     """ms per one-frame import task (parse, gate, batch), in-process and on the warm cluster."""
     from curate.execution import InProcessExecutor
-    from curate.parallel import process_chunk
+    from curate.sources.parallel import process_chunk
 
     work = one_frame_tasks(source, tasks)
     out = []

@@ -1,9 +1,9 @@
 """Run a recipe over a dataset: stream the parents, apply each step, gate the outputs, write a new dataset.
 
-Each output goes through the import quality gate (:func:`curate.quality.configuration_findings`): a
+Each output goes through the import quality gate (:func:`curate.checks.quality.configuration_findings`): a
 structure with two atoms closer than ``min_distance_factor`` x the sum of their covalent radii is rejected,
 counted per step and reason, and written to the output's quarantine with the reason. Accepted rows are
-written through :func:`curate.ingest.write_items`; a re-run with the same seed makes the same rows, which the
+written through :func:`curate.sources.ingest.write_items`; a re-run with the same seed makes the same rows, which the
 writer skips as already present.
 
 Parents are cut into tasks of ``parents_per_task`` rows; :func:`generate_task` (a pure function of one task)
@@ -19,19 +19,18 @@ import json
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from curate.configuration import Configuration, batch_to_configurations, row_hashes
+from curate.checks.quality import Finding, gate
+from curate.dataset.configuration import Configuration, Rejected, batch_to_configurations, row_hashes
+from curate.dataset.store import Dataset, DatasetWriter
 from curate.errors import ConfigurationError
-from curate.ingest import FileReport, write_items
-from curate.quality import configuration_findings, first_error
-from curate.sources.base import Rejected
-from curate.store import Dataset, DatasetWriter
+from curate.sources.ingest import FileReport, write_items
 from sampling.generators import SeedStream
 from sampling.recipe import PARENTS, Recipe, Step
 
@@ -104,18 +103,20 @@ def _gated(
     step: Step, parent: Configuration, parent_id: str, seeds: SeedStream, report: StepReport, factor: float
 ) -> Iterator[Configuration | Rejected]:
     """The step's outputs for one parent, each either accepted or turned into a Rejected with its reason."""
-    for item in step.generator.generate(parent, parent_id=parent_id, seeds=seeds):
-        if isinstance(item, Rejected):
-            report.rejected["generator-refused"] += 1
+
+    def counted(items: Iterable[Configuration | Rejected]) -> Iterator[Configuration | Rejected]:
+        for item in items:
+            if isinstance(item, Rejected):
+                report.rejected["generator-refused"] += 1
+            else:
+                report.generated += 1
             yield item
-            continue
-        report.generated += 1
-        error = first_error(configuration_findings(item, min_distance_factor=factor))
-        if error is None:
-            yield item
-        else:
-            report.rejected[error.check] += 1
-            yield Rejected(item.source_record or step.name, error.field, error.reason)
+
+    def count_error(finding: Finding) -> None:
+        report.rejected[finding.check] += 1
+
+    outputs = counted(step.generator.generate(parent, parent_id=parent_id, seeds=seeds))
+    yield from gate(outputs, min_distance_factor=factor, fallback_record=step.name, on_error=count_error)
 
 
 def task_seed(run_seed: int, task_index: int) -> int:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.configuration import Configuration, configurations_to_batch
-from curate.store import Dataset
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 
 ABSENT_ELEMENT_DISTANCE = 2.0
 

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.configuration import configurations_to_batch
-from curate.store import Dataset
+from curate.dataset.configuration import configurations_to_batch
+from curate.dataset.store import Dataset
 from sampling.pool import Candidates
 from sampling.selection import CandidatePool, Pick
 

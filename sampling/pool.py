@@ -10,10 +10,9 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from curate.configuration import Configuration, batch_to_configurations, configurations_to_batch
-from curate.quality import configuration_findings, first_error
-from curate.sources.base import Rejected
-from curate.store import Dataset
+from curate.checks.quality import gate
+from curate.dataset.configuration import Configuration, Rejected, batch_to_configurations, configurations_to_batch
+from curate.dataset.store import Dataset
 from sampling.generators.base import SeedStream
 from sampling.generators.rattle import GaussianRattle
 from sampling.generators.strain import Strain
@@ -81,15 +80,11 @@ def generate_candidates(
     rejected: list[Rejected] = []
     for parent_id, parent in zip(parent_ids, parents, strict=True):
         for generator in generators:
-            for item in generator.generate(parent, parent_id=parent_id, seeds=seeds):
+            for item in gate(generator.generate(parent, parent_id=parent_id, seeds=seeds)):
                 if isinstance(item, Rejected):
                     rejected.append(item)
-                    continue
-                error = first_error(configuration_findings(item))
-                if error is None:
-                    good.append(item)
                 else:
-                    rejected.append(Rejected(item.source_record or "?", error.field, error.reason))
+                    good.append(item)
     return Candidates(_with_ids(good), good, rejected, list(zip(parent_ids, parents, strict=True)))
 
 

@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
+from curate.checks.quality import MIN_DISTANCE_FACTOR
+from curate.dataset.resources import packaged_file
 from curate.errors import ConfigurationError
-from curate.quality import MIN_DISTANCE_FACTOR
 from sampling.generators import Generator, make_generator
 
 PARENTS = "parents"
@@ -138,11 +139,9 @@ def resolve_recipe_path(text: str) -> Path:
     path = Path(text)
     if path.is_file():
         return path
-    from curate.demo import recipe_path
-
     name = text if text.endswith((".yaml", ".yml")) else f"{text}.yaml"
     try:
-        return recipe_path(name)
+        return packaged_file("datasets", name)
     except FileNotFoundError:
         raise ConfigurationError(f"recipe {text!r}: no such file, and no built-in recipe {name}") from None
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.configuration import Configuration, configurations_to_batch
+from curate.dataset.configuration import Configuration, configurations_to_batch
 from sampling.scores import committee_scores
 from sampling.selection import CandidatePool
 
@@ -40,7 +40,7 @@ def run_committee(
     names = [m.info.name for m in models]
     forces = [[p.forces for p in predictions[name]] for name in names]
     energies = np.array([[p.energy for p in predictions[name]] for name in names])
-    from curate.configuration import reduced_formula
+    from curate.dataset.configuration import reduced_formula
 
     compositions = [reduced_formula(c.species) for c in configurations]
     scores = committee_scores(forces, energies, [c.nsites for c in configurations], compositions)
@@ -64,7 +64,7 @@ def build_pool(
     ids: Sequence[str], configurations: Sequence[Configuration], scores: dict[str, np.ndarray]
 ) -> CandidatePool:
     """A CandidatePool with SOAP-mean features and the given scores."""
-    from curate.configuration import reduced_formula
+    from curate.dataset.configuration import reduced_formula
 
     return CandidatePool(
         ids=list(ids),

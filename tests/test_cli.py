@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 
 def test_demo_builds_validates_and_summarises(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_info_json_counts(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_validate_strict_fails_on_planted_errors(tmp_path: Path) -> None:
-    from curate.configuration import batch_to_configurations, configurations_to_batch
+    from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
 
     runner = CliRunner()
     runner.invoke(main, ["demo", "--out", str(tmp_path / "demo")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.configuration import (
+from curate.dataset.configuration import (
     Configuration,
     batch_to_configurations,
     check_configuration,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 from tests.sources.test_mptrj import write_replicated_mptrj
 
 

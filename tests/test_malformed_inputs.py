@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 
 def _si_docs(shared_data: Path) -> list[dict]:

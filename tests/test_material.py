@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.configuration import Configuration, configurations_to_batch
-from curate.ingest import import_paths
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.material import MATERIAL_COLUMNS, material_groups
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 @pytest.fixture(scope="module")

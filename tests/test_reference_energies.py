@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curate.diagnostics.reference_energies import counts_of, fit_atomref
 from curate.errors import ConfigurationError
-from curate.reference_energies import counts_of, fit_atomref
 
 
 def mp_elemental_refs(shared_data: Path) -> dict[str, float]:

@@ -6,7 +6,7 @@ import json
 
 import pyarrow as pa
 
-from curate.schema import SCHEMA_VERSION_KEY, row_schema
+from curate.dataset.schema import SCHEMA_VERSION_KEY, row_schema
 from tests.conftest import REPO_ROOT
 
 

@@ -18,6 +18,9 @@ NOT_CONFIGURATIONS = {
         "ComputedEntry documents: energies per composition with no structure (reference energies, not rows)"
     ),
     "vasp/GaAs_r2scan_static/MP_compatible_GaAs_r2SCAN_static.json.gz": "a validation report of the same run",
+    "matcalc/mp-binary-pbe-elasticity-2025.1.json.gz": (
+        "structures with DFT bulk and shear moduli, no energies or forces: an elasticity benchmark, not rows"
+    ),
 }
 DIRECTORY_INPUTS = {"INCAR.gz", "POSCAR.gz", "CONTCAR.gz", "OSZICAR.gz", "POTCAR.spec.gz", "OUTCAR.gz"}
 IMPORTS = [
@@ -30,6 +33,10 @@ IMPORTS = [
     ("matpes", "matcalc/MatPES-r2SCAN-Element-Refs.json.gz", 89),
     ("vasp", "vasp/r2scan_relax_Lu3", 6),
     ("vasp", "vasp/GaAs_r2scan_static", 1),
+    ("mlearn", "mlearn/Ge_training.json", 228),
+    ("mlearn", "mlearn/Ge_test.json", 25),
+    ("mlearn", "mlearn/Li_training.json", 241),
+    ("mlearn", "mlearn/Li_test.json", 29),
 ]
 
 
@@ -65,7 +72,7 @@ def test_everything_imports_into_one_dataset(shared_data: Path, tmp_path: Path) 
     rows = pq.read_table(out / "data", columns=["functional", "source"]).to_pylist()
     # SOURCES.md, counted by hand: mp-tasks PBE 193 + 55 distinct Li/Fe/V + 3 + 7, La2CoO4 PBE+U 1, CrAs PBEsol 6;
     # MatPES 89 + 89; VASP PBE+U LiFePO4 11 + Fe2O3 3 + V2O5 5, PBE Si MD 10 + Si 5 + Li 3 + Si static 1,
-    # r2SCAN Lu 6 + GaAs 1 + Rb2F 3 + Al 2 + LiF 1 + LiH 1, SCAN LiF 1
+    # r2SCAN Lu 6 + GaAs 1 + Rb2F 3 + Al 2 + LiF 1 + LiH 1, SCAN LiF 1; mlearn (PBE) Ge 228 + 25, Li 241 + 29
     assert Counter((r["source"], r["functional"]) for r in rows) == {
         ("mp-tasks", "PBE"): 258,
         ("mp-tasks", "PBE+U"): 1,
@@ -76,5 +83,6 @@ def test_everything_imports_into_one_dataset(shared_data: Path, tmp_path: Path) 
         ("vasp", "PBE"): 19,
         ("vasp", "r2SCAN"): 14,
         ("vasp", "SCAN"): 1,
+        ("mlearn", "PBE"): 523,
     }
-    assert len(rows) == 496
+    assert len(rows) == 1019

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curate.configuration import Configuration, configurations_to_batch
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.errors import DatasetError
-from curate.store import Dataset
 
 
 def _rows(n: int, offset: int = 0) -> list[Configuration]:

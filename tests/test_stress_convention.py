@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import batch_to_configurations
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 @pytest.mark.model

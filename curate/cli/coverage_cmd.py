@@ -123,12 +123,12 @@ def command(
     Example:
       curate coverage mptrj_ds --target my_md_ds --out reports/ --attach
     """
+    from curate.dataset.store import Dataset
     from curate.descriptors.soap import SoapParams
     from curate.diagnostics.coverage import compute_coverage
     from curate.diagnostics.coverage_plots import plot_coverage, plot_label_bias
     from curate.diagnostics.coverage_report import build_report, render_markdown
     from curate.diagnostics.label_bias import label_statistics
-    from curate.store import Dataset
 
     if r_cut <= 0 or sigma <= 0:
         raise ConfigurationError(f"--r-cut and --sigma must be > 0 angstrom, got {r_cut} and {sigma}")

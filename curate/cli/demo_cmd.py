@@ -26,8 +26,9 @@ def command(ctx: click.Context, out: Path, seed: int) -> None:
     atoms 0.3 A apart that the quality gate must quarantine. Then runs `curate validate` and
     `curate info` on the result.
     """
-    from curate.cli import info_cmd, validate_cmd
-    from curate.demo import build_demo
+    from curate.cli.info_cmd import command as info_command
+    from curate.cli.validate_cmd import command as validate_command
+    from curate.sources.demo import build_demo
 
     report = build_demo(out, seed=seed)
     click.echo(
@@ -35,5 +36,5 @@ def command(ctx: click.Context, out: Path, seed: int) -> None:
         f"{report.quarantined} quarantined "
         f"(see {out / 'quarantine.jsonl'})"
     )
-    ctx.invoke(validate_cmd.command, dataset_dir=out)
-    ctx.invoke(info_cmd.command, dataset_dir=out, plot_path=out / "summary.png")
+    ctx.invoke(validate_command, dataset_dir=out)
+    ctx.invoke(info_command, dataset_dir=out, plot_path=out / "summary.png")

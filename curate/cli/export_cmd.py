@@ -85,8 +85,8 @@ def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[s
     """
     from tqdm import tqdm
 
+    from curate.dataset.store import Dataset
     from curate.exporters import export_dataset, parse_where
-    from curate.store import Dataset
 
     where = parse_where(where_terms)
     total = Dataset.open(dataset_dir).num_rows

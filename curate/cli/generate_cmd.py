@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
+from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.options import execution_options, task_rows_option
-from curate.quality import MIN_DISTANCE_FACTOR
 
 
 def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...]:
@@ -192,9 +192,9 @@ def command(
 
     from tqdm import tqdm
 
+    from curate.dataset.store import Dataset
     from curate.errors import ConfigurationError
     from curate.execution import open_executor
-    from curate.store import Dataset
     from sampling.generate import generate_dataset
     from sampling.recipe import load_recipe, recipe_from_mapping
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.options import execution_options
-from curate.quality import MIN_DISTANCE_FACTOR
 from curate.sources import IMPORT_FORMATS
 
 
@@ -22,8 +22,9 @@ from curate.sources import IMPORT_FORMATS
     "--functional",
     default=None,
     help=(
-        "Functional for formats whose files do not record it (extxyz, ...): PBE, PBE+U, r2SCAN, ... "
-        "For mptrj it replaces the Materials Project GGA/GGA+U rule."
+        "Functional for formats whose files do not record it (extxyz, .aselmdb, ...): PBE, PBE+U, r2SCAN, ... "
+        "For mptrj it replaces the Materials Project GGA/GGA+U rule; for mlearn it replaces PBE, the functional of "
+        "the mlearn benchmark (for other data in that layout)."
     ),
 )
 @click.option(
@@ -58,12 +59,20 @@ def command(
       mp-tasks  Materials Project task documents (list or dict, .json or .json.gz): every ionic step
       mptrj     CHGNet's MPtrj JSON {mp_id: {frame_id: {structure, energies, force, stress, magmom}}}
       matpes    MatPES documents (list, or dict keyed by anything)
+      mlearn    mlearn/maml JSON list {structure, outputs: {energy, forces, virial_stress}, group,
+                description, tag}; virial_stress is kBar, VASP sign, order xx yy zz xy yz zx;
+                recorded as PBE (mlearn's own settings, not the Materials Project's) unless --functional
       vasp      vasprun.xml / OUTCAR files or calculation directories (every ionic step)
-      ase       extxyz and anything ase.io reads with energy/forces/stress
+      ase       extxyz and anything ase.io reads with energy/forces/stress, ASE databases (.db, .json) and
+                ASE-LMDB (.aselmdb, fairchem's OMat24/OMol25 layout; stress eV/A^3 converted to GPa).
+                Rows that name no functional need --functional, which labels every row alike
+                (OMat24 mixes PBE and PBE+U by composition; one --functional cannot tell them apart)
 
     Units stored: eV, eV/A, GPa (ASE sign: positive = tensile). The functional is read from each
-    calculation's inputs (INCAR/vasprun parameters), never guessed. Re-running the same import adds
-    nothing (rows are keyed by a content hash), so an interrupted import resumes. Records that fail the
+    calculation's inputs (INCAR/vasprun parameters) or documents where they record it, taken from the
+    data set's publication where they do not (mlearn: PBE), else from --functional; never guessed.
+    Re-running the same import adds nothing (rows are keyed by a content hash), so an interrupted import
+    resumes. Records that fail the
     quality gate go to DIR/quarantine.jsonl with file, record, field and reason; good records still land.
 
     mptrj files are parsed in 4 MiB chunks by worker processes, or on a Dask cluster with --executor dask
@@ -71,22 +80,25 @@ def command(
     ran the chunks, and a chunk lost with its worker is parsed again.
 
     \b
-    Example:
+    Examples:
       curate import mp-tasks ../shared/data/emmet/test_As2SO6_tasks.json.gz --out as2so6
+      curate import mlearn ../shared/data/mlearn/Ge_training.json --out ge-mlearn
+      curate import ase relaxations.aselmdb --functional r2SCAN --out relaxations
     """
     from tqdm import tqdm
 
     from curate.execution import open_executor
-    from curate.ingest import import_paths
     from curate.sources import ImportOptions, get_importer
     from curate.sources.base import ChunkedImporter
+    from curate.sources.ingest import import_paths
+    from curate.sources.parallel import IMPORT_PRELOAD
 
     if (executor or scheduler) and not isinstance(get_importer(format_name), ChunkedImporter):
         click.echo(
             f"curate: note: {format_name} files are read in this process; only mptrj is cut into tasks", err=True
         )
     with (
-        open_executor(executor, scheduler=scheduler, workers=workers) as engine,  # type: ignore[arg-type]
+        open_executor(executor, scheduler=scheduler, workers=workers, preload=IMPORT_PRELOAD) as engine,  # type: ignore[arg-type]
         tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=sys.stderr) as bar,
     ):
         report = import_paths(
@@ -101,7 +113,7 @@ def command(
             on_progress=bar.update,
             on_error=lambda message: click.echo(f"curate: error: {message}", err=True),
         )
-    from curate.store import Dataset
+    from curate.dataset.store import Dataset
 
     dataset = Dataset.open(out)
     click.echo(

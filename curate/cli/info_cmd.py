@@ -30,8 +30,8 @@ def command(dataset_dir: Path, plot_path: Path | None, as_json: bool, top: int) 
     of relaxation data shows as a pile-up of small forces). Example:
       curate info as2so6 --plot as2so6.png
     """
-    from curate.store import Dataset
-    from curate.summary import plot_summary, summarize
+    from curate.checks.summary import plot_summary, summarize
+    from curate.dataset.store import Dataset
 
     dataset = Dataset.open(dataset_dir)
     summary = summarize(dataset)

@@ -72,8 +72,8 @@ def command(
     Such labels record functional=EMT or model:SPEC, never a DFT functional. Rows are labelled --task-rows at
     a time, in-process or on workers (--workers N, --executor dask, --scheduler ADDRESS): same labels either way.
     """
-    from curate.configuration import batch_to_configurations
-    from curate.store import Dataset
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.dataset.store import Dataset
 
     if (vasp_out is None) == (calculator_spec is None):
         raise ConfigurationError("give exactly one of --vasp-inputs OUT or --calculator SPEC")
@@ -96,8 +96,8 @@ def command(
     if out_dir is None:
         raise ConfigurationError("--calculator needs --out DIR for the labelled dataset")
     from curate.execution import open_executor
-    from curate.ingest import FileReport, write_items
     from curate.labelling.calculator import label_with_calculator
+    from curate.sources.ingest import FileReport, write_items
 
     target = Dataset.create(out_dir)
     report = FileReport(path=str(dataset_dir))

@@ -32,9 +32,9 @@ def command(dataset_dir: Path, plot_path: Path | None, no_store: bool) -> None:
     Example:
       curate pair-report lifeo --plot lifeo-pairs.png
     """
+    from curate.dataset.store import Dataset
+    from curate.diagnostics.pairing import pair_report, plot_pairs
     from curate.errors import DatasetError
-    from curate.pairing import pair_report, plot_pairs
-    from curate.store import Dataset
 
     dataset = Dataset.open(dataset_dir)
     report = pair_report(dataset)

@@ -63,9 +63,9 @@ def command(
     """
     from tqdm import tqdm
 
+    from curate.dataset.store import Dataset
     from curate.models import load_model, max_atoms_for
     from curate.models.run import predict_dataset, start_predict_pool
-    from curate.store import Dataset
 
     loaded = [load_model(spec, device=device) for spec in models]
     max_atoms = max_atoms_per_batch or max_atoms_for(loaded)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from curate.cli import pull_hf, pull_mp
+from curate.cli.pull_hf import command as pull_hf_command
+from curate.cli.pull_mp import command as pull_mp_command
 
 
 @click.group("pull")
@@ -12,5 +13,5 @@ def command() -> None:
     """Pull data from the Materials Project (``mp``) or the Hugging Face Hub (``hf``) into a dataset."""
 
 
-command.add_command(pull_mp.command)
-command.add_command(pull_hf.command)
+command.add_command(pull_mp_command)
+command.add_command(pull_hf_command)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.materials_project.frames import DEFAULT_ENERGY_THRESHOLD_EV_PER_ATOM, DEFAULT_FORCE_THRESHOLD_EV_PER_ANG
 from curate.materials_project.selection import FUNCTIONAL_CHOICES, WHAT_CHOICES
 from curate.materials_project.trajectories import MP_TRAJECTORIES_URI
-from curate.quality import MIN_DISTANCE_FACTOR
 
 if TYPE_CHECKING:
     from curate.materials_project.pull import PullOptions, PullQuery
@@ -153,8 +153,8 @@ def command(
 def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
     from tqdm import tqdm
 
+    from curate.dataset.store import Dataset
     from curate.materials_project.pull import pull
-    from curate.store import Dataset
 
     bar = tqdm(unit=" tasks", desc="pull mp", disable=None, file=sys.stderr, postfix={"frames": 0})
     frames = 0

@@ -62,15 +62,15 @@ def command(
     Example:
       curate softening si64 --model chgnet@0.3.0 --out-dir si64-softening
     """
+    from curate.dataset.store import Dataset
     from curate.diagnostics.parity import parity_figure
     from curate.diagnostics.softening_report import report_markdown, softening_report, write_report
     from curate.models import load_model, max_atoms_for, parse_spec
     from curate.models.predictions import Predictions
     from curate.models.run import predict_dataset
-    from curate.store import Dataset
 
     reference = Dataset.open(dataset)
-    from curate.schema import row_schema
+    from curate.dataset.schema import row_schema
 
     if group_by not in row_schema().names:
         from curate.errors import ConfigurationError

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
+from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.options import device_option, max_atoms_option
 from curate.cli.training_options import SETTING_NAMES, training_options
 from curate.models.registry import SPEC_HELP
-from curate.quality import MIN_DISTANCE_FACTOR
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP
 
 TWO_MODES = (
@@ -144,8 +144,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _quality_gate(dataset_dir: Path, *, strict: bool, min_distance_factor: float) -> None:
-    from curate.store import Dataset
-    from curate.validation import validate_dataset
+    from curate.checks.validation import validate_dataset
+    from curate.dataset.store import Dataset
 
     report = validate_dataset(Dataset.open(dataset_dir), min_distance_factor=min_distance_factor)
     click.echo(f"{dataset_dir}: {report.rows} rows checked, {report.errors} error(s), {report.warnings} warning(s)")

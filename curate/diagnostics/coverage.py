@@ -27,11 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.dataset.store import Dataset
 from curate.descriptors.soap import DESCRIPTOR_COLUMNS, SoapDescriptor, SoapParams
 from curate.errors import ConfigurationError, DatasetError
 from curate.execution.base import Executor
 from curate.execution.descriptors import SoapTask, soap_environments
-from curate.store import Dataset
 
 DEFAULT_RADII: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 

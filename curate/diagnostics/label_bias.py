@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 LABEL_COLUMNS = [
     "material_id",

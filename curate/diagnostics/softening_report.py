@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import __version__
+from curate.dataset.store import Dataset
 from curate.diagnostics.softening import GroupStats, share_below_one
 from curate.errors import ConfigurationError, DatasetError
 from curate.models.predictions import Predictions, iter_aligned
-from curate.store import Dataset
 
 NO_GROUP = "(none)"
 SAMPLE_POINTS = 50_000
@@ -126,7 +126,7 @@ def softening_report(
     """
     dataset = Dataset.open(dataset_path)
     predictions = Predictions(predictions_path)
-    from curate.schema import row_schema
+    from curate.dataset.schema import row_schema
 
     if group_by not in row_schema().names:
         raise ConfigurationError(f"--group-by {group_by!r} is not a column; columns: {', '.join(row_schema().names)}")

@@ -6,7 +6,7 @@ submission order, so every executor writes the same dataset (same content hash) 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from curate.errors import ConfigurationError
@@ -28,7 +28,11 @@ __all__ = [
 
 @contextmanager
 def open_executor(
-    kind: ExecutorKind | None = None, *, scheduler: str | None = None, workers: int | None = None
+    kind: ExecutorKind | None = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    preload: Sequence[str] = (),
 ) -> Iterator[Executor | None]:
     """The executor the command-line options ask for, closed on exit.
 
@@ -36,6 +40,7 @@ def open_executor(
         kind: ``local`` or ``dask``; None means ``dask`` when ``scheduler`` is given, else ``local``.
         scheduler: address of a running Dask scheduler (``tcp://HOST:PORT``); only with ``dask``.
         workers: worker processes; for ``dask`` without a scheduler, the LocalCluster size.
+        preload: modules a local process pool's fork server imports once, so each worker starts warm.
 
     Yields:
         None for ``local`` without ``workers``: each stage then picks in-process for small inputs and a process
@@ -57,7 +62,7 @@ def open_executor(
         if workers is None:
             yield None
             return
-        executor = InProcessExecutor() if workers == 1 else ProcessPoolExecutorAdapter(workers)
+        executor = InProcessExecutor() if workers == 1 else ProcessPoolExecutorAdapter(workers, preload=preload)
     else:
         from curate.execution.dask_executor import DaskExecutor
 

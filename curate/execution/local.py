@@ -13,9 +13,6 @@ from curate.execution.base import default_in_flight, ordered_results
 T = TypeVar("T")
 R = TypeVar("R")
 
-# modules the pool's fork server imports once, so each worker starts warm (~1 s per worker otherwise)
-PRELOAD_MODULES = ("curate.parallel", "curate.ingest", "curate.sources.mptrj", "curate.quality")
-
 
 def default_workers() -> int:
     """Worker processes to use by default: the usable CPU count, at most 8."""
@@ -50,7 +47,7 @@ class ProcessPoolExecutorAdapter:
     executor where workers can be lost.
     """
 
-    def __init__(self, workers: int | None = None, *, preload: Sequence[str] = PRELOAD_MODULES):
+    def __init__(self, workers: int | None = None, *, preload: Sequence[str] = ()):
         self._workers = workers or default_workers()
         self._preload = list(preload)
         self._pool: ProcessPoolExecutor | None = None

@@ -24,8 +24,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.dataset.io import atomic_output
 from curate.errors import ConfigurationError, DatasetError
 from curate.models.base import Device, ModelInfo
 from curate.training.data import TrainingSet, split_by_group
@@ -277,9 +276,8 @@ def write_results(rows: Sequence[dict[str, Any]], path: Path, *, hashed_settings
     """Write ``rows`` (schema :data:`RESULTS_SCHEMA`) to ``path`` by atomic replace, settings in the metadata."""
     schema = RESULTS_SCHEMA.with_metadata({"curate.scaling.settings": json.dumps(hashed_settings, sort_keys=True)})
     table = pa.Table.from_pylist(list(rows), schema=schema)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _refuse_mixing(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from curate import __version__
+from curate.dataset.io import atomic_write_text
 from curate.errors import ConfigurationError
 from curate.experiments.scaling import (
     METHOD_ATOMREF,
@@ -267,15 +266,9 @@ def write_report(report: dict[str, Any], out: Path, *, stem: str = REPORT_STEM) 
     png = plot_scaling(report, out / f"{stem}.png")
     report = {**report, "plot": png.name}
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    _atomic_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
-    _atomic_text(md_path, report_markdown(report, plot_name=png.name))
+    atomic_write_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(md_path, report_markdown(report, plot_name=png.name))
     return json_path, md_path, png
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _as_fit(fit: dict[str, Any]) -> PowerLawFit:

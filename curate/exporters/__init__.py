@@ -4,7 +4,7 @@ An export makes two passes. The first reads a few scalar columns (:mod:`curate.e
 file that would mix functionals or Hubbard U values, resolves ``--energy`` (:mod:`curate.exporters.energy`)
 and, for ``mptrj-json``, groups rows into materials (:mod:`curate.material`). The second streams the rows
 kept by ``--where`` (:mod:`curate.exporters.where`) batch by batch as :class:`ExportRow` (row id +
-:class:`~curate.configuration.Configuration`) to the exporter, which writes one file. :func:`export_dataset`
+:class:`~curate.dataset.configuration.Configuration`) to the exporter, which writes one file. :func:`export_dataset`
 writes to a hidden temporary name next to the output and renames it into place when complete, so a killed
 export never leaves a half-written file under the requested name.
 
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple, Protocol, get_args
 
-from curate.configuration import Configuration, batch_to_configurations
+from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters.energy import ENERGY_CHOICES, EnergyChoice, EnergyPolicy, resolve_energy
 from curate.exporters.scan import check_one_energy_scale, scan_dataset
 from curate.exporters.where import RowFilter, Where, parse_where
 from curate.material import MaterialGroups
-from curate.store import Dataset
 
 ExportFormat = Literal["extxyz", "mptrj-json", "ase-db", "aselmdb"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)

@@ -30,7 +30,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db.core import str_represents
 from ase.units import GPa
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.exporters import ExportCounts, ExportPlan, ExportRow, ase_metadata
 from curate.exporters.energy import KIND_RAW
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError
 
 EnergyChoice = Literal["auto", "corrected", "uncorrected"]

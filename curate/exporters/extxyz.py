@@ -38,7 +38,7 @@ from typing import ClassVar, TextIO
 import numpy as np
 from ase.units import GPa
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import InputError
 from curate.exporters import ExportCounts, ExportPlan, ExportRow, ase_metadata
 from curate.exporters.energy import KIND_RAW

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import orjson
 from pymatgen.core import Lattice, Structure
 
-from curate.configuration import Configuration, stress_vasp_kbar_from_gpa
+from curate.dataset.configuration import Configuration, stress_vasp_kbar_from_gpa
 from curate.exporters import ExportCounts, ExportPlan, ExportRow
 from curate.exporters.energy import EnergyLabel, EnergyPolicy, MP2020Corrections, NoEnergy, energy_label
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters.energy import auto_correctable
 from curate.exporters.where import RowFilter
 from curate.material import MATERIAL_COLUMNS, MaterialGrouper, MaterialGroups
-from curate.store import Dataset
 
 SCAN_COLUMNS: tuple[str, ...] = ("functional", "hubbard_u", "energy", "energy_corrected", "source")
 SCAN_BATCH_ROWS = 65536

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate.dataset.schema import row_schema
 from curate.errors import ConfigurationError
-from curate.schema import row_schema
 
 Where = Mapping[str, str | Sequence[str]]
 _TRUE_WORDS = frozenset({"true", "t", "yes", "1"})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError
 from curate.execution import Executor, InProcessExecutor
 from curate.labelling.provenance import apply_sidecar, sidecar_for

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import InputError
 
 SIDECAR_NAME = "curate.json"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.labelling.provenance import sidecar_for, write_sidecar
 
 Functional = Literal["pbe", "r2scan"]

@@ -9,12 +9,11 @@ rows duplicates that are skipped, so the result is the same.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.dataset.io import atomic_write_text, remove_stale_temporaries
 from curate.errors import DatasetError
 
 CHECKPOINT_NAME = "pull-mp.checkpoint.json"
@@ -33,8 +32,7 @@ class Checkpoint:
     def load(cls, dataset_dir: Path, query: dict[str, Any]) -> Checkpoint:
         """The checkpoint in ``dataset_dir`` for ``query`` (empty when there is none or it answers another query)."""
         path = Path(dataset_dir) / CHECKPOINT_NAME
-        for stale in path.parent.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a kill during a rewrite
-            stale.unlink()
+        remove_stale_temporaries(path.parent, CHECKPOINT_NAME)  # left by a kill during a rewrite
         query = json.loads(json.dumps(query))  # tuples -> lists, as stored
         if not path.is_file():
             return cls(path, query)
@@ -50,10 +48,4 @@ class Checkpoint:
         """Record ``task_ids`` as committed and rewrite the file atomically."""
         self.done_task_ids.update(task_ids)
         payload = {"version": CHECKPOINT_VERSION, "query": self.query, "done_task_ids": sorted(self.done_task_ids)}
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(payload, indent=1, sort_keys=True) + "\n")

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.configuration import Configuration
-from curate.sources.base import Rejected
+from curate.dataset.configuration import Configuration, Rejected
 
 DEFAULT_ENERGY_THRESHOLD_EV_PER_ATOM = 0.002
 DEFAULT_FORCE_THRESHOLD_EV_PER_ANG = 0.05

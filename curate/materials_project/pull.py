@@ -15,18 +15,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.configuration import Configuration
+from curate.checks.quality import MIN_DISTANCE_FACTOR
+from curate.dataset.configuration import Configuration, Rejected
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, RecordRejected
-from curate.ingest import FileReport, no_cyclic_gc, write_items
 from curate.materials_project.checkpoint import Checkpoint
 from curate.materials_project.client import RetryPolicy, call_with_retries, open_rester
 from curate.materials_project.frames import FramePolicy, select_frames
 from curate.materials_project.selection import MATERIAL_FIELDS, Functional, PlannedTask, What, plan_tasks
 from curate.materials_project.trajectories import MP_TRAJECTORIES_URI, TrajectoryTable, alpha_identifier, ionic_steps
-from curate.quality import MIN_DISTANCE_FACTOR
-from curate.sources.base import Rejected
+from curate.sources.ingest import FileReport, write_items
 from curate.sources.mp_tasks import ENERGY_FIELD, task_configurations
-from curate.store import Dataset
+from curate.sources.parallel import no_cyclic_gc
 
 # mp-api validates each requested field by rebuilding the document model's JSON schema (~0.1 s per field, per
 # call): ask only for what the rows need (the calc type is already known from the material document).

@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from curate.configuration import Configuration
-from curate.fingerprint import sha256_of_path
+from curate.dataset.configuration import Configuration
+from curate.dataset.io import sha256_of_path
 
 Device = Literal["cpu", "cuda"]
 # CHGNet's own predict path (forces+stress with create_graph=True) needs ~14 MB per atom in a batch on CPU;

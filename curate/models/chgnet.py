@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
+from curate.dataset.io import sha256_of_path
 from curate.errors import ConfigurationError, InputError
-from curate.fingerprint import sha256_of_path
 from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 
 CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")

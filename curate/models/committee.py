@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.models.base import Model, Prediction, SharesGraphs
 
 

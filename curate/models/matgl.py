@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError
 from curate.models.base import Device, ModelInfo, Prediction, atom_batches
 

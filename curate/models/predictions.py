@@ -9,17 +9,14 @@ Layout::
 
 Rows are written in the order of the reference dataset, so a reader can walk reference and predictions in
 lockstep (:func:`iter_aligned`) with memory bounded by one batch. Shards appear atomically (temporary name,
-fsync, rename), as in :mod:`curate.store`.
+fsync, rename), as in :mod:`curate.dataset.store`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import time
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import __version__
+from curate.dataset.io import atomic_write_text
+from curate.dataset.schema import RowSchema, load_schema
+from curate.dataset.shards import ShardFile, next_shard_sequence, shard_name
 from curate.errors import DatasetError
 from curate.models.base import ModelInfo, Prediction
 
@@ -37,42 +37,16 @@ FORMAT_NAME = "curate-predictions"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
-_TYPES = {"string": pa.string(), "float64": pa.float64(), "int32": pa.int32()}
 
 
-def _arrow_type(declared: Any) -> pa.DataType:
-    if isinstance(declared, str):
-        return _TYPES[declared]
-    item = _arrow_type(declared["list"])
-    return pa.list_(item, declared["size"]) if declared.get("size") else pa.list_(item)
-
-
-@lru_cache(maxsize=1)
-def predictions_schema() -> tuple[pa.Schema, dict[str, Any]]:
-    """The Arrow schema (units in field metadata) and the raw JSON of ``schemas/predictions.v1.json``."""
-    here = Path(__file__).resolve().parent.parent
-    for folder in (here.parent / "schemas", here / "_schemas"):
-        if (folder / SCHEMA_FILE_NAME).is_file():
-            raw = json.loads((folder / SCHEMA_FILE_NAME).read_text())
-            break
-    else:
-        raise FileNotFoundError(f"cannot find {SCHEMA_FILE_NAME} in schemas/ or curate/_schemas/")
-    fields = []
-    for f in raw["fields"]:
-        metadata = {b"description": f["description"].encode()}
-        if f.get("unit"):
-            metadata[b"unit"] = f["unit"].encode()
-        fields.append(pa.field(f["name"], _arrow_type(f["type"]), nullable=f["nullable"], metadata=metadata))
-    schema = pa.schema(
-        fields,
-        metadata={b"curate.schema_name": raw["name"].encode(), b"curate.schema_version": raw["version"].encode()},
-    )
-    return schema, raw
+def predictions_schema() -> RowSchema:
+    """The schema of ``schemas/predictions.v1.json`` (Arrow schema with units in field metadata)."""
+    return load_schema(SCHEMA_FILE_NAME)
 
 
 def predictions_to_batch(ids: Sequence[str], model: str, predictions: Sequence[Prediction]) -> pa.RecordBatch:
     """One record batch of the predictions schema for ``model``'s predictions of rows ``ids`` (same order)."""
-    schema, _ = predictions_schema()
+    schema = predictions_schema().arrow
     nsites = np.array([len(p.forces) for p in predictions], dtype=np.int32)
     offsets = np.zeros(len(predictions) + 1, dtype=np.int32)
     np.cumsum(nsites, out=offsets[1:])
@@ -95,12 +69,6 @@ def predictions_to_batch(ids: Sequence[str], model: str, predictions: Sequence[P
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class PredictionWriter:
     """Writes prediction batches into atomically committed shards and keeps the manifest current."""
 
@@ -108,38 +76,30 @@ class PredictionWriter:
         self.path = path
         self.manifest = manifest
         self.shard_rows = shard_rows
-        self._writer: pq.ParquetWriter | None = None
-        self._tmp = Path()
-        self._name = ""
-        self._rows = 0
+        self._shard: ShardFile | None = None
         (path / DATA_DIR).mkdir(parents=True, exist_ok=True)
         self._write_manifest()
 
     def _write_manifest(self) -> None:
-        _atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
 
     def append(self, batch: pa.RecordBatch) -> None:
         """Add rows (predictions schema); commits a shard every ``shard_rows`` rows."""
-        if self._writer is None:
-            self._name = f"part-{len(self.manifest['shards']):05d}-{secrets.token_hex(4)}.parquet"
-            self._tmp = self.path / DATA_DIR / f".{self._name}.tmp"
-            self._writer = pq.ParquetWriter(self._tmp, predictions_schema()[0], compression="zstd")
-        self._writer.write_batch(batch)
-        self._rows += batch.num_rows
-        if self._rows >= self.shard_rows:
+        if self._shard is None:
+            sequence = next_shard_sequence([shard["file"] for shard in self.manifest["shards"]])
+            self._shard = ShardFile(self.path / DATA_DIR, shard_name(sequence), predictions_schema().arrow)
+        self._shard.write(batch)
+        if self._shard.num_rows >= self.shard_rows:
             self.flush()
 
     def flush(self) -> None:
-        """Commit the open shard (fsync, rename) and record it in the manifest."""
-        if self._writer is None:
+        """Commit the open shard (verified, fsynced, renamed) and record it in the manifest."""
+        if self._shard is None:
             return
-        self._writer.close()
-        with open(self._tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self._tmp, self.path / DATA_DIR / self._name)
-        self.manifest["shards"].append({"file": self._name, "num_rows": self._rows})
+        shard, self._shard = self._shard, None
+        shard.commit()
+        self.manifest["shards"].append({"file": shard.name, "num_rows": shard.num_rows})
         self.manifest["num_rows"] = sum(s["num_rows"] for s in self.manifest["shards"])
-        self._writer, self._rows = None, 0
         self._write_manifest()
 
     def close(self, *, history: dict[str, Any]) -> None:
@@ -154,13 +114,13 @@ def new_manifest(
     *, reference: dict[str, Any], models: Sequence[ModelInfo], parameters: dict[str, Any]
 ) -> dict[str, Any]:
     """Manifest of an empty predictions dataset for ``models`` run over the ``reference`` dataset."""
-    _, raw = predictions_schema()
+    schema = predictions_schema()
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "schema": {"name": raw["name"], "version": raw["version"]},
-        "units": {f["name"]: f["unit"] for f in raw["fields"] if f.get("unit")},
-        "conventions": raw["conventions"],
+        "schema": {"name": schema.name, "version": schema.version},
+        "units": schema.units(),
+        "conventions": schema.conventions,
         "reference": reference,
         "models": [m.as_dict() for m in models],
         "parameters": parameters,

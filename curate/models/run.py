@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, DatasetError
 from curate.execution.base import Executor
 from curate.execution.local import InProcessExecutor, ProcessPoolExecutorAdapter, default_workers
@@ -32,7 +33,6 @@ from curate.models.predictions import (
     new_manifest,
     predictions_to_batch,
 )
-from curate.store import Dataset
 
 STRUCTURE_COLUMNS = [
     "id",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -10,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.dataset.io import sha256_of_path
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, DatasetError
 from curate.publish.card import CardInputs, render_card
 from curate.publish.figures import write_figures
@@ -17,7 +18,6 @@ from curate.publish.layout import DEFAULT_SHARD_BYTES, ShardFile, write_shards
 from curate.publish.reports import load_reports
 from curate.publish.split import DEFAULT_FRACTIONS, SPLIT_COLUMNS, SplitPlan, plan_split
 from curate.publish.stats import ReleaseStats
-from curate.store import Dataset
 
 RELEASE_FILE = "curate_release.json"
 RELEASE_FORMAT = "curate-hf-release"
@@ -46,15 +46,6 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _release_record(dataset: Dataset, release: Release, *, repo_id: str) -> dict[str, Any]:
     manifest = dataset.manifest
     manifest.pop("shards", None)
@@ -78,7 +69,7 @@ def _release_record(dataset: Dataset, release: Release, *, repo_id: str) -> dict
                 "rows": f.rows,
                 "config": f.config,
                 "split": f.split,
-                "sha256": sha256_file(release.root / f.path),
+                "sha256": sha256_of_path(release.root / f.path),
             }
             for f in release.files
         ],

@@ -1,5 +1,5 @@
 """The Hub dataset card: YAML front matter (license, configs, features, sizes, tags) and a body that says what
-is inside and how biased it is. ``curate/card.py`` is the plain local card; this one is for publishing."""
+is inside and how biased it is. ``curate/dataset/card.py`` is the plain local card; this one is for publishing."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import numpy as np
 import yaml
 
 from curate import __version__
+from curate.dataset.card import columns_section, markdown_table, sources_table
+from curate.dataset.schema import row_schema
 from curate.publish.layout import DEFAULT_CONFIG, UNLABELLED_CONFIG, ShardFile, configs_yaml
 from curate.publish.reports import Report, render_report
 from curate.publish.split import SPLIT_NAMES, SplitPlan
 from curate.publish.stats import NEAR_EQUILIBRIUM_EV_PER_ANG, ReleaseStats, force_bias_metrics
-from curate.schema import row_schema
 
 SOFTWARE = ("pymatgen", "ase", "chgnet", "mace-torch", "matgl", "pyarrow", "numpy", "datasets", "huggingface_hub")
 TAGS = ["chemistry", "materials-science", "interatomic-potentials", "dft", "curate"]
@@ -116,15 +117,6 @@ def _in_config(shard: ShardFile, config: str) -> bool:
     return shard.config == config
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return lines
-
-
 def _configs_section(inputs: CardInputs) -> list[str]:
     plan = inputs.plan
     rows = []
@@ -140,7 +132,7 @@ def _configs_section(inputs: CardInputs) -> list[str]:
         "Rows per config and split (`default` holds every row once; a functional config holds the rows of one "
         "exchange-correlation functional; a `generated_*` config the rows one generator made):",
         "",
-        *_table(["config", *SPLIT_NAMES, "total"], rows),
+        *markdown_table(["config", *SPLIT_NAMES, "total"], rows),
         "",
         f"Split by material, seeded (seed {plan.seed}, target shares {fractions}): rows sharing a Materials "
         "Project id, a calculation (task), a geometry, a cross-functional pair or a parent row form one material "
@@ -152,40 +144,12 @@ def _configs_section(inputs: CardInputs) -> list[str]:
     ]
 
 
-def _schema_section() -> list[str]:
-    schema = row_schema()
-    rows = [[f"`{s.name}`", s.unit or "", s.description] for s in schema.fields]
-    return [
-        "## Columns and units",
-        "",
-        f"Schema `{schema.name}` {schema.version}; floats are float64. One row per structure, per-atom values in "
-        "list columns in site order.",
-        "",
-        *_table(["column", "unit", "description"], rows),
-        "",
-        f"Stress: {schema.conventions['stress']}",
-        "",
-        f"Energy: {schema.conventions['energy']}",
-        "",
-    ]
-
-
 def _sources_section(inputs: CardInputs) -> list[str]:
     manifest = inputs.manifest
     lines = ["## Sources and versions", ""]
     sources = manifest.get("sources", [])
     if sources:
-        rows = [
-            [
-                f"`{Path(str(s.get('file'))).name}`",
-                s.get("format", ""),
-                s.get("rows_added", ""),
-                s.get("quarantined", ""),
-                f"`{str(s.get('sha256', ''))[:16]}`",
-            ]
-            for s in sources
-        ]
-        lines += [*_table(["file", "format", "rows added", "quarantined", "sha256 (first 16)"], rows), ""]
+        lines += [*sources_table(sources), ""]
     else:
         lines += ["No source files recorded.", ""]
     databases = database_versions(manifest)
@@ -220,7 +184,7 @@ def _provenance_section(stats: ReleaseStats) -> list[str]:
         rows.append(
             [generator, f"`{config}`", n, len(stats.generator_parents.get(generator, ())), seed_text, len(params)]
         )
-    lines += _table(["generator", "config", "rows", "parent rows", "seeds (distinct)", "parameter sets"], rows)
+    lines += markdown_table(["generator", "config", "rows", "parent rows", "seeds (distinct)", "parameter sets"], rows)
     for generator, params in sorted(stats.generator_params.items()):
         for text, n in params.most_common(3):
             lines.append(f"\n`{generator}` parameters ({n} rows): `{text}`")
@@ -238,7 +202,7 @@ def _elements_section(stats: ReleaseStats) -> list[str]:
         "",
         f"{len(elements)} elements. Rows containing each element, per split:",
         "",
-        *_table(["element", *SPLIT_NAMES, "total"], rows),
+        *markdown_table(["element", *SPLIT_NAMES, "total"], rows),
         "",
     ]
 
@@ -279,7 +243,7 @@ def _bias_section(inputs: CardInputs) -> list[str]:
         "",
         "### Force-norm distribution",
         "",
-        *_table(
+        *markdown_table(
             [
                 "config",
                 "atoms",
@@ -344,7 +308,7 @@ def render_card(inputs: CardInputs) -> str:
         "to keep every digit.",
         "",
         *_configs_section(inputs),
-        *_schema_section(),
+        *columns_section(),
         *_sources_section(inputs),
         *_provenance_section(stats),
         *_elements_section(stats),

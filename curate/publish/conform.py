@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from curate.dataset.schema import row_schema
 from curate.errors import InputError
-from curate.schema import row_schema
 
 
 def conform_batch(batch: pa.RecordBatch, *, file: str | None = None) -> pa.RecordBatch:

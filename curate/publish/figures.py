@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from curate.checks.summary import plot_summary
 from curate.plotting import PNG_METADATA
 from curate.publish.stats import NEAR_EQUILIBRIUM_EV_PER_ANG, ReleaseStats
-from curate.summary import plot_summary
 
 DISTRIBUTIONS_PNG = "figures/energy_force_distributions.png"
 FORCE_CDF_PNG = "figures/force_norm_cdf.png"

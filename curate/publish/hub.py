@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curate.dataset.io import sha256_of_path
 from curate.errors import ConfigurationError, CurateError
 
 DEFAULT_COMMIT_BYTES = 1024**3
@@ -60,14 +61,6 @@ def transport_errors() -> tuple[type[BaseException], ...]:
 
 def _git_blob_sha1(path: Path) -> str:
     digest = hashlib.sha1(b"blob %d\x00" % path.stat().st_size)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -142,7 +135,7 @@ def upload_release(
             entry = remote.get(path)
             if entry is not None:
                 same = (
-                    entry.lfs.sha256 == _sha256(root / path)
+                    entry.lfs.sha256 == sha256_of_path(root / path)
                     if entry.lfs is not None
                     else entry.blob_id == _git_blob_sha1(root / path)
                 )

@@ -19,10 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.dataset.schema import row_schema
 from curate.publish.conform import conform_batch
 from curate.publish.split import SPLIT_NAMES, SplitPlan
 from curate.publish.stats import ReleaseStats
-from curate.schema import row_schema
 
 DATA_DIR = "data"
 IMPORTED_ORIGIN = "imported"

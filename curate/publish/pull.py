@@ -18,11 +18,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
+from curate.dataset.io import sha256_of_path
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, DatasetError, InputError
-from curate.publish.build import RELEASE_FILE, RELEASE_FORMAT, sha256_file
+from curate.publish.build import RELEASE_FILE, RELEASE_FORMAT
 from curate.publish.conform import conform_batch
 from curate.publish.layout import DEFAULT_CONFIG
-from curate.store import Dataset
 
 PULL_PATTERNS = ["README.md", RELEASE_FILE, "data/*"]
 
@@ -106,7 +107,7 @@ def release_files(folder: Path) -> tuple[list[Path], dict[str, Any] | None]:
             path = folder / entry["path"]
             if not path.is_file():
                 raise InputError("file listed in curate_release.json is missing", file=str(path))
-            if sha256_file(path) != entry["sha256"]:
+            if sha256_of_path(path) != entry["sha256"]:
                 raise InputError(f"sha256 differs from curate_release.json ({entry['sha256'][:16]}...)", file=str(path))
             files.append(path)
         return files, record

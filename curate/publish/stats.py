@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.summary import DatasetSummary
+from curate.checks.summary import DatasetSummary
 
 NEAR_EQUILIBRIUM_EV_PER_ANG = 0.05
 """Per-atom force below which an atom counts as relaxed (the usual MP relaxation convergence, 0.05 eV/A)."""
@@ -104,7 +104,7 @@ class ReleaseStats:
         return dict(out)
 
     def summary(self, configs: list[str] | None = None) -> DatasetSummary:
-        """A :class:`curate.summary.DatasetSummary` over ``configs`` (all by default), for its plots."""
+        """A :class:`curate.checks.summary.DatasetSummary` over ``configs`` (all by default), for its plots."""
         chosen = self.configs if configs is None else configs
         summary = DatasetSummary()
         energies, norms = [], []

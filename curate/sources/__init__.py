@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from curate.sources.base import Importer, ImportOptions, Rejected
+from curate.sources.base import Importer, ImportOptions
 
-ImportFormat = Literal["mp-tasks", "mptrj", "matpes", "vasp", "ase"]
+ImportFormat = Literal["mp-tasks", "mptrj", "matpes", "mlearn", "vasp", "ase"]
 IMPORT_FORMATS: tuple[str, ...] = get_args(ImportFormat)
 
 
@@ -29,6 +29,12 @@ def _matpes() -> Importer:
     return MatPESImporter()
 
 
+def _mlearn() -> Importer:
+    from curate.sources.mlearn import MlearnImporter
+
+    return MlearnImporter()
+
+
 def _vasp() -> Importer:
     from curate.sources.vasp import VaspImporter
 
@@ -45,6 +51,7 @@ _FACTORIES: dict[str, Callable[[], Importer]] = {
     "mp-tasks": _mp_tasks,
     "mptrj": _mptrj,
     "matpes": _matpes,
+    "mlearn": _mlearn,
     "vasp": _vasp,
     "ase": _ase,
 }
@@ -59,4 +66,4 @@ def get_importer(name: str) -> Importer:
     return factory()
 
 
-__all__ = ["IMPORT_FORMATS", "ImportFormat", "ImportOptions", "Importer", "Rejected", "get_importer"]
+__all__ = ["IMPORT_FORMATS", "ImportFormat", "ImportOptions", "Importer", "get_importer"]

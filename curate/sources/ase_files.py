@@ -1,4 +1,4 @@
-"""Files ASE reads (extxyz, xyz, traj, db, ...): one configuration per frame, streamed.
+"""Files ASE reads (extxyz, xyz, traj, db, aselmdb, ...): one configuration per frame, streamed.
 
 Labels come from ``REF_``-prefixed keys first (``info["REF_energy"]`` eV, ``arrays["REF_forces"]`` eV/A,
 ``info["REF_stress"]`` eV/A^3 with the ASE sign as 3x3, 9 or Voigt 6 (xx, yy, zz, yz, xz, xy),
@@ -13,6 +13,13 @@ seed, pair_id, split, hubbard_u as ``"Co=3.32,Fe=5.3"``, source_record). The fun
 
 extxyz files are cut into frames here (count line, comment line, one line per atom) and each frame is
 parsed by ASE: ASE's own iterator scans every header first, so its errors cannot name the frame.
+
+ASE databases (``.db`` SQLite, ``.json``, and ``.aselmdb``, the LMDB layout of fairchem's OMat24/OMol25/OMC25
+read through the ``ase-db-backends`` package) are read row by row: a row's calculator results are its labels
+(energy eV, forces eV/A, stress eV/A^3 as ASE Voigt 6 with the ASE sign, as fairchem writes them), and its
+``key_value_pairs``, then its ``data``, are merged into ``atoms.info`` (fairchem's AseDBDataset merges ``data``),
+so the metadata keys above are read from either. An ``.aselmdb`` is opened read-only without a lock file (as
+fairchem does), so files on read-only storage import; a row that cannot be decoded is quarantined by its row id.
 """
 
 from __future__ import annotations
@@ -25,11 +32,12 @@ from typing import IO, Any, ClassVar
 
 import numpy as np
 
-from curate.configuration import Configuration, canonical_json, voigt6_to_matrix
+from curate.dataset.configuration import Configuration, Rejected, canonical_json, voigt6_to_matrix
 from curate.errors import InputError, RecordRejected
-from curate.sources.base import ImportOptions, Rejected, optional_array
+from curate.sources.base import ImportOptions, optional_array
 
-_DATABASE_FORMATS = ("db", "json")
+ASELMDB = "aselmdb"
+_DATABASE_FORMATS = ("db", "json", ASELMDB)
 _TEXT_META = ("material_id", "task_id", "parent_id", "generator", "pair_id", "split")
 _INT_META = ("calc_index", "ionic_step", "seed")
 # what ASE raises on a frame it cannot parse (XYZError is an OSError)
@@ -230,6 +238,10 @@ class AseImporter:
         """Yield one item per frame; InputError for damage that loses the frame boundaries."""
         from ase.io.formats import UnknownFileTypeError, filetype, ioformats
 
+        if path.suffix == f".{ASELMDB}":
+            # ase.io's filetype() calls these "db" and would open them with the SQLite reader
+            yield from self._read_database(path, ASELMDB, display_name=display_name, options=options)
+            return
         try:
             # the name first: sniffing reads the file, and a damaged one would fail here, before any frame
             file_format = filetype(str(path), read=False)
@@ -269,17 +281,24 @@ class AseImporter:
         import sqlite3
 
         import ase.db
+        import lmdb
 
         index = 0
+        # read-only and without a lock file, as fairchem opens them: shared data sets sit on read-only storage
+        connect_args = {"readonly": True} if file_format == ASELMDB else {}
+        if file_format == ASELMDB:
+            _check_lmdb(path, display_name)
         try:
-            with ase.db.connect(str(path), type=file_format) as db:
-                for row in db.select():
+            with ase.db.connect(str(path), type=file_format, **connect_args) as db:
+                for index, row in enumerate(_database_rows(db)):
+                    if isinstance(row, Rejected):
+                        yield row
+                        continue
                     atoms = row.toatoms()
                     atoms.info.update(row.key_value_pairs)
                     atoms.info.update(row.get("data") or {})
                     yield from _frame_item(atoms, display_name=display_name, index=index, options=options)
-                    index += 1
-        except (sqlite3.Error, *_FRAME_ERRORS) as exc:
+        except (sqlite3.Error, lmdb.Error, *_FRAME_ERRORS) as exc:
             raise InputError(
                 f"ASE ({file_format}) cannot read on ({type(exc).__name__}: {exc})",
                 file=display_name,
@@ -306,6 +325,38 @@ class AseImporter:
                 ) from exc
             yield from _frame_item(atoms, display_name=display_name, index=index, options=options)
             index += 1
+
+
+def _check_lmdb(path: Path, display_name: str) -> None:
+    """InputError unless ``path`` opens as an LMDB file.
+
+    Checked before ase-db-backends opens it: its LMDBDatabase retries opening in ``__del__`` after a failed
+    ``__init__`` and Python prints that second failure as a traceback, where one line must do.
+    """
+    import lmdb
+
+    try:
+        lmdb.open(str(path), subdir=False, readonly=True, lock=False).close()
+    except lmdb.Error as exc:
+        raise InputError(f"ASE ({ASELMDB}) cannot open it ({type(exc).__name__}: {exc})", file=display_name) from exc
+
+
+def _database_rows(db: Any) -> Iterator[Any]:
+    """The rows of an ASE database in id order; in an LMDB one, a row that cannot be decoded comes as a Rejected.
+
+    LMDB rows are independent compressed records, so one damaged row costs only itself; SQLite and JSON rows
+    come from one cursor or document, and damage there stops the file.
+    """
+    row_ids = getattr(db, "ids", None)
+    if row_ids is None:
+        yield from db.select()
+        return
+    for index, row_id in enumerate(list(row_ids)):
+        try:
+            yield db.get(row_id)
+        except (zlib.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            reason = f"row cannot be decoded ({type(exc).__name__}: {exc})"
+            yield Rejected(f"frame {index} (row id {row_id})", None, reason)
 
 
 def _frame_item(

@@ -9,17 +9,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import RecordRejected
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A record an importer could not turn into a configuration, with the reason."""
-
-    record: str
-    field: str | None
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -27,7 +18,8 @@ class ImportOptions:
     """Options every importer understands.
 
     Attributes:
-        functional: functional to record for formats whose files do not say (extxyz, ...); never overrides
+        functional: functional to record for formats whose files do not say (extxyz, .aselmdb, ...), or to
+            replace a format's documented default (mptrj: the MP GGA/GGA+U rule; mlearn: PBE); never overrides
             what a file's own inputs say.
     """
 

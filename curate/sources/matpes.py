@@ -11,9 +11,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from curate.configuration import Configuration, stress_gpa_from_vasp_kbar, voigt6_to_matrix
+from curate.dataset.configuration import Configuration, Rejected, stress_gpa_from_vasp_kbar, voigt6_to_matrix
 from curate.errors import RecordRejected
-from curate.sources.base import ImportOptions, Rejected, optional_array, structure_arrays
+from curate.sources.base import ImportOptions, optional_array, structure_arrays
 from curate.sources.jsonstream import decode, decode_member, iter_top_level, peek_kind
 
 _FUNCTIONALS = {"PBE": "PBE", "R2SCAN": "r2SCAN", "PBE+U": "PBE+U", "R2SCAN+U": "r2SCAN+U"}

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
+from curate.dataset.configuration import Configuration, Rejected, stress_gpa_from_vasp_kbar
 from curate.errors import RecordRejected
-from curate.sources.base import ImportOptions, Rejected, optional_array, structure_arrays
+from curate.sources.base import ImportOptions, optional_array, structure_arrays
 from curate.sources.jsonstream import decode, iter_top_level, open_binary, peek_kind, read_chunk
 from curate.sources.vasp_inputs import functional_from_vasp, hubbard_u_from_vasp, potcar_element, species_blocks
 

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import msgspec
 import numpy as np
 
-from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
+from curate.dataset.configuration import Configuration, Rejected, stress_gpa_from_vasp_kbar
 from curate.errors import RecordRejected
-from curate.sources.base import ImportOptions, RawChunk, Rejected, optional_array, structure_arrays
+from curate.sources.base import ImportOptions, RawChunk, optional_array, structure_arrays
 from curate.sources.jsonstream import decode, iter_object_chunks, split_members
 
 CHUNK_BYTES = 4 << 20

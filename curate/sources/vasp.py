@@ -42,10 +42,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from curate.configuration import Configuration, stress_gpa_from_vasp_kbar
+from curate.dataset.configuration import Configuration, Rejected, stress_gpa_from_vasp_kbar
 from curate.errors import InputError, RecordRejected
 from curate.labelling.provenance import apply_sidecar, read_sidecar
-from curate.sources.base import ImportOptions, Rejected, optional_array
+from curate.sources.base import ImportOptions, optional_array
 from curate.sources.jsonstream import GZIP_MAGIC, open_binary
 from curate.sources.mp_tasks import scf_converged
 from curate.sources.vasp_inputs import ENERGY_FIELD, calc_inputs, companion_file, refuse_machine_learned

@@ -17,9 +17,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from curate.configuration import Configuration, voigt6_to_matrix
+from curate.dataset.configuration import Configuration, Rejected, voigt6_to_matrix
 from curate.errors import InputError, RecordRejected
-from curate.sources.base import ImportOptions, Rejected
+from curate.sources.base import ImportOptions
 from curate.sources.jsonstream import open_binary
 from curate.sources.vasp_inputs import (
     ENERGY_FIELD,

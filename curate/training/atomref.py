@@ -1,7 +1,7 @@
 """Refit a model's elemental reference energies (AtomRef, E0s, element_refs) to a training set.
 
 The GGA -> r2SCAN recipe: fit mu_e by least squares of the energy per atom on the fractional composition of
-the training structures (:func:`curate.reference_energies.fit_atomref`). Elements absent from the training
+the training structures (:func:`curate.diagnostics.reference_energies.fit_atomref`). Elements absent from the training
 set cannot be fitted; they keep the pretrained reference shifted by the mean shift (mu_refit - mu_pretrained)
 of the fitted elements, since the difference between functionals is mostly a systematic offset.
 :func:`refit_by_element` computes the new values; each fine-tuner writes them into its own model
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from curate.diagnostics.reference_energies import counts_of, fit_atomref
 from curate.errors import ConfigurationError
-from curate.reference_energies import counts_of, fit_atomref
 from curate.training.data import TrainingSet
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.dataset.io import atomic_output
 from curate.errors import ConfigurationError
 from curate.models.base import Device, ModelInfo, max_atoms_for
 from curate.models.chgnet import CHGNetModel, interaction_energy_and_gradients
@@ -171,9 +172,8 @@ def _save_function(model: Any) -> Callable[[Path], str]:
 
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / MODEL_FILE
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": copy.deepcopy(model).cpu().as_dict()}, tmp)
-        tmp.replace(path)
+        with atomic_output(path) as tmp:
+            torch.save({"model": copy.deepcopy(model).cpu().as_dict()}, tmp)
         return f"chgnet:{path.resolve()}"
 
     return save

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.configuration import Configuration, batch_to_configurations
+from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, InputError
-from curate.store import Dataset
 
 
 @dataclass(frozen=True)

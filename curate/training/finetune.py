@@ -8,12 +8,12 @@ record of the run: base model, data fingerprints, settings, history, command) an
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from curate import __version__
+from curate.dataset.io import atomic_write_text
 from curate.errors import ConfigurationError
 from curate.models import Model, load_model, select_device
 from curate.training.data import TrainingSet
@@ -101,9 +101,7 @@ def write_finetune_output(
     if result.history:
         plot_learning_curve(result.history, out / PLOT_NAME, title=f"{result.base.name} {result.method}")
         record["plot"] = PLOT_NAME
-    tmp = out / (RECORD_NAME + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out / RECORD_NAME)
+    atomic_write_text(out / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return spec
 
 

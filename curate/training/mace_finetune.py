@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
+from curate.dataset.io import atomic_output
 from curate.errors import ConfigurationError
 from curate.models.base import Device, ModelInfo, max_atoms_for
 from curate.models.mace import MACEModel, heads_of, import_mace
@@ -368,7 +369,7 @@ def refit_e0(model: Any, train: TrainingSet, *, head: int = 0) -> dict[str, Any]
     """Refit the model's E0 (eV/atom) of head ``head`` to ``train`` in place; returns a JSON-ready record.
 
     The elements of ``train`` get mu_e from the least squares of E/N on fractional composition
-    (:func:`curate.reference_energies.fit_atomref`); every other element keeps its E0 shifted by the mean
+    (:func:`curate.diagnostics.reference_energies.fit_atomref`); every other element keeps its E0 shifted by the mean
     shift (mu_refit - E0) of the fitted ones, the same rule as :mod:`curate.training.atomref` for CHGNet.
     """
     from ase.data import chemical_symbols
@@ -413,9 +414,8 @@ def _saver(adapter: MACEModel) -> Callable[[Path], str]:
         for parameter in module.parameters():
             parameter.requires_grad_(True)
         path = (folder / MODEL_FILE).resolve()
-        partial = path.with_suffix(".tmp")
-        torch.save(module, partial)
-        partial.replace(path)
+        with atomic_output(path) as partial:
+            torch.save(module, partial)
         return f"mace:{path}"
 
     return save_model

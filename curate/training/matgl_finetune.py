@@ -370,7 +370,7 @@ def refit_element_refs(potential: Any, train: TrainingSet) -> dict[str, Any]:
     """Refit ``potential.element_refs`` (eV/atom, element_types order) to ``train`` in place; returns a record.
 
     The elements of ``train`` get mu_e from the least squares of E/N on fractional composition
-    (:func:`curate.reference_energies.fit_atomref`); every other element keeps its reference shifted by the
+    (:func:`curate.diagnostics.reference_energies.fit_atomref`); every other element keeps its reference shifted by the
     mean shift (mu_refit - pretrained) of the fitted ones, the same rule as :mod:`curate.training.atomref`.
 
     Raises ConfigurationError when the potential has no element_refs (its energies are then absolute and a

@@ -14,8 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from curate.configuration import Configuration, canonical_json
-from curate.sources.base import Rejected
+from curate.dataset.configuration import Configuration, Rejected, canonical_json
 
 SEED_BOUND = 2**63 - 1  # seeds are stored in an int64 column
 

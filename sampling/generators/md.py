@@ -21,9 +21,8 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from curate.sources.base import Rejected
 from sampling.generators.base import SeedStream, derived, make_supercell, require_periodic, supercell_repeats
 
 CalculatorFactory = Callable[[], Calculator]

@@ -13,9 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import erf
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from curate.sources.base import Rejected
 from sampling.generators.base import SeedStream, derived, lattice_translations, shortest_distance
 
 

@@ -14,9 +14,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from curate.sources.base import Rejected
 from sampling.generators.base import SeedStream, derived, require_periodic
 
 StrainMode = Literal["isotropic", "uniaxial", "shear"]

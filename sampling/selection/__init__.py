@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from sampling.selection.base import CandidatePool, Pick, Selector
+from sampling.selection.base import CandidatePool, IdOrdered, Pick, Selector
 from sampling.selection.direct import DirectSampling
 from sampling.selection.fps import FarthestPoint
 from sampling.selection.greedy import GreedyUncertainty
@@ -15,16 +15,22 @@ STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 def make_selector(name: str, *, score: str = "force_std_max", min_distance: float = 0.0) -> Selector:
-    """The selector registered as ``name`` (``greedy`` uses ``score`` and the ``min_distance`` guard)."""
+    """The selector registered as ``name`` (``greedy`` uses ``score`` and the ``min_distance`` guard).
+
+    Every selector runs on the pool sorted by id (:class:`IdOrdered`), so picks never depend on input order.
+    """
+    selector: Selector
     if name == "greedy":
-        return GreedyUncertainty(score=score, min_distance=min_distance)
-    if name == "fps":
-        return FarthestPoint(score=score)
-    if name == "direct":
-        return DirectSampling()
-    if name == "random":
-        return RandomBaseline()
-    raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        selector = GreedyUncertainty(score=score, min_distance=min_distance)
+    elif name == "fps":
+        selector = FarthestPoint(score=score)
+    elif name == "direct":
+        selector = DirectSampling()
+    elif name == "random":
+        selector = RandomBaseline()
+    else:
+        raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    return IdOrdered(selector)
 
 
 __all__ = ["STRATEGIES", "CandidatePool", "Pick", "Selector", "Strategy", "make_selector"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -37,6 +37,19 @@ class CandidatePool:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def in_id_order(self) -> tuple[CandidatePool, np.ndarray]:
+        """The same candidates sorted by id, and ``order`` with ``sorted.ids[k] == self.ids[order[k]]``."""
+        order = np.array(sorted(range(len(self.ids)), key=lambda i: self.ids[i]), dtype=np.int64)
+        return (
+            CandidatePool(
+                ids=[self.ids[i] for i in order],
+                features=self.features[order],
+                scores={name: np.asarray(values)[order] for name, values in self.scores.items()},
+                formulas=[self.formulas[i] for i in order] if self.formulas else (),
+            ),
+            order,
+        )
 
     def score_summary(self, index: int) -> dict[str, float]:
         """Every score of candidate ``index`` as plain floats."""
@@ -79,3 +92,25 @@ def pairwise_distances_to(features: np.ndarray, rows: Sequence[int]) -> np.ndarr
     chosen = features[list(rows)]
     squared = ((features[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=2)
     return np.sqrt(squared.min(axis=1))
+
+
+@dataclass(frozen=True)
+class IdOrdered:
+    """Runs ``selector`` on the pool sorted by candidate id, so no strategy can depend on input order.
+
+    Order-sensitive steps (BIRCH builds its tree one row at a time; a seeded random start picks a row index)
+    then see the same rows in the same order whatever order the pool arrived in. Pick indices are mapped back
+    to the caller's pool.
+    """
+
+    selector: Selector
+
+    @property
+    def name(self) -> str:
+        return self.selector.name
+
+    def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
+        """The wrapped selector's picks on the id-sorted pool, indices into ``pool``."""
+        ordered, order = pool.in_id_order()
+        picks = self.selector.select(ordered, budget=budget, seed=seed)
+        return [replace(pick, index=int(order[pick.index])) for pick in picks]

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import batch_to_configurations, configurations_to_batch
+from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.diagnostics.coverage import CoverageOptions, compute_coverage
 from curate.diagnostics.coverage_report import coverage_at
 from curate.errors import DatasetError
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 
 SIGMAS_ANG = (0.01, 0.05, 0.1, 0.2, 0.4)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.ingest import import_paths
+from curate.sources.ingest import import_paths
 
 
 @pytest.fixture(scope="module")

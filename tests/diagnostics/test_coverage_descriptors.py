@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from dscribe.descriptors import SOAP
 
+from curate.dataset.store import Dataset
 from curate.descriptors.soap import (
     DESCRIPTOR_COLUMNS,
     SoapDescriptor,
@@ -17,8 +18,7 @@ from curate.descriptors.soap import (
     uncompressed_feature_count,
 )
 from curate.errors import ConfigurationError
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 @pytest.fixture(scope="module")

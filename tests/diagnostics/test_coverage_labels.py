@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import batch_to_configurations, configurations_to_batch
+from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.diagnostics.label_bias import FORCE_EDGES_EV_PER_ANG, label_statistics
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.configuration import Configuration, configurations_to_batch
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.diagnostics.softening import (
     GroupStats,
     corrected_mae,
@@ -20,7 +21,6 @@ from curate.diagnostics.softening import (
     softening_slope,
 )
 from curate.models import Prediction, load_model
-from curate.store import Dataset
 from tests.models.conftest import mace_file, real_dataset, real_structures  # noqa: F401 - fixtures
 
 SCALE = 0.8

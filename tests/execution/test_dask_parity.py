@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.configuration import batch_to_configurations
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
 from curate.execution.dask_executor import DaskExecutor
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.sources.test_mptrj import write_replicated_mptrj
 
 CHUNK_BYTES = 64 << 10  # about 50 tasks for the 772-frame file, so both workers are busy when one is killed

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration, configurations_to_batch
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, InputError
 from curate.experiments.correction_gain import (
     check_experiment_inputs,
@@ -29,8 +30,7 @@ from curate.experiments.correction_gain import (
     validation_split,
 )
 from curate.experiments.correction_report import report_markdown, write_report
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.evaluate import Metrics
 from curate.training.settings import TrainingSettings

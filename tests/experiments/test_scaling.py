@@ -114,7 +114,7 @@ def fresh_stub(model: Any, *, seed: int) -> str:
 @pytest.fixture(scope="module")
 def r2scan_elements(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 89 MatPES r2SCAN elemental reference structures as a curate dataset."""
-    from curate.ingest import import_paths
+    from curate.sources.ingest import import_paths
 
     out = tmp_path_factory.mktemp("scaling") / "r2scan-elements"
     import_paths([shared_data / "matcalc" / "MatPES-r2SCAN-Element-Refs.json.gz"], format_name="matpes", out=out)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import import_paths
+from curate.sources.ingest import import_paths
 
 AS2SO6 = ("emmet/test_As2SO6_tasks.json.gz", "mp-tasks")  # 193 PBE frames, 11 tasks, one material, no id
 MAGNETISM = ("emmet/magnetism_task_docs.json.gz", "mp-tasks")  # Fe, Si, MnSi2Tc PBE; La2CoO4 PBE+U (Co 3.32)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from curate.configuration import Configuration, configurations_to_batch
-from curate.store import Dataset
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 
 METADATA_COLUMNS = (
     "functional",

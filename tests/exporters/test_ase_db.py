@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from ase.units import GPa
 
+from curate.dataset.store import Dataset
 from curate.exporters import export_dataset
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.exporters.roundtrip import (
     METADATA_COLUMNS,
     assert_same_labels,

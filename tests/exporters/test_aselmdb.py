@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from ase.units import GPa
 
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters import export_dataset
-from curate.store import Dataset
 from tests.exporters.roundtrip import every_column_configuration, rows_by_id, write_dataset
 
 

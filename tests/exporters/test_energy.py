@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from curate.configuration import batch_to_configurations
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters import export_dataset
 from curate.exporters.energy import KIND_MP2020, KIND_RAW, MP2020Corrections, NoEnergy
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 def _frames(path: Path) -> list[dict]:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 
 def test_export_writes_the_file_and_a_one_line_summary(real_datasets: dict[str, Path], tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from ase.units import GPa
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
+from curate.dataset.store import Dataset
 from curate.errors import InputError
 from curate.exporters import export_dataset
 from curate.exporters.extxyz import frame_text
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.exporters.roundtrip import (
     METADATA_COLUMNS,
     assert_same_labels,

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration, configurations_to_batch
+from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.store import Dataset
 from curate.exporters import export_dataset
 from curate.exporters.energy import KIND_MP2020, KIND_RAW, KIND_STORED
 from curate.exporters.mptrj_json import SKIP_NOT_PERIODIC, SKIP_UNLABELLED
-from curate.ingest import import_paths
 from curate.material import MATERIAL_COLUMNS, material_groups
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.exporters.roundtrip import assert_same_labels, rows_by_id
 
 # MP2020 (Wang et al., Sci. Rep. 11, 15496 (2021)), eV per atom of the element: oxide anion, Co in GGA+U oxides

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from pymatgen.io.vasp import Incar, Kpoints, Poscar
 
 from curate.cli import main
-from curate.configuration import batch_to_configurations
-from curate.ingest import import_paths
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
 from curate.labelling.vasp_inputs import input_set_for, to_pymatgen
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 @pytest.fixture()

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
+from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
-from curate.ingest import import_paths
 from curate.materials_project.client import RemoteError, RetryPolicy
 from curate.materials_project.frames import FramePolicy
 from curate.materials_project.pull import PullOptions, PullQuery, pull
-from curate.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.materials_project.conftest import API_KEY, DEPRECATED_TASK, LU_TASK, TASK_FILES, MPWorld
 from tests.materials_project.fake_mp_server import FakeMP, Fault
 

@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+from curate.dataset.store import Dataset
 from curate.materials_project.checkpoint import CHECKPOINT_NAME
 from curate.materials_project.client import RetryPolicy
 from curate.materials_project.frames import FramePolicy
 from curate.materials_project.pull import PullOptions, PullQuery, pull
-from curate.store import Dataset
 from tests.conftest import REPO_ROOT
 from tests.materials_project.conftest import API_KEY, MPWorld
 from tests.materials_project.fake_mp_server import FakeMP

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.configuration import Configuration, batch_to_configurations
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 from tests.models.builders import build_mace_file, build_matgl_dir
 
 SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.models import Model, load_model
 
 # CHGNet and matgl run in float32, MACE here in float64: tolerances follow the precision (eV, eV/A, GPa).

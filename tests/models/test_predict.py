@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.configuration import batch_to_configurations
-from curate.fingerprint import sha256_of_path
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.io import sha256_of_path
+from curate.dataset.store import Dataset
 from curate.models import load_model, run
 from curate.models.base import ModelInfo
 from curate.models.committee import predict_committee
 from curate.models.predictions import Predictions, predictions_schema
-from curate.store import Dataset
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_predictions_are_keyed_by_id_in_dataset_order(predicted: Path, real_data
         rows = [b for b in preds.iter_model(name, batch_rows=5)]
         assert [i for b in rows for i in b.column("id").to_pylist()] == ref_ids
     table = pq.read_table(predicted / "data")
-    assert table.schema.equals(predictions_schema()[0], check_metadata=False)
+    assert table.schema.equals(predictions_schema().arrow, check_metadata=False)
     assert table.schema.field("stress").metadata[b"unit"] == b"GPa"
     assert table.schema.field("energy").metadata[b"unit"] == b"eV"
 
@@ -129,7 +129,7 @@ def test_chgnet_committee_shares_graphs_and_matches_each_model(real_structures) 
 def test_chgnet_mixed_batch_equals_each_structure_alone(shared_data: Path, tmp_path: Path, real_structures) -> None:
     """CHGNet 0.2.0 skips its angle layers only in batches without angles: a Li cell without angles must not
     share a batch with Si64 (0.74 eV difference on a 3-atom Li cell if it does)."""
-    from curate.ingest import import_paths
+    from curate.sources.ingest import import_paths
 
     import_paths([shared_data / "emmet" / "tasks_Li_Fe_V.json.gz"], format_name="mp-tasks", out=tmp_path / "lifev")
     rows = batch_to_configurations(Dataset.open(tmp_path / "lifev").read())

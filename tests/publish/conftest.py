@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import batch_to_configurations, configurations_to_batch
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 
 REAL_FILES = (
     ("emmet/test_As2SO6_tasks.json.gz", "mp-tasks"),  # 193 PBE rows of one material, no material id

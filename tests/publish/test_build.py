@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 FLOAT64_COLUMNS = ("energy", "energy_corrected", "forces", "stress", "magmoms", "cartesian_site_positions")
 

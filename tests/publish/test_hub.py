@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 from tests.publish.conftest import TOKEN, hub_env, run_curate
 from tests.publish.fake_hub import FakeHub
 

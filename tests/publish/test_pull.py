@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 
 def _rows(path: Path) -> dict[str, dict]:

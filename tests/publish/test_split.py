@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from curate.dataset.store import Dataset
 from curate.errors import InputError
 from curate.publish.split import SPLIT_COLUMNS, plan_split
-from curate.store import Dataset
 
 
 def _table(path: Path) -> pa.Table:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
+from curate.checks.quality import min_distance_violation
 from curate.cli import main
-from curate.configuration import Configuration, batch_to_configurations
-from curate.quality import min_distance_violation
-from curate.store import Dataset
+from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.store import Dataset
 from sampling.generators.rattle import gaussian_displacements
 from sampling.generators.strain import apply_strain, strain_tensor
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from curate.configuration import Configuration
-from curate.quality import min_distance_violation
+from curate.checks.quality import min_distance_violation
+from curate.dataset.configuration import Configuration
 from sampling.generators import SeedStream, make_generator
 from sampling.generators.base import shortest_distance
 from sampling.generators.surfaces import ensure_vacuum, vacuum_thickness

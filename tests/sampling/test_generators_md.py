@@ -10,10 +10,9 @@ from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from curate.configuration import Configuration
+from curate.checks.quality import min_distance_violation
+from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from curate.quality import min_distance_violation
-from curate.sources.base import Rejected
 from sampling.generators import SeedStream, make_generator
 from sampling.generators.md import nvt_frames
 

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration
-from curate.quality import min_distance_violation
-from curate.sources.base import Rejected
+from curate.checks.quality import min_distance_violation
+from curate.dataset.configuration import Configuration, Rejected
 from sampling.generators import SeedStream, make_generator
 from sampling.generators.base import make_supercell, shortest_distance
 from sampling.generators.rattle import gaussian_displacements

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError
 from sampling.generators import SeedStream, make_generator
 from sampling.generators.strain import strain_tensor

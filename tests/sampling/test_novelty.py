@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.configuration import batch_to_configurations
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 from sampling.novelty import ABSENT_ELEMENT_DISTANCE, structure_novelty
 from sampling.pool import default_seeds
 

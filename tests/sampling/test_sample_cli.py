@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

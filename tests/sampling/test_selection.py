@@ -55,15 +55,16 @@ def test_every_strategy_is_deterministic_distinct_and_explained(strategy: str) -
     assert len({p.candidate_id for p in first}) == 5
     assert [p.rank for p in first] == [1, 2, 3, 4, 5]
     assert all(p.reason for p in first)
-    shuffled_order = np.random.default_rng(5).permutation(len(pool))
-    shuffled = CandidatePool(
-        ids=[pool.ids[i] for i in shuffled_order],
-        features=pool.features[shuffled_order],
-        scores={k: v[shuffled_order] for k, v in pool.scores.items()},
-    )
-    assert [p.candidate_id for p in make_selector(strategy).select(shuffled, budget=5, seed=11)] == [
-        p.candidate_id for p in first
-    ], "input order must not change the picks"
+    for permutation_seed in range(12):
+        shuffled_order = np.random.default_rng(permutation_seed).permutation(len(pool))
+        shuffled = CandidatePool(
+            ids=[pool.ids[i] for i in shuffled_order],
+            features=pool.features[shuffled_order],
+            scores={k: v[shuffled_order] for k, v in pool.scores.items()},
+        )
+        picks = make_selector(strategy).select(shuffled, budget=5, seed=11)
+        assert [p.candidate_id for p in picks] == [p.candidate_id for p in first], "input order changed the picks"
+        assert all(shuffled.ids[p.index] == p.candidate_id for p in picks), "pick index must point into the pool"
 
 
 def test_fps_spreads_over_separated_clusters() -> None:

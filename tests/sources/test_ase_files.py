@@ -15,12 +15,12 @@ from ase.units import GPa
 from click.testing import CliRunner
 
 from curate.cli import main
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
+from curate.dataset.store import Dataset
 from curate.errors import InputError
-from curate.ingest import import_paths
 from curate.sources.ase_files import AseImporter, parse_hubbard_u, stress_gpa_from_ase
-from curate.sources.base import ImportOptions, Rejected
-from curate.store import Dataset
+from curate.sources.base import ImportOptions
+from curate.sources.ingest import import_paths
 from tests.sources.test_vasp import raw_vasprun_steps
 
 MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"  # Si64, 10 steps, PBE

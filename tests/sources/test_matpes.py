@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 def test_matpes_pbe_and_r2scan_element_references(shared_data: Path, tmp_path: Path) -> None:

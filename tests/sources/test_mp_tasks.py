@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.ingest import import_paths
-from curate.store import Dataset
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 
 
 def _import(shared_data: Path, name: str, out: Path) -> Dataset:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.ingest import import_paths
+from curate.dataset.store import Dataset
+from curate.sources.ingest import import_paths
 from curate.sources.mptrj import mp_gga_functional
-from curate.store import Dataset
 
 
 def write_mptrj_from_tasks(task_file: Path, out: Path) -> list[dict]:

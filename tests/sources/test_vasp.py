@@ -14,14 +14,14 @@ from click.testing import CliRunner
 from pymatgen.io.vasp.outputs import UnconvergedVASPWarning
 
 from curate.cli import main
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration, Rejected
+from curate.dataset.store import Dataset
 from curate.errors import InputError, RecordRejected
-from curate.ingest import import_paths
-from curate.sources.base import ImportOptions, Rejected
+from curate.sources.base import ImportOptions
+from curate.sources.ingest import import_paths
 from curate.sources.vasp import VaspImporter, calculation_files, calculation_kind
 from curate.sources.vasp_inputs import companion_file
 from curate.sources.vasp_outcar import metagga_name, read_outcar_header
-from curate.store import Dataset
 
 # file under vasp/, ionic steps, functional, Hubbard U_eff (eV) per element
 VASPRUNS = [
@@ -285,7 +285,7 @@ def test_cli_imports_a_directory_and_exits_1_on_a_damaged_file(shared_data: Path
 
 
 def test_the_unconverged_run_is_flagged_step_by_step(shared_data: Path, tmp_path: Path) -> None:
-    from curate.validation import validate_dataset
+    from curate.checks.validation import validate_dataset
 
     path = shared_data / "vasp" / "pymatgen_core" / "outputs__vasprun.unconverged.xml.gz"
     import_paths([path], format_name="vasp", out=tmp_path / "d")

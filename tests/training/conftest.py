@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.ingest import import_paths
 from curate.models.base import Prediction
+from curate.sources.ingest import import_paths
 from curate.training.data import TrainingSet, load_training_set
 
 SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"

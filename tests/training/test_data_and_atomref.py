@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.configuration import Configuration
+from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError, InputError
-from curate.ingest import import_paths
 from curate.models.base import Prediction
+from curate.sources.ingest import import_paths
 from curate.training.atomref import refit_reference_energies
 from curate.training.data import TrainingSet, load_training_set, random_subsets, split_by_group
 from curate.training.linear import fit_energy_scale

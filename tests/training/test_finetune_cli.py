@@ -20,8 +20,8 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def si64_split(si64: TrainingSet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Frame 9 (the hottest) as the training set, frames 0-8 as validation."""
-    from curate.configuration import configurations_to_batch
-    from curate.store import Dataset
+    from curate.dataset.configuration import configurations_to_batch
+    from curate.dataset.store import Dataset
 
     root = tmp_path_factory.mktemp("si64cli")
     frames = si64
@@ -64,8 +64,8 @@ def test_finetune_linear_prints_a_loadable_spec_and_records_the_run(
 
 
 def test_finetune_refuses_unlabelled_rows_naming_the_row(tmp_path: Path, si64: TrainingSet) -> None:
-    from curate.configuration import configurations_to_batch
-    from curate.store import Dataset
+    from curate.dataset.configuration import configurations_to_batch
+    from curate.dataset.store import Dataset
 
     cfg = dataclasses.replace(si64.configurations[0], forces=None)
     dataset = Dataset.create(tmp_path / "bad")

@@ -1,4 +1,4 @@
-"""The row schema, loaded from ``schemas/configuration.v1.json`` (the single source of truth).
+"""Schemas loaded from ``schemas/*.json`` (the single source of truth): the row schema and the predictions schema.
 
 Nothing here restates a field: the Arrow schema, units and descriptions are all derived from the JSON file.
 """
@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from curate.dataset.resources import packaged_file
 
 SCHEMA_FILE_NAME = "configuration.v1.json"
 SCHEMA_VERSION_KEY = b"curate.schema_version"
@@ -66,16 +67,6 @@ class RowSchema:
         return {spec.name: spec.unit for spec in self.fields if spec.unit}
 
 
-def _schema_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "schemas", here / "_schemas"):
-        if (candidate / SCHEMA_FILE_NAME).is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"cannot find {SCHEMA_FILE_NAME} next to the curate package (looked in schemas/ and _schemas/)"
-    )
-
-
 def _arrow_type(declared: Any) -> pa.DataType:
     if isinstance(declared, str):
         return _PRIMITIVES[declared]
@@ -88,10 +79,15 @@ def _arrow_type(declared: Any) -> pa.DataType:
     raise ValueError(f"unsupported type declaration in schema: {declared!r}")
 
 
-@lru_cache(maxsize=1)
 def row_schema() -> RowSchema:
-    """Load and cache the configuration schema with units in Arrow field metadata."""
-    raw = json.loads((_schema_dir() / SCHEMA_FILE_NAME).read_text())
+    """The configuration schema (one row per structure) with units in Arrow field metadata."""
+    return load_schema(SCHEMA_FILE_NAME)
+
+
+@lru_cache(maxsize=4)
+def load_schema(file_name: str) -> RowSchema:
+    """Load and cache the schema ``schemas/<file_name>``, units and descriptions in Arrow field metadata."""
+    raw = json.loads(packaged_file("schemas", file_name).read_text())
     specs = []
     arrow_fields = []
     for f in raw["fields"]:

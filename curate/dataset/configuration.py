@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 from ase.data import atomic_numbers
 
+from curate.dataset.schema import row_schema
 from curate.errors import RecordRejected
-from curate.schema import row_schema
 
 HASH_DECIMALS = 6
 KBAR_TO_GPA = 0.1
@@ -43,6 +43,21 @@ def voigt6_to_matrix(voigt: Sequence[float]) -> np.ndarray:
     """Symmetric 3x3 matrix from Voigt order (xx, yy, zz, yz, xz, xy)."""
     xx, yy, zz, yz, xz, xy = (float(v) for v in voigt)
     return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that could not become a configuration (bad input or a failed quality check), with the reason.
+
+    Attributes:
+        record: where it came from (file record path, frame id, or generator step).
+        field: the offending field, None for the record as a whole.
+        reason: what was expected and what was found.
+    """
+
+    record: str
+    field: str | None
+    reason: str
 
 
 @dataclass(slots=True)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curate.configuration import Configuration, configurations_to_batch
+from curate.checks.quality import MIN_DISTANCE_FACTOR, gate
+from curate.dataset.configuration import Configuration, Rejected, configurations_to_batch
+from curate.dataset.io import sha256_of_path
+from curate.dataset.store import Dataset, DatasetWriter
 from curate.errors import InputError
-from curate.fingerprint import sha256_of_path
-from curate.quality import MIN_DISTANCE_FACTOR, configuration_findings, first_error
-from curate.sources import Importer, ImportOptions, Rejected, get_importer
+from curate.sources import Importer, ImportOptions, get_importer
 from curate.sources.base import ChunkedImporter
-from curate.store import Dataset, DatasetWriter
+from curate.sources.parallel import (
+    CHUNK_BYTES,
+    PARALLEL_MIN_FILE_BYTES,
+    ChunkTask,
+    default_workers,
+    no_cyclic_gc,
+    run_chunks,
+)
 
 if TYPE_CHECKING:
     from curate.execution import Executor
@@ -60,37 +66,8 @@ class ImportReport:
         return [f for f in self.files if f.error]
 
 
-@contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Parsing allocates millions of acyclic containers; the cyclic collector only slows that down."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _auto_workers(path: Path) -> int:
-    from curate.parallel import PARALLEL_MIN_FILE_BYTES, default_workers
-
     return default_workers() if path.is_file() and path.stat().st_size >= PARALLEL_MIN_FILE_BYTES else 1
-
-
-def gate(
-    items: Iterable[Configuration | Rejected], *, min_distance_factor: float
-) -> Iterator[Configuration | Rejected]:
-    """Pass configurations that have no error finding; turn the others into Rejected items."""
-    for item in items:
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        error = first_error(configuration_findings(item, min_distance_factor=min_distance_factor))
-        if error is None:
-            yield item
-        else:
-            yield Rejected(item.source_record or "?", error.field, error.reason)
 
 
 def import_paths(
@@ -115,10 +92,10 @@ def import_paths(
     its FileReport.error and the rows read before the damage still land.
 
     ``workers`` > 1 parses chunked formats in that many worker processes (same rows, same ids); None picks
-    :func:`curate.parallel.default_workers` for files over 32 MB and 1 otherwise. ``executor`` (a Dask
+    :func:`curate.sources.parallel.default_workers` for files over 32 MB and 1 otherwise. ``executor`` (a Dask
     cluster, a process pool; see :mod:`curate.execution`) parses every chunked file instead, whatever its size;
     formats that cannot be cut into chunks are read in-process either way. ``chunk_bytes`` is the size of one
-    task's slice of the file (default :data:`curate.parallel.CHUNK_BYTES`, 4 MiB). The rows, ids and content
+    task's slice of the file (default :data:`curate.sources.parallel.CHUNK_BYTES`, 4 MiB). The rows, ids and content
     hash do not depend on the executor, the workers or the chunk size.
     """
     importer = get_importer(format_name)
@@ -265,8 +242,6 @@ def _import_chunked(
     on_progress: Callable[[int], None] | None,
     parallel: _Parallel,
 ) -> None:
-    from curate.parallel import CHUNK_BYTES, ChunkTask, run_chunks
-
     display = str(path)
     tasks = (
         ChunkTask(importer.name, chunk, display, options, min_distance_factor)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curate.configuration import batch_to_configurations
-from curate.quality import MIN_DISTANCE_FACTOR, Finding, configuration_findings
-from curate.store import Dataset
+from curate.checks.quality import MIN_DISTANCE_FACTOR, Finding, configuration_findings
+from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.store import Dataset
 
 MEDIAN_PRESSURE_WARN_GPA = 20.0
 EXAMPLES_PER_CHECK = 3

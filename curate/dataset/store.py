@@ -19,8 +19,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import secrets
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,11 +31,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import __version__
+from curate.dataset.card import write_card
+from curate.dataset.io import atomic_write_text
+from curate.dataset.schema import row_schema
+from curate.dataset.shards import ShardFile, next_shard_sequence, shard_name
 from curate.errors import DatasetError
-from curate.schema import row_schema
 
 MANIFEST_NAME = "manifest.json"
-CARD_NAME = "README.md"
 QUARANTINE_NAME = "quarantine.jsonl"
 DATA_DIR = "data"
 LOCK_NAME = ".curate.lock"
@@ -61,15 +61,6 @@ _CORE_MANIFEST_KEYS = frozenset(
         "created_with",
     }
 )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def id_sum(ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> int:
@@ -188,7 +179,7 @@ class Dataset:
         self._manifest["content_hash"] = content_hash_from(total_rows, total_sum)
 
     def _write_manifest(self) -> None:
-        _atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self._manifest, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self._manifest, indent=2, sort_keys=True) + "\n")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -264,15 +255,10 @@ class Dataset:
                 writer.close()
 
     def _new_shard_name(self) -> str:
-        existing = [int(s["file"].split("-")[1]) for s in self._manifest["shards"]]
-        sequence = max(existing, default=-1) + 1
-        return f"part-{sequence:05d}-{secrets.token_hex(4)}.parquet"
+        return shard_name(next_shard_sequence([s["file"] for s in self._manifest["shards"]]))
 
-    def _commit_shard(self, tmp: Path, name: str, *, num_rows: int, ids_sum: int) -> None:
-        """Make a fully written temporary shard visible (atomic rename), then record it in the manifest."""
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.data_dir / name)
+    def _record_shard(self, name: str, *, num_rows: int, ids_sum: int) -> None:
+        """Record a committed shard in the manifest."""
         self._manifest["shards"].append({"file": name, "num_rows": num_rows, "id_sum": f"{ids_sum:064x}"})
         self._refresh_totals()
         self._write_manifest()
@@ -327,10 +313,7 @@ class DatasetWriter:
             self._seen.update(_id_key(i) for i in batch.column(0).to_pylist())
         self._group: list[pa.RecordBatch] = []
         self._group_rows = 0
-        self._shard: pq.ParquetWriter | None = None
-        self._shard_name = ""
-        self._shard_tmp = Path()
-        self._shard_rows_written = 0
+        self._shard: ShardFile | None = None
         self._shard_id_sum = 0
         self._quarantine_keys: set[tuple[Any, ...]] | None = None
         self._quarantine_fh: Any = None
@@ -363,7 +346,7 @@ class DatasetWriter:
             self._group_rows += batch.num_rows
             if self._group_rows >= ROW_GROUP_ROWS:
                 self._write_group()
-            if self._shard_rows_written + self._group_rows >= self.shard_rows:
+            if (self._shard.num_rows if self._shard else 0) + self._group_rows >= self.shard_rows:
                 shard = self.flush()
         return AppendResult(added=len(keep), duplicates=duplicates, shard=shard)
 
@@ -373,11 +356,8 @@ class DatasetWriter:
         table = pa.Table.from_batches(self._group)
         self._group, self._group_rows = [], 0
         if self._shard is None:
-            self._shard_name = self.dataset._new_shard_name()
-            self._shard_tmp = self.dataset.data_dir / f".{self._shard_name}.tmp"
-            self._shard = pq.ParquetWriter(self._shard_tmp, row_schema().arrow, compression="zstd")
-        self._shard.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        self._shard_rows_written += table.num_rows
+            self._shard = ShardFile(self.dataset.data_dir, self.dataset._new_shard_name(), row_schema().arrow)
+        self._shard.write(table, row_group_rows=ROW_GROUP_ROWS)
         self._shard_id_sum = (self._shard_id_sum + id_sum(table.column("id"))) % _HASH_MODULUS
 
     def flush(self) -> str | None:
@@ -385,10 +365,11 @@ class DatasetWriter:
         self._write_group()
         if self._shard is None:
             return None
-        self._shard.close()
-        name, rows = self._shard_name, self._shard_rows_written
-        self.dataset._commit_shard(self._shard_tmp, name, num_rows=rows, ids_sum=self._shard_id_sum)
-        self._shard, self._shard_rows_written, self._shard_id_sum = None, 0, 0
+        shard, self._shard = self._shard, None
+        shard.commit()
+        name, rows = shard.name, shard.num_rows
+        self.dataset._record_shard(name, num_rows=rows, ids_sum=self._shard_id_sum)
+        self._shard_id_sum = 0
         self.added += rows
         return name
 
@@ -417,9 +398,7 @@ class DatasetWriter:
         if self._quarantine_fh is not None:
             self._quarantine_fh.close()
             self._quarantine_fh = None
-        from curate.card import write_card
-
-        write_card(self.dataset)
+        write_card(self.dataset.path, self.dataset.manifest)
 
 
 def is_valid_id(value: str) -> bool:

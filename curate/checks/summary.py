@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.store import Dataset
+from curate.dataset.store import Dataset
 
 QUANTILES = (0.0, 0.05, 0.5, 0.95, 1.0)
 

@@ -19,24 +19,15 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.units import GPa
 
-from curate.configuration import Configuration, canonical_json
-from curate.ingest import FileReport, write_items
-from curate.sources import Rejected
-from curate.store import Dataset
-
-
-def recipe_path(name: str) -> Path:
-    """Path of a built-in recipe in ``datasets/`` (source tree) or ``curate/_datasets`` (installed wheel)."""
-    here = Path(__file__).resolve().parent
-    for folder in (here.parent / "datasets", here / "_datasets"):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"built-in recipe {name} not found next to the curate package")
+from curate.dataset.configuration import Configuration, Rejected, canonical_json
+from curate.dataset.resources import packaged_file
+from curate.dataset.store import Dataset
+from curate.sources.ingest import FileReport, write_items
 
 
 def load_recipe(name: str = "demo.yaml") -> dict[str, Any]:
     """The parsed YAML recipe."""
-    return yaml.safe_load(recipe_path(name).read_text())
+    return yaml.safe_load(packaged_file("datasets", name).read_text())
 
 
 def _labelled(atoms: Atoms, *, parent: str, generator: str | None, params: dict, seed: int | None) -> Configuration:

@@ -7,7 +7,7 @@ structures, unlabelled rows are allowed).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +15,7 @@ import numpy as np
 from ase.data import atomic_numbers, covalent_radii
 from matscipy.neighbours import neighbour_list
 
-from curate.configuration import Configuration, check_configuration
+from curate.dataset.configuration import Configuration, Rejected, check_configuration
 from curate.errors import RecordRejected
 
 Severity = Literal["error", "warning"]
@@ -141,3 +141,29 @@ def duplicate_ids(ids: Iterator[str]) -> dict[str, int]:
     for row_id in ids:
         seen[row_id] = seen.get(row_id, 0) + 1
     return {k: v for k, v in seen.items() if v > 1}
+
+
+def gate(
+    items: Iterable[Configuration | Rejected],
+    *,
+    min_distance_factor: float = MIN_DISTANCE_FACTOR,
+    fallback_record: str = "?",
+    on_error: Callable[[Finding], None] | None = None,
+) -> Iterator[Configuration | Rejected]:
+    """The quality gate over a stream: configurations with no error finding pass, the others become Rejected.
+
+    Rejected items already in the stream pass through unchanged. ``on_error`` is called with the first error
+    finding of each configuration turned away (to count rejections by check); ``fallback_record`` names a
+    configuration without ``source_record`` in its Rejected.
+    """
+    for item in items:
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        error = first_error(configuration_findings(item, min_distance_factor=min_distance_factor))
+        if error is None:
+            yield item
+            continue
+        if on_error is not None:
+            on_error(error)
+        yield Rejected(item.source_record or fallback_record, error.field, error.reason)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.reference_energies import AtomRef, counts_of, fit_atomref
-from curate.store import Dataset
+from curate.dataset.store import Dataset
+from curate.diagnostics.reference_energies import AtomRef, counts_of, fit_atomref
 
 FAMILIES = {"PBE": "GGA", "PBE+U": "GGA", "r2SCAN": "r2SCAN", "r2SCAN+U": "r2SCAN"}
 _COLUMNS = ["pair_id", "material_id", "functional", "energy", "species_at_sites", "chemical_formula_reduced"]
@@ -68,7 +68,7 @@ class PairReport:
 
     def as_manifest(self) -> dict[str, object]:
         """The ``reference_energies`` manifest section: AtomRef per functional and the pair summary."""
-        from curate.reference_energies import METHOD
+        from curate.diagnostics.reference_energies import METHOD
 
         return {
             "method": METHOD,
