@@ -1,4 +1,4 @@
-"""fairchem's .aselmdb export, read back by ase-db-backends: eV, eV/A, eV/A^3 (ASE sign), sid and metadata."""
+"""fairchem's .aselmdb export, read back by ase-db-backends and `curate import ase`: units, sid, ids, metadata."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from ase.units import GPa
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters import export_dataset
-from tests.exporters.roundtrip import every_column_configuration, rows_by_id, write_dataset
+from curate.sources.ingest import import_paths
+from tests.exporters.roundtrip import (
+    METADATA_COLUMNS,
+    assert_same_labels,
+    every_column_configuration,
+    rows_by_id,
+    write_dataset,
+)
 
 
 def _rows(path: Path) -> list:
@@ -57,6 +64,9 @@ def test_metadata_split_and_select(tmp_path: Path) -> None:
     assert row.key_value_pairs["split"] == "validation" and row.key_value_pairs["seed"] == 20251121
     assert row.data["task_id"] == "1234"  # a string ASE would read as a number goes to data, as in ase-db
     assert row.data["sid"] == row_id
+    import_paths([out], format_name="ase", out=tmp_path / "back")
+    (back,) = rows_by_id(tmp_path / "back").values()
+    assert back["id"] == row_id and all(back[c] == rows_by_id(dataset)[row_id][c] for c in METADATA_COLUMNS)
     db = ase.db.connect(str(out), type="aselmdb")
     try:
         # select, not count: this backend's count() ignores keyword selections
@@ -69,3 +79,17 @@ def test_output_must_end_in_aselmdb(real_datasets: dict[str, Path], tmp_path: Pa
     with pytest.raises(ConfigurationError, match=r"aselmdb files must end in \.aselmdb"):
         export_dataset(real_datasets["magnetism"], format_name="aselmdb", out=tmp_path / "x.lmdb")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["as2so6", "magnetism", "matpes_r2scan"])
+def test_round_trip_through_ase_import_keeps_ids(real_datasets: dict[str, Path], tmp_path: Path, name: str) -> None:
+    out = tmp_path / f"{name}.aselmdb"
+    export_dataset(real_datasets[name], format_name="aselmdb", out=out)
+    back = import_paths([out], format_name="ase", out=tmp_path / "back")
+    before, after = rows_by_id(real_datasets[name]), rows_by_id(tmp_path / "back")
+    assert back.quarantined == 0 and set(after) == set(before)  # ids are content hashes: same content, same id
+    for row_id, row in before.items():
+        # Voigt stress plus data.REF_stress: the full tensor comes back, one float64 step off (eV/A^3 -> GPa)
+        assert_same_labels(row, after[row_id], stress_max_ulp=1)
+        for column in METADATA_COLUMNS:
+            assert after[row_id][column] == row[column], column
