@@ -4,7 +4,9 @@ Labels: energy (eV), forces (eV/angstrom), stress (eV/angstrom^3, ASE sign, 6 Vo
 yz, xz, xy: the stored GPa x ``ase.units.GPa``) and magmoms (Bohr magnetons) as calculator results, which
 is what ``row.toatoms()`` and ``ase.io.read`` return as ``atoms.calc``. Metadata rides in the row's
 key-value pairs under the names the ``ase`` importer reads (see :func:`curate.exporters.ase_metadata`), so
-``db.select(functional="PBE")`` works. ASE refuses a string key-value that reads as a number or bool (a
+``db.select(functional="PBE")`` works; ``curate_id`` is the dataset row id (``id`` is ASE's own row number)
+and ``split`` the row's split. The energy is the raw DFT total energy; one file holds one functional (PBE
+with PBE+U excepted). ASE refuses a string key-value that reads as a number or bool (a
 numeric task id, say); such values go to the row's ``data`` under the same key instead.
 
 The row's ``data`` also holds ``REF_stress``, the full 3x3 tensor in eV/angstrom^3 (ASE sign, row-major):
@@ -17,7 +19,7 @@ is recorded instead) and source_record (kept inside the new one); stress within 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +31,8 @@ from ase.db.core import str_represents
 from ase.units import GPa
 
 from curate.dataset.configuration import Configuration
-from curate.exporters import ExportCounts, ase_metadata
+from curate.exporters import ExportCounts, ExportPlan, ExportRow, ase_metadata
+from curate.exporters.energy import KIND_RAW
 
 COMMIT_ROWS = 1000
 
@@ -57,15 +60,15 @@ def atoms_with_labels(cfg: Configuration) -> Atoms:
     return atoms
 
 
-def pairs_and_data(cfg: Configuration) -> tuple[dict[str, str | int | float], dict[str, Any]]:
+def pairs_and_data(cfg: Configuration, *, row_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The row's (key_value_pairs, data) for ``db.write``.
 
-    key_value_pairs: metadata ASE accepts there. data: the metadata strings ASE refuses as key-value pairs,
-    and ``REF_stress``, shape (3, 3), eV/angstrom^3, ASE sign.
+    key_value_pairs: metadata ASE accepts there (``curate_id`` = ``row_id`` when given). data: the metadata
+    strings ASE refuses as key-value pairs, and ``REF_stress``, shape (3, 3), eV/angstrom^3, ASE sign.
     """
-    pairs: dict[str, str | int | float] = {}
+    pairs: dict[str, Any] = {}
     data: dict[str, Any] = {}
-    for key, value in ase_metadata(cfg).items():
+    for key, value in ase_metadata(cfg, row_id=row_id).items():
         if isinstance(value, str) and any(str_represents(value, t) for t in (bool, int, float)):
             data[key] = value
         else:
@@ -75,26 +78,45 @@ def pairs_and_data(cfg: Configuration) -> tuple[dict[str, str | int | float], di
     return pairs, data
 
 
+def write_chunk(
+    db: Any,
+    chunk: Iterable[ExportRow],
+    counts: ExportCounts,
+    *,
+    extra_data: Callable[[str], dict[str, Any]] | None = None,
+) -> None:
+    """Write rows to the open ASE database ``db`` inside the caller's transaction, counting them in ``counts``.
+
+    ``extra_data(row_id)`` adds entries to each row's ``data`` (aselmdb's ``sid``).
+    """
+    for row_id, cfg in chunk:
+        pairs, data = pairs_and_data(cfg, row_id=row_id)
+        if extra_data is not None:
+            data.update(extra_data(row_id))
+        db.write(atoms_with_labels(cfg), key_value_pairs=pairs, data=data or None)
+        counts.wrote(None if cfg.energy is None else KIND_RAW)
+
+
 class AseDbExporter:
     """ASE SQLite database with SinglePointCalculator labels and metadata key-value pairs."""
 
     name: ClassVar[str] = "ase-db"
     summary: ClassVar[str] = "ASE SQLite database: calculator labels (eV, eV/A, eV/A^3 Voigt) + metadata keys"
+    energy_choice: ClassVar[bool] = False
+    keyed_by_material: ClassVar[bool] = False
+    suffix: ClassVar[str | None] = None
 
-    def write(self, configurations: Iterable[Configuration], path: Path) -> ExportCounts:
-        """Write every configuration to a new database at ``path``, committing every COMMIT_ROWS rows."""
+    def write(self, rows: Iterable[ExportRow], path: Path, *, plan: ExportPlan) -> ExportCounts:
+        """Write every row to a new database at ``path``, committing every COMMIT_ROWS rows."""
         import ase.db
 
-        counts = ExportCounts()
         # type= because the temporary name export_dataset passes does not end in .db
         db = ase.db.connect(str(path), type="db", append=False)
         db.count()  # creates the tables now, so that an export of no rows is still a valid (empty) database
-        rows = iter(configurations)
+        counts = ExportCounts()
+        rows = iter(rows)
         # one transaction per chunk: a commit per row would fsync once per row
         while chunk := list(islice(rows, COMMIT_ROWS)):
             with db:
-                for cfg in chunk:
-                    pairs, data = pairs_and_data(cfg)
-                    db.write(atoms_with_labels(cfg), key_value_pairs=pairs, data=data or None)
-                    counts.written += 1
+                write_chunk(db, chunk, counts)
         return counts

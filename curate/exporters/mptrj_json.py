@@ -1,48 +1,52 @@
-"""CHGNet's MPtrj JSON: ``{material_id: {frame_id: {structure, energies, force, stress, magmom, mp_id}}}``.
+"""CHGNet's MPtrj JSON: ``{material: {frame_id: {structure, energies, force, stress, magmom, mp_id}}}``.
 
 Each frame holds ``structure`` (pymatgen ``Structure.as_dict()``, with ``xyz`` set to the stored Cartesian
-positions so no fractional round trip blurs them), ``uncorrected_total_energy`` (eV), ``corrected_total_energy``
-(eV, null when the row has none), ``energy_per_atom`` (eV/atom: the corrected energy when known, else the
-uncorrected one, which is what CHGNet trains on), ``force`` (eV/angstrom), ``stress`` (kBar with VASP's sign,
-positive = compressive: -10 x the stored GPa; CHGNet multiplies by -0.1 to get GPa back, which
-reproduces the stored value exactly when it came from kBar, as every VASP-derived row did), ``magmom`` (Bohr
-magnetons or null) and ``mp_id``. Load it with ``chgnet.data.dataset.StructureJsonData(path, graph_converter)``.
+positions so no fractional round trip blurs them), ``uncorrected_total_energy`` (eV, the raw DFT energy),
+``corrected_total_energy`` (eV: the row's stored ``energy_corrected`` or the MP2020 correction computed for it,
+null when neither is known), ``energy_per_atom`` (eV/atom, what CHGNet trains on: the energy ``--energy``
+selects, see :mod:`curate.exporters.energy`; with ``auto``, the default, MP2020-corrected energies for
+Materials Project rows as in MPtrj, raw energies for an r2SCAN file), ``force`` (eV/angstrom), ``stress``
+(kBar with VASP's sign, positive = compressive: -10 x the stored GPa; CHGNet multiplies by -0.1 to get GPa
+back, which reproduces the stored value exactly when it came from kBar, as every VASP-derived row did),
+``magmom`` (Bohr magnetons or null) and ``mp_id``. Load it with
+``chgnet.data.dataset.StructureJsonData(path, graph_converter)``.
 
-Frames are grouped under ``material_id`` (``task_id`` when the row has none, else ``curate-<geometry hash>``).
-Frame ids are the row's original MPtrj frame id when it came from MPtrj (``source_record`` "mp-1/frame"),
-else ``{task_id}-{calc_index}-{ionic_step}`` as in MPtrj, else ``{material}-{row}``; a repeated id gets
-``#{row}`` appended. Rows are spilled to a temporary SQLite file so that grouping needs no more memory than
-one material, whatever the row order.
+Frames are grouped by *material* (:mod:`curate.material`, the grouping publishing splits by): the key and
+``mp_id`` are the group's material_id, else its reduced formula (the 11 As2SO6 task documents, without a
+material id, are one key ``As2O6S``). CHGNet splits train/validation/test by this key, so one material never
+lands in two splits. Frame ids are the row's original MPtrj frame id when it came from MPtrj
+(``source_record`` "mp-1/frame"), else ``{task_id}-{calc_index}-{ionic_step}`` as in MPtrj, else
+``{material}-{row}``; a repeated id gets ``#{row}`` appended. Rows are spilled to a temporary SQLite file so
+that the frames of a material come together whatever the row order; the first pass keeps a few strings per
+dataset row (the material groups), no structure.
 
-Rows without energy or forces (MPtrj frames need both) and rows not periodic in 3D are skipped and counted,
-each with its reason. Columns the layout cannot carry, i.e. lost on re-import with ``curate import mptrj``:
-functional and hubbard_u (re-derived by the Materials Project GGA/GGA+U rule, so only PBE/PBE+U rows with MP's
-U values come back unchanged), energy_field, source, source_file, source_record, calc_index, ionic_step,
-parent_id, generator, generator_params, seed, pair_id, split; material_id comes back as the grouping key and
-task_id as parsed from the frame id.
+Rows without energy or forces (MPtrj frames need both), rows not periodic in 3D and rows without the energy
+``--energy`` asks for are skipped and counted, each with its reason. The file holds no functional, so rows
+of different functionals (PBE with PBE+U excepted, as in MPtrj) or different U values are refused before
+writing. Columns the layout cannot carry, i.e. lost on re-import with ``curate import mptrj``: functional
+and hubbard_u (re-derived by the Materials Project GGA/GGA+U rule, so only PBE/PBE+U rows with MP's U values
+come back unchanged), energy_field, source, source_file, source_record, calc_index, ionic_step, parent_id,
+generator, generator_params, seed, pair_id, split; material_id comes back as the material key, task_id as
+parsed from the frame id, energy_corrected as corrected_total_energy.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 from pymatgen.core import Lattice, Structure
 
-from curate.dataset.configuration import Configuration, geometry_hash, stress_vasp_kbar_from_gpa
-from curate.exporters import ExportCounts
+from curate.dataset.configuration import Configuration, stress_vasp_kbar_from_gpa
+from curate.exporters import ExportCounts, ExportPlan, ExportRow
+from curate.exporters.energy import EnergyLabel, EnergyPolicy, MP2020Corrections, NoEnergy, energy_label
 
 SKIP_UNLABELLED = "no energy or no forces (an MPtrj frame needs both)"
 SKIP_NOT_PERIODIC = "not periodic along all three lattice vectors (MPtrj holds crystals)"
-
-
-def material_key(cfg: Configuration) -> str:
-    """The top-level MPtrj key of a row: material_id, else task_id, else ``curate-<geometry hash[:16]>``."""
-    return cfg.material_id or cfg.task_id or f"curate-{geometry_hash(cfg)[:16]}"
 
 
 def frame_key(cfg: Configuration, *, material: str, row: int) -> str:
@@ -66,16 +70,15 @@ def structure_dict(cfg: Configuration) -> dict[str, Any]:
     return as_dict
 
 
-def frame_dict(cfg: Configuration, *, material: str) -> dict[str, Any]:
+def frame_dict(cfg: Configuration, *, material: str, energy: EnergyLabel) -> dict[str, Any]:
     """One MPtrj frame (units in the module docstring); the row must have energy and forces."""
     if cfg.energy is None or cfg.forces is None:
         raise ValueError(f"row {cfg.source_record!r} has no energy or no forces; an MPtrj frame needs both")
-    per_atom = cfg.energy_corrected if cfg.energy_corrected is not None else cfg.energy
     return {
         "structure": structure_dict(cfg),
         "uncorrected_total_energy": float(cfg.energy),
-        "corrected_total_energy": None if cfg.energy_corrected is None else float(cfg.energy_corrected),
-        "energy_per_atom": float(per_atom) / cfg.nsites,
+        "corrected_total_energy": energy.corrected_ev,
+        "energy_per_atom": energy.target_ev / cfg.nsites,
         "force": cfg.forces.tolist(),
         "stress": None if cfg.stress is None else stress_vasp_kbar_from_gpa(cfg.stress).tolist(),
         "magmom": None if cfg.magmoms is None else cfg.magmoms.tolist(),
@@ -84,13 +87,21 @@ def frame_dict(cfg: Configuration, *, material: str) -> dict[str, Any]:
 
 
 class MPtrjJsonExporter:
-    """CHGNet's MPtrj JSON layout; rows grouped by material through a temporary SQLite spill."""
+    """CHGNet's MPtrj JSON layout; frames keyed by material, grouped through a temporary SQLite spill."""
 
     name: ClassVar[str] = "mptrj-json"
     summary: ClassVar[str] = "CHGNet MPtrj JSON {material: {frame: {...}}}, stress in kBar (VASP sign)"
+    energy_choice: ClassVar[bool] = True
+    keyed_by_material: ClassVar[bool] = True
+    suffix: ClassVar[str | None] = None
 
-    def write(self, configurations: Iterable[Configuration], path: Path) -> ExportCounts:
-        """Write the labelled configurations to ``path``, material by material, in first-seen order."""
+    def write(self, rows: Iterable[ExportRow], path: Path, *, plan: ExportPlan) -> ExportCounts:
+        """Write the labelled rows to ``path``, material by material, in first-seen order.
+
+        ``plan`` must carry the energy policy and the material groups of every row.
+        """
+        if plan.energy is None or plan.groups is None:
+            raise ValueError("mptrj-json needs plan.energy and plan.groups (see curate.exporters.plan_export)")
         counts = ExportCounts()
         with tempfile.TemporaryDirectory(prefix="curate-mptrj-") as spill_dir:
             spill = sqlite3.connect(Path(spill_dir) / "frames.sqlite")
@@ -99,7 +110,7 @@ class MPtrjJsonExporter:
                     "CREATE TABLE frames (material_order INTEGER, seq INTEGER, material TEXT, frame TEXT, "
                     "body BLOB, UNIQUE (material, frame))"
                 )
-                self._spill(configurations, spill, counts)
+                self._spill(rows, spill, counts, policy=plan.energy, material_of_row=plan.groups.name_of_row)
                 spill.execute("CREATE INDEX frame_order ON frames (material_order, seq)")
                 with open(path, "wb") as fh:
                     self._emit(spill, fh)
@@ -108,26 +119,39 @@ class MPtrjJsonExporter:
         return counts
 
     @staticmethod
-    def _spill(configurations: Iterable[Configuration], spill: sqlite3.Connection, counts: ExportCounts) -> None:
+    def _spill(
+        rows: Iterable[ExportRow],
+        spill: sqlite3.Connection,
+        counts: ExportCounts,
+        *,
+        policy: EnergyPolicy,
+        material_of_row: Callable[[str], str],
+    ) -> None:
         material_order: dict[str, int] = {}
-        for row, cfg in enumerate(configurations):
+        corrections = MP2020Corrections()
+        for seq, (row_id, cfg) in enumerate(rows):
             if cfg.energy is None or cfg.forces is None:
                 counts.skip(SKIP_UNLABELLED)
                 continue
             if not all(cfg.pbc):
                 counts.skip(SKIP_NOT_PERIODIC)
                 continue
-            material = material_key(cfg)
-            order = material_order.setdefault(material, len(material_order))
-            frame = frame_key(cfg, material=material, row=row)
-            body = orjson.dumps(frame_dict(cfg, material=material))
             try:
-                spill.execute("INSERT INTO frames VALUES (?, ?, ?, ?, ?)", (order, row, material, frame, body))
+                energy = energy_label(cfg, policy=policy, corrections=corrections)
+            except NoEnergy as exc:
+                counts.skip(exc.reason)
+                continue
+            material = material_of_row(row_id)
+            order = material_order.setdefault(material, len(material_order))
+            frame = frame_key(cfg, material=material, row=seq)
+            body = orjson.dumps(frame_dict(cfg, material=material, energy=energy))
+            try:
+                spill.execute("INSERT INTO frames VALUES (?, ?, ?, ?, ?)", (order, seq, material, frame, body))
             except sqlite3.IntegrityError:
                 spill.execute(
-                    "INSERT INTO frames VALUES (?, ?, ?, ?, ?)", (order, row, material, f"{frame}#{row}", body)
+                    "INSERT INTO frames VALUES (?, ?, ?, ?, ?)", (order, seq, material, f"{frame}#{seq}", body)
                 )
-            counts.written += 1
+            counts.wrote(energy.kind)
         spill.commit()
 
     @staticmethod

@@ -1,15 +1,8 @@
 """Material-level, seeded train/validation/test split: no material ever appears in two splits.
 
-Rows are grouped into *materials* with a union-find over the keys that tie rows to one material:
-
-1. the same ``material_id``;
-2. the same ``task_id`` (frames of one calculation are one material);
-3. the same ``geometry_hash`` (one geometry labelled by two functionals);
-4. the same ``pair_id`` (rows linked across functionals);
-5. ``parent_id`` (a generated row joins the group of the row it was generated from, when that row is present);
-6. a group with no ``material_id`` at all is merged with every group of the same ``chemical_formula_reduced``
-   (identified or not): without a database id the composition is the only safe material key, so an
-   unidentified composition never spans two splits (an Fe task without id joins mp-13 and every other Fe).
+Rows are grouped into *materials* by :mod:`curate.material` (union-find over material_id, task_id,
+geometry_hash, pair_id, parent_id, and the reduced formula for groups without any material_id): the same
+definition the exporters key frames by.
 
 Groups are then taken largest first, ties in the order of ``sha256(f"{seed}:{group key}")`` (deterministic and
 independent of row and shard order), and each goes to the split furthest below its target number of rows. An
@@ -27,43 +20,12 @@ from typing import Literal
 import pyarrow as pa
 
 from curate.errors import ConfigurationError, InputError
+from curate.material import MATERIAL_COLUMNS, MaterialGrouper
 
 SplitName = Literal["train", "validation", "test"]
 SPLIT_NAMES: tuple[SplitName, ...] = ("train", "validation", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
-SPLIT_COLUMNS = [
-    "id",
-    "material_id",
-    "task_id",
-    "geometry_hash",
-    "pair_id",
-    "parent_id",
-    "chemical_formula_reduced",
-    "split",
-]
-
-
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, key: str) -> str:
-        parent = self.parent.setdefault(key, key)
-        if parent == key:
-            return key
-        root = key
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[key] != root:  # path compression
-            self.parent[key], key = root, self.parent[key]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        root_a, root_b = self.find(a), self.find(b)
-        if root_a != root_b:
-            # the smaller key wins so that the group's name does not depend on insertion order
-            low, high = sorted((root_a, root_b))
-            self.parent[high] = low
+SPLIT_COLUMNS = [*MATERIAL_COLUMNS, "split"]
 
 
 @dataclass(frozen=True)
@@ -95,21 +57,6 @@ class SplitPlan:
         return counts
 
 
-def _row_keys(row: dict[str, str | None]) -> list[str]:
-    keys = [f"row:{row['id']}"]
-    for column, prefix in (
-        ("material_id", "material"),
-        ("task_id", "task"),
-        ("geometry_hash", "geometry"),
-        ("pair_id", "pair"),
-    ):
-        if row[column] is not None:
-            keys.append(f"{prefix}:{row[column]}")
-    if row["parent_id"] is not None:
-        keys.append(f"row:{row['parent_id']}")
-    return keys
-
-
 def plan_split(
     batches: Iterable[pa.RecordBatch],
     *,
@@ -134,37 +81,25 @@ def plan_split(
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-9:
         raise ConfigurationError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
-    union = _UnionFind()
-    rows: list[tuple[str, str, str | None, str | None]] = []  # id, first key, formula, existing split
-    material_keys: set[str] = set()
+    grouper = MaterialGrouper()
+    existing_of_row: list[tuple[str, str | None]] = []
     for batch in batches:
-        for row in batch.select(SPLIT_COLUMNS).to_pylist():
-            keys = _row_keys(row)
-            for key in keys[1:]:
-                union.union(keys[0], key)
-            if row["material_id"] is not None:
-                material_keys.add(keys[0])
-            existing = row["split"] if keep_existing else None
+        grouper.add(batch)
+        for row_id, existing in zip(batch.column("id").to_pylist(), batch.column("split").to_pylist(), strict=True):
+            existing = existing if keep_existing else None
             if existing is not None and existing not in SPLIT_NAMES:
                 raise InputError(
                     f"split must be one of {', '.join(SPLIT_NAMES)} or null, found {existing!r}",
-                    record=row["id"],
+                    record=row_id,
                     field="split",
                 )
-            rows.append((row["id"], keys[0], row["chemical_formula_reduced"], existing))
-    identified = {union.find(key) for key in material_keys}
-    unidentified_formulas = {formula for _, key, formula, _ in rows if union.find(key) not in identified}
-    for _, key, formula, _ in rows:
-        if formula in unidentified_formulas:
-            union.union(key, f"formula:{formula}")
-    # a parent_id that names a row absent from the dataset is a dangling "row:" key: harmless, it only joins
+            existing_of_row.append((row_id, existing))
+    group_of_row = grouper.groups().group_of_row
     group_rows: dict[str, int] = {}
     group_existing: dict[str, SplitName] = {}
-    group_of_row: dict[str, str] = {}
     kept = 0
-    for row_id, key, _, existing in rows:
-        group = union.find(key)
-        group_of_row[row_id] = group
+    for row_id, existing in existing_of_row:
+        group = group_of_row[row_id]
         group_rows[group] = group_rows.get(group, 0) + 1
         if existing is not None:
             kept += 1

@@ -37,6 +37,7 @@ def test_labels_are_calculator_results_in_ase_units(real_datasets: dict[str, Pat
             np.testing.assert_array_equal(atoms.get_stress(), [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
             np.testing.assert_array_equal(db_row.data["REF_stress"], s)  # the full tensor, asymmetry included
             assert db_row.key_value_pairs["task_id"] == row["task_id"]
+            assert db_row.key_value_pairs["curate_id"] == row["id"]  # ASE's own "id" is the row number
             assert db_row.key_value_pairs["functional"] == row["functional"]
         assert db.get(functional="PBE+U").hubbard_u == "Co=3.32"
 
@@ -48,6 +49,8 @@ def test_strings_ase_would_refuse_go_to_data(tmp_path: Path) -> None:
         (row,) = db.select()
     assert "task_id" not in row.key_value_pairs and row.data["task_id"] == "1234"
     assert row.key_value_pairs["seed"] == 20251121 and row.key_value_pairs["split"] == "validation"
+    (row_id,) = rows_by_id(dataset)
+    assert row.key_value_pairs["curate_id"] == row_id
 
 
 @pytest.mark.parametrize("name", ["as2so6", "magnetism", "matpes_r2scan"])

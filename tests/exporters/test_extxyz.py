@@ -63,6 +63,9 @@ def test_every_metadata_column_round_trips(tmp_path: Path) -> None:
     assert_same_labels(before, after, stress_max_ulp=1)
     for column in METADATA_COLUMNS:
         assert after[column] == before[column], column
+    info = ase.io.read(tmp_path / "one.extxyz").info
+    # the id written is the id the importer computes again from the content: a trainer's frame is traceable
+    assert info["curate_id"] == before["id"] == after["id"] and info["split"] == "validation"
 
 
 def test_ase_reads_every_float_back_and_makes_no_calculator(real_datasets: dict[str, Path], tmp_path: Path) -> None:
@@ -79,6 +82,7 @@ def test_ase_reads_every_float_back_and_makes_no_calculator(real_datasets: dict[
         assert atoms.info["REF_energy"] == row["energy"]
         np.testing.assert_array_equal(atoms.info["REF_stress"], (np.asarray(row["stress"]) * GPa).reshape(9))
         assert atoms.info["task_id"] == row["task_id"] and atoms.info["functional"] == "PBE"
+        assert atoms.info["curate_id"] == row["id"]  # the frame traces back to its dataset row
 
 
 def test_strings_that_look_like_numbers_stay_strings(tmp_path: Path) -> None:
@@ -112,10 +116,9 @@ def test_mace_loader_reads_energy_forces_and_stress(real_datasets: dict[str, Pat
 
     out = tmp_path / "magnetism.extxyz"
     export_dataset(real_datasets["magnetism"], format_name="extxyz", out=out)
-    keys = KeySpecification(
-        info_keys={"energy": "REF_energy", "stress": "REF_stress", "head": "head"},
-        arrays_keys={"forces": "REF_forces"},
-    )
+    # mace_run_train's defaults (REF_energy, REF_forces, REF_stress): no --*_key option is needed
+    keys = KeySpecification.from_defaults()
+    assert keys.info_keys["energy"] == "REF_energy" and keys.arrays_keys["forces"] == "REF_forces"
     _, configs = load_from_xyz(str(out), key_specification=keys)
     rows = Dataset.open(real_datasets["magnetism"]).read().to_pylist()
     assert len(configs) == len(rows) == 4
@@ -140,3 +143,28 @@ def test_a_failed_export_leaves_no_file_behind(tmp_path: Path) -> None:
         export_dataset(dataset, format_name="extxyz", out=tmp_path / "out" / "x.extxyz")
     assert caught.value.field == "source_record"
     assert list((tmp_path / "out").iterdir()) == []  # neither the output nor its temporary file
+
+
+@pytest.mark.slow
+def test_matgl_loader_reads_energy_forces_and_stress_in_gpa(real_datasets: dict[str, Path], tmp_path: Path) -> None:
+    from matgl.utils.training import MGLDatasetLoader  # slow import (~20 s): the test is marked slow
+
+    out = tmp_path / "magnetism.extxyz"
+    export_dataset(real_datasets["magnetism"], format_name="extxyz", out=out)
+    dataset = MGLDatasetLoader.from_extxyz(
+        out,
+        energy_key="REF_energy",
+        forces_key="REF_forces",
+        stress_key="REF_stress",
+        stress_unit="eV/A3",  # matgl's default for extxyz; converted to GPa, ASE sign, as curate stores it
+        save_cache=False,
+        root=str(tmp_path / "matgl"),
+    )
+    rows = Dataset.open(real_datasets["magnetism"]).read().to_pylist()
+    labels = dataset.labels
+    assert len(labels["energies"]) == len(rows) == 4
+    for k, row in enumerate(rows):
+        assert float(labels["energies"][k]) == row["energy"]  # eV, total
+        np.testing.assert_array_equal(np.asarray(labels["forces"][k]), row["forces"])  # eV/A
+        # matgl's eV/A^3 -> GPa factor is its own constant: equal to ASE's to ~1e-9 relative
+        np.testing.assert_allclose(np.asarray(labels["stresses"][k]), row["stress"], rtol=1e-8, atol=1e-12)
