@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.material import MATERIAL_COLUMNS, material_groups
 from curate.dataset.store import Dataset
-from curate.material import MATERIAL_COLUMNS, material_groups
 from curate.sources.ingest import import_paths
 
 

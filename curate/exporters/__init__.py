@@ -2,7 +2,7 @@
 
 An export makes two passes. The first reads a few scalar columns (:mod:`curate.exporters.scan`): it refuses a
 file that would mix functionals or Hubbard U values, resolves ``--energy`` (:mod:`curate.exporters.energy`)
-and, for ``mptrj-json``, groups rows into materials (:mod:`curate.material`). The second streams the rows
+and, for ``mptrj-json``, groups rows into materials (:mod:`curate.dataset.material`). The second streams the rows
 kept by ``--where`` (:mod:`curate.exporters.where`) batch by batch as :class:`ExportRow` (row id +
 :class:`~curate.dataset.configuration.Configuration`) to the exporter, which writes one file. :func:`export_dataset`
 writes to a hidden temporary name next to the output and renames it into place when complete, so a killed
@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple, Protocol, get_args
 
 from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.material import MaterialGroups
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters.energy import ENERGY_CHOICES, EnergyChoice, EnergyPolicy, resolve_energy
 from curate.exporters.scan import check_one_energy_scale, scan_dataset
 from curate.exporters.where import RowFilter, Where, parse_where
-from curate.material import MaterialGroups
 
 ExportFormat = Literal["extxyz", "mptrj-json", "ase-db", "aselmdb"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)

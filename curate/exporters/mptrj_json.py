@@ -11,7 +11,7 @@ back, which reproduces the stored value exactly when it came from kBar, as every
 ``magmom`` (Bohr magnetons or null) and ``mp_id``. Load it with
 ``chgnet.data.dataset.StructureJsonData(path, graph_converter)``.
 
-Frames are grouped by *material* (:mod:`curate.material`, the grouping publishing splits by): the key and
+Frames are grouped by *material* (:mod:`curate.dataset.material`, the grouping publishing splits by): the key and
 ``mp_id`` are the group's material_id, else its reduced formula (the 11 As2SO6 task documents, without a
 material id, are one key ``As2O6S``). CHGNet splits train/validation/test by this key, so one material never
 lands in two splits. Frame ids are the row's original MPtrj frame id when it came from MPtrj

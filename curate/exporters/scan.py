@@ -3,7 +3,7 @@
 It finds what one file must agree on before writing starts: the functionals and Hubbard U values of the
 labelled rows kept by ``--where`` (one energy scale per file), which rows ``--energy auto`` could correct,
 and, for formats that key frames by material, the material group of every row of the dataset (the grouping
-of :mod:`curate.material` runs over the whole dataset, as publishing's split does, so an exported key never
+of :mod:`curate.dataset.material` runs over the whole dataset, as publishing's split does, so an exported key never
 splits a material because a filter left out the row that linked it).
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.dataset.material import MATERIAL_COLUMNS, MaterialGrouper, MaterialGroups
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters.energy import auto_correctable
 from curate.exporters.where import RowFilter
-from curate.material import MATERIAL_COLUMNS, MaterialGrouper, MaterialGroups
 
 SCAN_COLUMNS: tuple[str, ...] = ("functional", "hubbard_u", "energy", "energy_corrected", "source")
 SCAN_BATCH_ROWS = 65536

@@ -1,6 +1,6 @@
 """Material-level, seeded train/validation/test split: no material ever appears in two splits.
 
-Rows are grouped into *materials* by :mod:`curate.material` (union-find over material_id, task_id,
+Rows are grouped into *materials* by :mod:`curate.dataset.material` (union-find over material_id, task_id,
 geometry_hash, pair_id, parent_id, and the reduced formula for groups without any material_id): the same
 definition the exporters key frames by.
 
@@ -19,8 +19,8 @@ from typing import Literal
 
 import pyarrow as pa
 
+from curate.dataset.material import MATERIAL_COLUMNS, MaterialGrouper
 from curate.errors import ConfigurationError, InputError
-from curate.material import MATERIAL_COLUMNS, MaterialGrouper
 
 SplitName = Literal["train", "validation", "test"]
 SPLIT_NAMES: tuple[SplitName, ...] = ("train", "validation", "test")

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from curate.dataset.configuration import Configuration, configurations_to_batch
+from curate.dataset.material import MATERIAL_COLUMNS, material_groups
 from curate.dataset.store import Dataset
 from curate.exporters import export_dataset
 from curate.exporters.energy import KIND_MP2020, KIND_RAW, KIND_STORED
 from curate.exporters.mptrj_json import SKIP_NOT_PERIODIC, SKIP_UNLABELLED
-from curate.material import MATERIAL_COLUMNS, material_groups
 from curate.sources.ingest import import_paths
 from tests.exporters.roundtrip import assert_same_labels, rows_by_id
 
