@@ -37,6 +37,8 @@ FORMAT_NAME = "curate-predictions"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
+
+
 def predictions_schema() -> RowSchema:
     """The schema of ``schemas/predictions.v1.json`` (Arrow schema with units in field metadata)."""
     return load_schema(SCHEMA_FILE_NAME)
