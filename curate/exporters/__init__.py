@@ -27,6 +27,7 @@ from curate.dataset.configuration import Configuration, batch_to_configurations
 from curate.dataset.schema import row_schema
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
+from curate.registry import LazyRegistry
 
 ExportFormat = Literal["extxyz", "mptrj-json", "ase-db"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
@@ -114,38 +115,19 @@ def ase_metadata(cfg: Configuration) -> dict[str, str | int | float | bool]:
     return info
 
 
-def _extxyz() -> Exporter:
-    from curate.exporters.extxyz import ExtxyzExporter
-
-    return ExtxyzExporter()
-
-
-def _mptrj_json() -> Exporter:
-    from curate.exporters.mptrj_json import MPtrjJsonExporter
-
-    return MPtrjJsonExporter()
-
-
-def _ase_db() -> Exporter:
-    from curate.exporters.ase_db import AseDbExporter
-
-    return AseDbExporter()
-
-
-_FACTORIES: dict[str, Callable[[], Exporter]] = {
-    "extxyz": _extxyz,
-    "mptrj-json": _mptrj_json,
-    "ase-db": _ase_db,
-}
+_EXPORTERS: LazyRegistry[Exporter] = LazyRegistry(
+    "export format",
+    {
+        "extxyz": "curate.exporters.extxyz:ExtxyzExporter",
+        "mptrj-json": "curate.exporters.mptrj_json:MPtrjJsonExporter",
+        "ase-db": "curate.exporters.ase_db:AseDbExporter",
+    },
+)
 
 
 def get_exporter(name: str) -> Exporter:
     """The exporter registered as ``name``; KeyError lists the known formats."""
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise KeyError(f"unknown export format {name!r}; known: {', '.join(EXPORT_FORMATS)}") from None
-    return factory()
+    return _EXPORTERS.create(name)
 
 
 def parse_where(terms: Iterable[str]) -> dict[str, str]:
