@@ -21,7 +21,8 @@ from curate.diagnostics.softening import (
     softening_slope,
 )
 from curate.models import Prediction, load_model
-from tests.models.conftest import mace_file, real_dataset, real_structures  # noqa: F401 - fixtures
+
+from ..models.conftest import mace_file, real_dataset, real_structures  # noqa: F401 - fixtures
 
 SCALE = 0.8
 

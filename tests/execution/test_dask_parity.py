@@ -21,7 +21,8 @@ from curate.dataset.configuration import batch_to_configurations
 from curate.dataset.store import Dataset
 from curate.execution.dask_executor import DaskExecutor
 from curate.sources.ingest import import_paths
-from tests.sources.test_mptrj import write_replicated_mptrj
+
+from ..sources.test_mptrj import write_replicated_mptrj
 
 CHUNK_BYTES = 64 << 10  # about 50 tasks for the 772-frame file, so both workers are busy when one is killed
 FRAMES_PER_MATERIAL = 8  # chunks are cut between materials: many small materials make many chunks

@@ -13,7 +13,8 @@ from curate.dataset.store import Dataset
 from curate.exporters import export_dataset
 from curate.exporters.mptrj_json import SKIP_NOT_PERIODIC, SKIP_UNLABELLED
 from curate.sources.ingest import import_paths
-from tests.exporters.roundtrip import assert_same_labels, rows_by_id
+
+from .roundtrip import assert_same_labels, rows_by_id
 
 
 @pytest.mark.parametrize("name", ["as2so6", "magnetism"])

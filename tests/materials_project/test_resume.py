@@ -15,9 +15,10 @@ from curate.materials_project.checkpoint import CHECKPOINT_NAME
 from curate.materials_project.client import RetryPolicy
 from curate.materials_project.frames import FramePolicy
 from curate.materials_project.pull import PullOptions, PullQuery, pull
-from tests.conftest import REPO_ROOT
-from tests.materials_project.conftest import API_KEY, MPWorld
-from tests.materials_project.fake_mp_server import FakeMP
+
+from ..conftest import REPO_ROOT
+from .conftest import API_KEY, MPWorld
+from .fake_mp_server import FakeMP
 
 QUERY = PullQuery(chemsys=("As-O-S", "Si", "Co-La-O", "Lu"))
 

@@ -18,7 +18,8 @@ from curate.training.chgnet_finetune import (
 from curate.training.data import TrainingSet
 from curate.training.evaluate import evaluate
 from curate.training.settings import TrainingSettings
-from tests.training.conftest import relabel_scaled
+
+from .conftest import relabel_scaled
 
 pytestmark = pytest.mark.model
 
