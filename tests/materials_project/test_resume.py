@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from curate.dataset.store import Dataset
 from curate.materials_project.checkpoint import CHECKPOINT_NAME
 from curate.materials_project.client import RetryPolicy
@@ -30,6 +32,7 @@ def _done_tasks(out: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # 25 s of CPU: a clean pull, a killed CLI pull and its resume
 def test_sigkill_mid_pull_then_resume(fake_mp: FakeMP, mp_world: MPWorld, tmp_path: Path):
     options = PullOptions(
         endpoint=fake_mp.url,

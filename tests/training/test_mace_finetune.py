@@ -18,7 +18,7 @@ from curate.training.settings import TrainingSettings
 from ..models.builders import build_mace_file
 from .conftest import relabel_scaled
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from .conftest import relabel_scaled
 
 # element_refs (eV/atom, ELEMENTS order), data_mean (eV) and data_std: every term of E = std m + mean + R is live
 ELEMENT_REFS = np.linspace(-6.0, -2.0, len(ELEMENTS))
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
