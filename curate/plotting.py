@@ -6,7 +6,9 @@ global rcParams), which matters for release folders compared byte by byte.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 PNG_METADATA: dict[str, Any] = {"Software": None}  # no library version in the bytes
@@ -14,7 +16,7 @@ _PROCESS_KEYS = ("backend", "backend_fallback", "interactive")
 
 
 @contextmanager
-def default_style():  # type: ignore[no-untyped-def]
+def default_style() -> Iterator[ModuleType]:
     """Context in which pyplot uses Agg and matplotlib's default rcParams; yields ``matplotlib.pyplot``."""
     import matplotlib
 

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.dataset.store import Dataset
-from tests.sources.test_mptrj import write_replicated_mptrj
+
+from .sources.test_mptrj import write_replicated_mptrj
 
 
 def _import_command(source: Path, out: Path) -> list[str]:

@@ -85,7 +85,7 @@ def test_missing_dataset_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_mptrj_nan_frame_and_truncated_gzip(shared_data: Path, tmp_path: Path) -> None:
-    from tests.sources.test_mptrj import write_mptrj_from_tasks
+    from .sources.test_mptrj import write_mptrj_from_tasks
 
     write_mptrj_from_tasks(shared_data / "emmet" / "test_As2SO6_tasks.json.gz", tmp_path / "m.json")
     layout = json.loads((tmp_path / "m.json").read_text())

@@ -14,7 +14,8 @@ from curate.cli import main
 from curate.dataset.store import Dataset
 from curate.diagnostics.pairing import pair_report
 from curate.sources.ingest import import_paths
-from tests.test_reference_energies import mp_elemental_refs
+
+from .test_reference_energies import mp_elemental_refs
 
 MATPES = ("MatPES-PBE-Element-Refs.json.gz", "MatPES-r2SCAN-Element-Refs.json.gz")
 

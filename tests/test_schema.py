@@ -7,7 +7,8 @@ import json
 import pyarrow as pa
 
 from curate.dataset.schema import SCHEMA_VERSION_KEY, row_schema
-from tests.conftest import REPO_ROOT
+
+from .conftest import REPO_ROOT
 
 
 def test_arrow_schema_has_every_declared_field_with_units() -> None:

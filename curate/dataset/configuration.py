@@ -39,7 +39,7 @@ def stress_vasp_kbar_from_gpa(stress_gpa: Any) -> np.ndarray:
     return -np.asarray(stress_gpa, dtype=np.float64) / KBAR_TO_GPA
 
 
-def voigt6_to_matrix(voigt: Sequence[float]) -> np.ndarray:
+def voigt6_to_matrix(voigt: Sequence[float] | np.ndarray) -> np.ndarray:
     """Symmetric 3x3 matrix from Voigt order (xx, yy, zz, yz, xz, xy)."""
     xx, yy, zz, yz, xz, xy = (float(v) for v in voigt)
     return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]], dtype=np.float64)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 REFERENCE_STYLE = {"color": "#1f77b4", "label": "reference"}
 TARGET_STYLE = {"color": "#d62728", "label": "target"}
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,7 +24,7 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _overlay(ax, edges: list[float], reference: list[int], target: list[int], *, log_x: bool) -> None:  # type: ignore[no-untyped-def]
+def _overlay(ax: Axes, edges: list[float], reference: list[int], target: list[int], *, log_x: bool) -> None:
     """Two step histograms normalised to shares, so datasets of different size compare."""
     edges_arr = np.asarray(edges, dtype=float)
     for counts, style in ((reference, REFERENCE_STYLE), (target, TARGET_STYLE)):
@@ -33,7 +37,9 @@ def _overlay(ax, edges: list[float], reference: list[int], target: list[int], *,
         else:
             edges_plot = edges_arr
         filled = style is REFERENCE_STYLE  # reference filled, target outlined: both stay visible when equal
-        ax.stairs(share, edges_plot, linewidth=1.5, fill=filled, alpha=0.35 if filled else 1.0, **style)
+        alpha = 0.35 if filled else 1.0
+        color, label = style["color"], style["label"]
+        ax.stairs(share, edges_plot, linewidth=1.5, fill=filled, alpha=alpha, color=color, label=label)
     if log_x:
         ax.set_xscale("log")
     ax.set_ylabel("share")

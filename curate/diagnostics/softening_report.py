@@ -101,6 +101,32 @@ def _pass_rows(
         yield k, group, x, y, other
 
 
+def _second_pass(
+    groups: list[str],
+    ref: pa.RecordBatch,
+    pred: pa.RecordBatch,
+    stats: dict[str, GroupStats],
+    overall: GroupStats,
+    samples: dict[str, _Sample],
+) -> None:
+    """Pass 2 over one batch: the cMAE sums (slopes known from pass 1) and the parity-plot samples."""
+    batch_e: list[tuple[float, float]] = []
+    for _, group, x, y, other in _pass_rows(groups, ref, pred):
+        if x is not None:
+            stats[group].add_corrected(x, y)
+            overall.add_corrected(x, y)
+            samples["forces"].add(x, y)
+        ref_energy, pred_energy = other["energy"]
+        if ref_energy is not None:
+            batch_e.append((ref_energy / other["nsites"], pred_energy / other["nsites"]))
+        ref_stress, pred_stress = other["stress"]
+        if ref_stress is not None:
+            samples["stress"].add(ref_stress, pred_stress)
+    if batch_e:
+        pairs = np.asarray(batch_e)
+        samples["energy_per_atom"].add(pairs[:, 0], pairs[:, 1])
+
+
 def softening_report(
     dataset_path: str | Path,
     predictions_path: str | Path,
@@ -138,40 +164,11 @@ def softening_report(
     for groups, ref, pred in _stream(dataset, predictions, model, group_by, batch_rows):
         for _, group, x, y, other in _pass_rows(groups, ref, pred):
             for target in (stats.setdefault(group, GroupStats()), overall):
-                target.structures += 1
-                target.atoms += other["nsites"]
-                if x is None:
-                    target.labels_missing["forces"] += 1
-                else:
-                    target.add_forces(x, y)
-                ref_energy, pred_energy = other["energy"]
-                if ref_energy is None:
-                    target.labels_missing["energy"] += 1
-                else:
-                    target.add_energy(ref_energy, pred_energy, other["nsites"])
-                ref_stress, pred_stress = other["stress"]
-                if ref_stress is None:
-                    target.labels_missing["stress"] += 1
-                else:
-                    target.add_stress(ref_stress, pred_stress)
+                target.add_structure(other["nsites"], (x, y), other["energy"], other["stress"])
     rng = np.random.default_rng(seed)
     samples = {name: _Sample.empty(sample_points, rng) for name in ("forces", "energy_per_atom", "stress")}
     for groups, ref, pred in _stream(dataset, predictions, model, group_by, batch_rows):
-        batch_e: list[tuple[float, float]] = []
-        for _, group, x, y, other in _pass_rows(groups, ref, pred):
-            if x is not None:
-                stats[group].add_corrected(x, y)
-                overall.add_corrected(x, y)
-                samples["forces"].add(x, y)
-            ref_energy, pred_energy = other["energy"]
-            if ref_energy is not None:
-                batch_e.append((ref_energy / other["nsites"], pred_energy / other["nsites"]))
-            ref_stress, pred_stress = other["stress"]
-            if ref_stress is not None:
-                samples["stress"].add(ref_stress, pred_stress)
-        if batch_e:
-            pairs = np.asarray(batch_e)
-            samples["energy_per_atom"].add(pairs[:, 0], pairs[:, 1])
+        _second_pass(groups, ref, pred, stats, overall, samples)
     group_rows = [{"group": g, **s.summary()} for g, s in sorted(stats.items())]
     slopes = [s.slope for s in stats.values()]
     report = {

@@ -25,7 +25,7 @@ def worker_cached(key: Hashable, build: Callable[[], V]) -> V:
     with _lock:
         if key in _entries:
             _entries.move_to_end(key)
-            return _entries[key]  # type: ignore[no-any-return]
+            return _entries[key]
         value = build()
         _entries[key] = value
         _builds[key] += 1

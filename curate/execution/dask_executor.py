@@ -86,7 +86,9 @@ class DaskExecutor:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"executor": "dask", "workers": self.workers, "scheduler": self._client.scheduler.address}
+        scheduler = self._client.scheduler  # None once the client is closed
+        address = scheduler.address if scheduler is not None else None
+        return {"executor": "dask", "workers": self.workers, "scheduler": address}
 
     def close(self) -> None:
         """Close the client, and the LocalCluster if this executor started it."""

@@ -31,7 +31,7 @@ from ase.db.core import str_represents
 from ase.units import GPa
 
 from curate.dataset.configuration import Configuration
-from curate.exporters import ExportCounts, ExportPlan, ExportRow, ase_metadata
+from curate.exporters.base import ExportCounts, ExportPlan, ExportRow, ase_metadata
 from curate.exporters.energy import KIND_RAW
 
 COMMIT_ROWS = 1000

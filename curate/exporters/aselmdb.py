@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from curate.errors import ConfigurationError
-from curate.exporters import ExportCounts, ExportPlan, ExportRow
 from curate.exporters.ase_db import write_chunk
+from curate.exporters.base import ExportCounts, ExportPlan, ExportRow
 
 # one LMDB write transaction per chunk; reconnecting per chunk rebuilds the backend's id list (O(rows)),
 # so chunks are larger than the SQLite exporter's, yet far below LMDB's dirty-page limit of a transaction

@@ -40,7 +40,7 @@ from ase.units import GPa
 
 from curate.dataset.configuration import Configuration
 from curate.errors import InputError
-from curate.exporters import ExportCounts, ExportPlan, ExportRow, ase_metadata
+from curate.exporters.base import ExportCounts, ExportPlan, ExportRow, ase_metadata
 from curate.exporters.energy import KIND_RAW
 
 _BOOL_WORDS = {"T", "F", "true", "false", "True", "False", "TRUE", "FALSE"}

@@ -42,7 +42,7 @@ import orjson
 from pymatgen.core import Lattice, Structure
 
 from curate.dataset.configuration import Configuration, stress_vasp_kbar_from_gpa
-from curate.exporters import ExportCounts, ExportPlan, ExportRow
+from curate.exporters.base import ExportCounts, ExportPlan, ExportRow
 from curate.exporters.energy import EnergyLabel, EnergyPolicy, MP2020Corrections, NoEnergy, energy_label
 
 SKIP_UNLABELLED = "no energy or no forces (an MPtrj frame needs both)"

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from curate.dataset.configuration import Configuration
 from curate.labelling.provenance import sidecar_for, write_sidecar
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+    from pymatgen.io.vasp.sets import VaspInputSet
 
 Functional = Literal["pbe", "r2scan"]
 InputSet = Literal["mp", "matpes"]
@@ -38,16 +42,17 @@ def potcar_library_configured() -> bool:
     return bool(directory) and Path(str(directory)).is_dir()
 
 
-def input_set_for(structure: object, *, functional: Functional, input_set: InputSet) -> object:
+def input_set_for(structure: Structure, *, functional: Functional, input_set: InputSet) -> VaspInputSet:
     """The pymatgen input set object for ``structure`` (a pymatgen Structure)."""
     from pymatgen.io.vasp.sets import MatPESStaticSet, MPScanStaticSet, MPStaticSet
 
     if input_set == "matpes":
-        return MatPESStaticSet(structure, xc_functional="PBE" if functional == "pbe" else "r2SCAN")
+        # MatPESStaticSet compares xc_functional upper-cased; R2SCAN is its declared spelling
+        return MatPESStaticSet(structure, xc_functional="PBE" if functional == "pbe" else "R2SCAN")
     return MPStaticSet(structure) if functional == "pbe" else MPScanStaticSet(structure)
 
 
-def to_pymatgen(cfg: Configuration) -> object:
+def to_pymatgen(cfg: Configuration) -> Structure:
     """A pymatgen Structure with the configuration's lattice (A), species and Cartesian positions (A).
 
     Known magnetic moments (Bohr magnetons) become the ``magmom`` site property, which pymatgen's input sets
@@ -71,7 +76,7 @@ def write_vasp_inputs(
     for row_id, cfg in rows:
         folder = out / row_id[:16]
         vis = input_set_for(to_pymatgen(cfg), functional=functional, input_set=input_set)
-        vis.write_input(folder, potcar_spec=not report.potcar_written)  # type: ignore[attr-defined]
+        vis.write_input(str(folder), potcar_spec=not report.potcar_written)
         write_sidecar(folder, sidecar_for(row_id, cfg, requested_functional=functional, input_set=input_set))
         report.folders.append(folder)
     return report

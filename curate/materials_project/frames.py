@@ -54,13 +54,12 @@ def select_frames(
     Returns (items kept, number of frames dropped as near-repeats).
     """
     items = list(items)
-    frames = [i for i, item in enumerate(items) if isinstance(item, Configuration)]
+    frames = [(i, item) for i, item in enumerate(items) if isinstance(item, Configuration)]
     if policy.keeps_everything or len(frames) <= 2:
         return items, 0
-    keep = {frames[0], frames[-1]}
-    kept = items[frames[0]]
-    for index in frames[1:-1]:
-        frame = items[index]
+    keep = {frames[0][0], frames[-1][0]}
+    kept = frames[0][1]
+    for index, frame in frames[1:-1]:
         if policy.differs(frame, kept):
             keep.add(index)
             kept = frame

@@ -194,16 +194,21 @@ class CHGNetModel:
         graphs = [g.to(device) for g in graphs]
         raw, total, grads, batched = interaction_energy_and_gradients(model, graphs, create_graph=False)
         atoms = raw["atoms_per_graph"]
-        composition = 0 if model.composition_model is None else model.composition_model(graphs).detach()
-        energy_per_atom = (raw["e"].detach() + composition) if model.is_intensive else None
+        # a model without a composition model (AtomRef) predicts the interaction energy alone
+        composition = None if model.composition_model is None else model.composition_model(graphs).detach()
+        interaction = raw["e"].detach()
+        energy_per_atom = None
+        if model.is_intensive:
+            energy_per_atom = interaction if composition is None else interaction + composition
         n = len(graphs)
         volumes = torch.as_tensor(batched.volumes).reshape(-1)
         out = []
         for k in range(n):
             n_atoms = int(atoms[k])
-            energy = (
-                float(energy_per_atom[k]) * n_atoms if energy_per_atom is not None else float(total[k] + composition[k])
-            )
+            if energy_per_atom is not None:
+                energy = float(energy_per_atom[k]) * n_atoms
+            else:
+                energy = float(total[k] if composition is None else total[k] + composition[k])
             forces = (-grads[k]).detach().cpu().numpy().astype(np.float64).reshape(n_atoms, 3)
             stress = (grads[n + k] * (160.21766208 / volumes[k])).detach().cpu().numpy().astype(np.float64)
             out.append(Prediction(energy=energy, forces=forces, stress=stress.reshape(3, 3)))

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -229,6 +230,28 @@ def _predicted_pieces(
         yield results, ends.popleft()
 
 
+def _write_pieces(
+    writer: PredictionWriter,
+    predicted: Iterator[tuple[list[pa.RecordBatch], bool]],
+    n_models: int,
+    *,
+    on_progress: Callable[[int], None] | None,
+) -> int:
+    """Append predicted pieces to ``writer``, one write per model per record batch; returns the rows written."""
+    done = 0
+    pending: list[list[pa.RecordBatch]] = []
+    for results, last in predicted:
+        pending.append(results)
+        if last:  # one write per model per record batch, as many rows per row group as without the cut
+            for m in range(n_models):
+                writer.append(pa.concat_batches([p[m] for p in pending]))
+            pending.clear()
+        done += results[0].num_rows
+        if on_progress is not None:
+            on_progress(results[0].num_rows)
+    return done
+
+
 @dataclass(frozen=True)
 class PredictReport:
     """What :func:`predict_dataset` did: structures predicted per model, wall time (s), output folder."""
@@ -298,7 +321,7 @@ def predict_dataset(
         raise DatasetError(f"the same model was given twice: {names}")
     if _prepare_out(out, dataset, names, overwrite=overwrite):
         return PredictReport(dataset.num_rows, tuple(names), 0.0, out, up_to_date=True)
-    parameters = {
+    parameters: dict[str, Any] = {
         "max_atoms_per_batch": max_atoms_per_batch,
         "batch_rows": batch_rows,
         "device": models[0].device,
@@ -318,21 +341,12 @@ def predict_dataset(
     own_pool = None
     if executor is None and wants_pool(models, total_atoms):
         executor = own_pool = start_predict_pool(models)
-    done = 0
-    pending: list[list[pa.RecordBatch]] = []
     try:
         pieces = _row_tasks(dataset, batch_rows=batch_rows, task_atoms=task_atoms, total_atoms=total_atoms)
-        for results, last in _predicted_pieces(
+        predicted = _predicted_pieces(
             pieces, models, executor, max_atoms_per_batch=max_atoms_per_batch, share_graphs=share_graphs
-        ):
-            pending.append(results)
-            if last:  # one write per model per record batch, as many rows per row group as without the cut
-                for m in range(len(models)):
-                    writer.append(pa.concat_batches([p[m] for p in pending]))
-                pending.clear()
-            done += results[0].num_rows
-            if on_progress is not None:
-                on_progress(results[0].num_rows)
+        )
+        done = _write_pieces(writer, predicted, len(models), on_progress=on_progress)
         parameters["executor"] = executor.describe() if executor is not None else {"kind": "in-process"}
     finally:
         if own_pool is not None:

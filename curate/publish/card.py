@@ -80,7 +80,7 @@ def database_versions(manifest: dict[str, Any]) -> dict[str, str]:
 def front_matter(inputs: CardInputs) -> dict[str, Any]:
     """The YAML header: license, pretty name, size category, tags, configs with data_files, and per config the
     features (float64 labels kept) and split sizes."""
-    from datasets import Features
+    from datasets.features import Features
 
     features = Features.from_arrow_schema(row_schema().arrow)._to_yaml_list()
     configs = configs_yaml(inputs.files)
@@ -180,9 +180,9 @@ def _provenance_section(stats: ReleaseStats) -> list[str]:
     for (generator, config), n in sorted(stats.by_generator.items()):
         seeds = sorted(stats.generator_seeds.get(generator, set()))
         seed_text = f"{seeds[0]}..{seeds[-1]} ({len(seeds)})" if seeds else ""
-        params = stats.generator_params.get(generator, {})
+        parameter_sets = len(stats.generator_params.get(generator, ()))
         rows.append(
-            [generator, f"`{config}`", n, len(stats.generator_parents.get(generator, ())), seed_text, len(params)]
+            [generator, f"`{config}`", n, len(stats.generator_parents.get(generator, ())), seed_text, parameter_sets]
         )
     lines += markdown_table(["generator", "config", "rows", "parent rows", "seeds (distinct)", "parameter sets"], rows)
     for generator, params in sorted(stats.generator_params.items()):

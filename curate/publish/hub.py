@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curate.dataset.io import sha256_of_path
 from curate.errors import ConfigurationError, CurateError
+
+if TYPE_CHECKING:
+    from huggingface_hub.hf_api import RepoFile
 
 DEFAULT_COMMIT_BYTES = 1024**3
 LAST_COMMIT_PREFIXES = ("README.md", "curate_release.json", "figures/")
@@ -90,6 +94,28 @@ def _batches(paths: list[str], root: Path, limit: int) -> list[list[str]]:
     return batches
 
 
+def _changed_files(root: Path, remote: Mapping[str, RepoFile]) -> tuple[list[str], list[str]]:
+    """(local files to send, local files the Hub already holds byte for byte) under ``root``.
+
+    A remote LFS file is compared by its sha256, a regular one by its git blob sha1.
+    """
+    to_send: list[str] = []
+    unchanged: list[str] = []
+    for path in local_files(root):
+        entry = remote.get(path)
+        if entry is not None:
+            same = (
+                entry.lfs.sha256 == sha256_of_path(root / path)
+                if entry.lfs is not None
+                else entry.blob_id == _git_blob_sha1(root / path)
+            )
+            if same:
+                unchanged.append(path)
+                continue
+        to_send.append(path)
+    return to_send, unchanged
+
+
 def upload_release(
     root: Path,
     repo_id: str,
@@ -130,19 +156,8 @@ def upload_release(
             for entry in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True)
             if isinstance(entry, RepoFile)
         }
-        to_send = []
-        for path in local_files(root):
-            entry = remote.get(path)
-            if entry is not None:
-                same = (
-                    entry.lfs.sha256 == sha256_of_path(root / path)
-                    if entry.lfs is not None
-                    else entry.blob_id == _git_blob_sha1(root / path)
-                )
-                if same:
-                    report.skipped.append(path)
-                    continue
-            to_send.append(path)
+        to_send, unchanged = _changed_files(root, remote)
+        report.skipped += unchanged
         stale = sorted(set(remote) - set(local_files(root)) - {".gitattributes"})
         data = [p for p in to_send if not p.startswith(LAST_COMMIT_PREFIXES)]
         last = [p for p in to_send if p.startswith(LAST_COMMIT_PREFIXES)]

@@ -156,11 +156,11 @@ def write_shards(
         splits = [plan.split_of_row[row_id] for row_id in ids]
         batch = batch.set_column(split_index, split_field, pa.array(splits, type=pa.string()))
         keys: dict[tuple[str, str, str], list[int]] = {}
-        for i, (functional, generator, split) in enumerate(
+        for i, (functional, generator, row_split) in enumerate(
             zip(batch.column("functional").to_pylist(), batch.column("generator").to_pylist(), splits, strict=True)
         ):
             origin = IMPORTED_ORIGIN if generator is None else slug(generator)
-            keys.setdefault((functional_config(functional), origin, split), []).append(i)
+            keys.setdefault((functional_config(functional), origin, row_split), []).append(i)
         for (config, origin, split), rows in keys.items():
             part = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows, type=pa.int64()))
             writer.write(part, config=config, origin=origin, split=split)

@@ -52,6 +52,7 @@ def download_release(repo_id: str, *, revision: str | None = None) -> tuple[Path
 
     from curate.publish.hub import transport_errors
 
+    unreachable: tuple[type[BaseException], ...] = (LocalEntryNotFoundError, *transport_errors())
     try:
         folder = snapshot_download(
             repo_id,
@@ -63,7 +64,7 @@ def download_release(repo_id: str, *, revision: str | None = None) -> tuple[Path
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no response"
         raise ConfigurationError(f"cannot download Hub dataset {repo_id} (HTTP {status})") from exc
-    except (LocalEntryNotFoundError, *transport_errors()) as exc:
+    except unreachable as exc:
         raise ConfigurationError(
             f"cannot download Hub dataset {repo_id}: the Hub is not reachable and no copy is cached "
             f"({type(exc).__name__}; is HF_HUB_OFFLINE set?)"

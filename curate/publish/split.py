@@ -13,7 +13,7 @@ different splits is refused, since it leaks one material across splits).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -55,6 +55,41 @@ class SplitPlan:
         for split in self.group_split.values():
             counts[split] += 1
         return counts
+
+
+def _assign_groups(
+    group_rows: Mapping[str, int],
+    group_existing: Mapping[str, SplitName],
+    *,
+    seed: int,
+    fractions: Sequence[float],
+) -> tuple[dict[str, SplitName], dict[str, int]]:
+    """The split of every material group, and the rows each split then holds.
+
+    Args:
+        group_rows: material group key -> number of rows.
+        group_existing: group key -> the split its rows already carry (kept as is).
+        seed: seed of the tie order.
+        fractions: target share of rows for train, validation, test.
+    """
+    total = sum(group_rows.values())
+    targets = [f * total for f in fractions]
+    filled: dict[str, int] = dict.fromkeys(SPLIT_NAMES, 0)
+    group_split: dict[str, SplitName] = {}
+    for group, split in group_existing.items():
+        group_split[group] = split
+        filled[split] += group_rows[group]
+    # largest groups first (one relaxation can hold hundreds of frames), ties in a seeded hash order; each goes
+    # to the split furthest below its target row count, so the shares land close to the targets
+    order = sorted(
+        (g for g in group_rows if g not in group_split),
+        key=lambda g: (-group_rows[g], hashlib.sha256(f"{seed}:{g}".encode()).hexdigest()),
+    )
+    for group in order:
+        best = max(range(3), key=lambda i: (targets[i] - filled[SPLIT_NAMES[i]], -i))
+        group_split[group] = SPLIT_NAMES[best]
+        filled[SPLIT_NAMES[best]] += group_rows[group]
+    return group_split, filled
 
 
 def plan_split(
@@ -111,23 +146,7 @@ def plan_split(
                     record=row_id,
                     field="split",
                 )
-    total = sum(group_rows.values())
-    targets = [f * total for f in fractions]
-    filled = dict.fromkeys(SPLIT_NAMES, 0)
-    group_split: dict[str, SplitName] = {}
-    for group, split in group_existing.items():
-        group_split[group] = split
-        filled[split] += group_rows[group]
-    # largest groups first (one relaxation can hold hundreds of frames), ties in a seeded hash order; each goes
-    # to the split furthest below its target row count, so the shares land close to the targets
-    order = sorted(
-        (g for g in group_rows if g not in group_split),
-        key=lambda g: (-group_rows[g], hashlib.sha256(f"{seed}:{g}".encode()).hexdigest()),
-    )
-    for group in order:
-        best = max(range(3), key=lambda i: (targets[i] - filled[SPLIT_NAMES[i]], -i))
-        group_split[group] = SPLIT_NAMES[best]
-        filled[SPLIT_NAMES[best]] += group_rows[group]
+    group_split, filled = _assign_groups(group_rows, group_existing, seed=seed, fractions=fractions)
     split_of_row = {row_id: group_split[group] for row_id, group in group_of_row.items()}
     return SplitPlan(
         seed=seed,

@@ -46,7 +46,7 @@ class ReleaseStats:
     atoms: Counter = field(default_factory=Counter)  # (config, split) -> atoms
     element_rows: Counter = field(default_factory=Counter)  # (element, split) -> rows containing it
     by_generator: Counter = field(default_factory=Counter)  # (generator, config) -> rows
-    generator_params: dict[str, Counter] = field(default_factory=dict)  # generator -> params JSON -> rows
+    generator_params: dict[str, Counter[str]] = field(default_factory=dict)  # generator -> params JSON -> rows
     generator_parents: dict[str, set[str]] = field(default_factory=dict)  # generator -> parent ids
     generator_seeds: dict[str, set[int]] = field(default_factory=dict)  # generator -> seeds
     by_source: Counter = field(default_factory=Counter)  # source -> rows

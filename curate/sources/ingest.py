@@ -105,15 +105,13 @@ def import_paths(
     started = time.perf_counter()
     with dataset.writer() as writer, no_cyclic_gc():
         writer.shard_rows = shard_rows
-        batch_rows = min(batch_rows, shard_rows)
+        run = _Run(importer, options, writer, min_distance_factor, min(batch_rows, shard_rows), on_progress)
         for path in paths:
             file_report = FileReport(path=str(path))
             report.files.append(file_report)
             file_workers = workers if workers is not None else _auto_workers(path)
             parallel = _Parallel(workers=file_workers, executor=executor, chunk_bytes=chunk_bytes)
-            _import_one(
-                importer, path, options, writer, file_report, min_distance_factor, batch_rows, on_progress, parallel
-            )
+            _import_one(run, path, file_report, parallel)
             if file_report.error and on_error:
                 on_error(file_report.error)
             writer.flush()
@@ -199,62 +197,57 @@ class _Parallel:
         return self.executor is not None or self.workers > 1
 
 
-def _import_one(
-    importer: Importer,
-    path: Path,
-    options: ImportOptions,
-    writer: DatasetWriter,
-    file_report: FileReport,
-    min_distance_factor: float,
-    batch_rows: int,
-    on_progress: Callable[[int], None] | None,
-    parallel: _Parallel,
-) -> None:
+@dataclass(frozen=True)
+class _Run:
+    """What every file of one import run shares: the importer and its options, the writer and the gate."""
+
+    importer: Importer
+    options: ImportOptions
+    writer: DatasetWriter
+    min_distance_factor: float
+    batch_rows: int
+    on_progress: Callable[[int], None] | None
+
+
+def _import_one(run: _Run, path: Path, file_report: FileReport, parallel: _Parallel) -> None:
     display = str(path)
     try:
         if not path.exists():
             raise InputError("no such file or directory", file=display)
-        if parallel.wanted and isinstance(importer, ChunkedImporter) and path.is_file():
-            _import_chunked(importer, path, options, writer, file_report, min_distance_factor, on_progress, parallel)
+        if parallel.wanted and isinstance(run.importer, ChunkedImporter) and path.is_file():
+            _import_chunked(run, run.importer, path, file_report, parallel)
             return
         write_items(
-            importer.read(path, display_name=display, options=options),
-            writer=writer,
+            run.importer.read(path, display_name=display, options=run.options),
+            writer=run.writer,
             display_name=display,
             file_report=file_report,
-            min_distance_factor=min_distance_factor,
-            batch_rows=batch_rows,
-            on_progress=on_progress,
+            min_distance_factor=run.min_distance_factor,
+            batch_rows=run.batch_rows,
+            on_progress=run.on_progress,
         )
     except InputError as exc:
         file_report.error = exc.describe()
-        writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
+        run.writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
         file_report.quarantined += 1
 
 
 def _import_chunked(
-    importer: ChunkedImporter,
-    path: Path,
-    options: ImportOptions,
-    writer: DatasetWriter,
-    file_report: FileReport,
-    min_distance_factor: float,
-    on_progress: Callable[[int], None] | None,
-    parallel: _Parallel,
+    run: _Run, importer: ChunkedImporter, path: Path, file_report: FileReport, parallel: _Parallel
 ) -> None:
     display = str(path)
     tasks = (
-        ChunkTask(importer.name, chunk, display, options, min_distance_factor)
+        ChunkTask(importer.name, chunk, display, run.options, run.min_distance_factor)
         for chunk in importer.chunks(path, target_bytes=parallel.chunk_bytes or CHUNK_BYTES)
     )
     for result in run_chunks(tasks, workers=parallel.workers, executor=parallel.executor):
         file_report.rows_read += result.records_read
         for item in result.rejected:
-            writer.quarantine(file=display, record=item.record, field=item.field, reason=item.reason)
+            run.writer.quarantine(file=display, record=item.record, field=item.field, reason=item.reason)
             file_report.quarantined += 1
         if result.batch is not None:
-            appended = writer.append(result.batch)
+            appended = run.writer.append(result.batch)
             file_report.rows_added += appended.added
             file_report.duplicates += appended.duplicates
-            if on_progress:
-                on_progress(result.batch.num_rows)
+            if run.on_progress:
+                run.on_progress(result.batch.num_rows)

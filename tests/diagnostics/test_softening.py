@@ -21,7 +21,8 @@ from curate.diagnostics.softening import (
     softening_slope,
 )
 from curate.models import Prediction, load_model
-from tests.models.conftest import mace_file, real_dataset, real_structures  # noqa: F401 - fixtures
+
+from ..models.conftest import mace_file, real_dataset, real_structures  # noqa: F401 - fixtures
 
 SCALE = 0.8
 
@@ -102,6 +103,8 @@ def mace_known_answer(tmp_path_factory, real_structures, mace_file):  # noqa: F8
     return path, predictions
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_known_answer_through_the_cli(tmp_path: Path, mace_known_answer, mace_file) -> None:  # noqa: F811
     dataset, predictions = mace_known_answer
     out = tmp_path / "report"
@@ -133,6 +136,8 @@ def test_known_answer_through_the_cli(tmp_path: Path, mace_known_answer, mace_fi
     assert json.loads((dataset / "reports" / "softening.json").read_text())["overall"] == overall
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_group_by_any_column_and_bad_column(tmp_path: Path, mace_known_answer, mace_file) -> None:  # noqa: F811
     dataset, _ = mace_known_answer
     runner = CliRunner()
@@ -149,6 +154,8 @@ def test_group_by_any_column_and_bad_column(tmp_path: Path, mace_known_answer, m
     assert bad.exit_code == 2 and "--group-by 'colour' is not a column" in bad.output
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_predictions_of_another_dataset_are_refused(tmp_path: Path, mace_known_answer, real_dataset, mace_file) -> None:  # noqa: F811
     dataset, _ = mace_known_answer
     pred = tmp_path / "pred"
@@ -162,6 +169,8 @@ def test_predictions_of_another_dataset_are_refused(tmp_path: Path, mace_known_a
     assert "already holds other files or other predictions" in result.output
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_report_does_not_depend_on_batch_size(tmp_path: Path, real_dataset, mace_file) -> None:  # noqa: F811
     """Streaming: one row per batch and predictions in 5-row shards give the numbers of one big batch."""
     from curate.diagnostics.softening_report import softening_report

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.models import load_model
-from tests.diagnostics.test_softening import SCALE, labelled_dataset
-from tests.models.conftest import SI64_MD, real_dataset, real_structures  # noqa: F401 - fixtures
+
+from ..models.conftest import SI64_MD, real_dataset, real_structures  # noqa: F401 - fixtures
+from .test_softening import SCALE, labelled_dataset
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

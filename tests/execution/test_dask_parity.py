@@ -21,7 +21,8 @@ from curate.dataset.configuration import batch_to_configurations
 from curate.dataset.store import Dataset
 from curate.execution.dask_executor import DaskExecutor
 from curate.sources.ingest import import_paths
-from tests.sources.test_mptrj import write_replicated_mptrj
+
+from ..sources.test_mptrj import write_replicated_mptrj
 
 CHUNK_BYTES = 64 << 10  # about 50 tasks for the 772-frame file, so both workers are busy when one is killed
 FRAMES_PER_MATERIAL = 8  # chunks are cut between materials: many small materials make many chunks
@@ -181,6 +182,7 @@ def test_killed_worker_mid_import_loses_and_duplicates_nothing(
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_model_loaded_once_per_worker(client: distributed.Client, demo: Path) -> None:
     from curate.execution.models import model_loads
     from curate.labelling.calculator import label_with_calculator
@@ -261,6 +263,7 @@ def test_chained_md_recipe_on_dask_builds_the_recipe_once_per_worker(
     assert 1 <= len(new_recipes) <= 2 and set(new_recipes) == {1}  # 4 tasks, one copy kept per worker
 
 
+@pytest.mark.slow  # 36 s of CPU (SOAP on both sides, two workers)
 def test_coverage_on_dask_equals_in_process(client: distributed.Client, shared_data: Path, tmp_path: Path) -> None:
     from curate.diagnostics.coverage import CoverageOptions, compute_coverage
 
@@ -281,6 +284,7 @@ def test_coverage_on_dask_equals_in_process(client: distributed.Client, shared_d
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_predict_on_dask_equals_in_process(client: distributed.Client, demo: Path, tmp_path: Path) -> None:
     from curate.models import load_model
     from curate.models.predictions import Predictions

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.training.data import load_training_set
-from tests.experiments.test_correction_gain import si64_split, write_dataset  # noqa: F401 - fixture
+
+from .test_correction_gain import si64_split, write_dataset  # noqa: F401 - fixture
 
 
 def invoke(*args: str | Path):  # type: ignore[no-untyped-def]

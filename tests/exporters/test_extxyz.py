@@ -16,7 +16,8 @@ from curate.errors import InputError
 from curate.exporters import export_dataset
 from curate.exporters.extxyz import frame_text
 from curate.sources.ingest import import_paths
-from tests.exporters.roundtrip import (
+
+from .roundtrip import (
     METADATA_COLUMNS,
     assert_same_labels,
     every_column_configuration,

@@ -17,7 +17,8 @@ from curate.exporters import export_dataset
 from curate.exporters.energy import KIND_MP2020, KIND_RAW, KIND_STORED
 from curate.exporters.mptrj_json import SKIP_NOT_PERIODIC, SKIP_UNLABELLED
 from curate.sources.ingest import import_paths
-from tests.exporters.roundtrip import assert_same_labels, rows_by_id
+
+from .roundtrip import assert_same_labels, rows_by_id
 
 # MP2020 (Wang et al., Sci. Rep. 11, 15496 (2021)), eV per atom of the element: oxide anion, Co in GGA+U oxides
 MP2020_OXIDE_EV = -0.687

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.materials_project.fake_mp_server import FakeMP, materials_from_tasks, serve
-from tests.materials_project.trajectory_table import task_from_vasprun, thermo_from_tasks, write_trajectory_table
+from .fake_mp_server import FakeMP, materials_from_tasks, serve
+from .trajectory_table import task_from_vasprun, thermo_from_tasks, write_trajectory_table
 
 API_KEY = "abcdefghijklmnopqrstuvwxyz012345"  # 32 characters, like a real key
 TASK_FILES = ("test_As2SO6_tasks.json.gz", "test_si_tasks.json.gz", "magnetism_task_docs.json.gz")

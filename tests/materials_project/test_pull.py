@@ -17,8 +17,9 @@ from curate.materials_project.client import RemoteError, RetryPolicy
 from curate.materials_project.frames import FramePolicy
 from curate.materials_project.pull import PullOptions, PullQuery, pull
 from curate.sources.ingest import import_paths
-from tests.materials_project.conftest import API_KEY, DEPRECATED_TASK, LU_TASK, TASK_FILES, MPWorld
-from tests.materials_project.fake_mp_server import FakeMP, Fault
+
+from .conftest import API_KEY, DEPRECATED_TASK, LU_TASK, TASK_FILES, MPWorld
+from .fake_mp_server import FakeMP, Fault
 
 ALL = PullQuery(chemsys=("As-O-S", "Si", "Co-La-O", "Lu"))
 KEEP_ALL = FramePolicy(0.0, 0.0)

@@ -10,14 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from curate.dataset.store import Dataset
 from curate.materials_project.checkpoint import CHECKPOINT_NAME
 from curate.materials_project.client import RetryPolicy
 from curate.materials_project.frames import FramePolicy
 from curate.materials_project.pull import PullOptions, PullQuery, pull
-from tests.conftest import REPO_ROOT
-from tests.materials_project.conftest import API_KEY, MPWorld
-from tests.materials_project.fake_mp_server import FakeMP
+
+from ..conftest import REPO_ROOT
+from .conftest import API_KEY, MPWorld
+from .fake_mp_server import FakeMP
 
 QUERY = PullQuery(chemsys=("As-O-S", "Si", "Co-La-O", "Lu"))
 
@@ -29,6 +32,7 @@ def _done_tasks(out: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # 25 s of CPU: a clean pull, a killed CLI pull and its resume
 def test_sigkill_mid_pull_then_resume(fake_mp: FakeMP, mp_world: MPWorld, tmp_path: Path):
     options = PullOptions(
         endpoint=fake_mp.url,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tests.materials_project.fake_mp_server import alpha_suffix, materials_from_tasks
+from .fake_mp_server import alpha_suffix, materials_from_tasks
 
 KINDS = ("Structure Optimization", "Static")
 

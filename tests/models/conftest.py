@@ -9,7 +9,8 @@ import pytest
 from curate.dataset.configuration import Configuration, batch_to_configurations
 from curate.dataset.store import Dataset
 from curate.sources.ingest import import_paths
-from tests.models.builders import build_mace_file, build_matgl_dir
+
+from .builders import build_mace_file, build_matgl_dir
 
 SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"
 SI_TASKS = "emmet/test_si_tasks.json.gz"

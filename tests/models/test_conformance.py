@@ -24,11 +24,10 @@ TOLERANCES = {
     "matgl": {"energy": 1e-3, "forces": 1e-4, "stress": 1e-3, "fd": 5e-3},
 }
 
-ADAPTERS = [
-    pytest.param("chgnet", marks=[pytest.mark.model, pytest.mark.slow]),
-    pytest.param("mace"),
-    pytest.param("matgl"),
-]
+ADAPTERS = ["chgnet", "mace", "matgl"]
+
+# every test here loads a model: CHGNet from its wheel, or the tiny random MACE and matgl models
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", params=ADAPTERS)

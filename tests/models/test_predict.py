@@ -33,6 +33,8 @@ def predicted(tmp_path_factory: pytest.TempPathFactory, real_dataset: Path, mace
     return out
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_predictions_are_keyed_by_id_in_dataset_order(predicted: Path, real_dataset: Path, mace_file: Path) -> None:
     reference = Dataset.open(real_dataset)
     preds = Predictions(predicted)
@@ -49,6 +51,8 @@ def test_predictions_are_keyed_by_id_in_dataset_order(predicted: Path, real_data
     assert table.schema.field("energy").metadata[b"unit"] == b"eV"
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_manifest_records_model_version_and_file_hash(predicted: Path, mace_file: Path, matgl_dir: Path) -> None:
     models = {m["name"]: m for m in Predictions(predicted).manifest["models"]}
     mace = models[f"mace:{mace_file}"]
@@ -58,6 +62,8 @@ def test_manifest_records_model_version_and_file_hash(predicted: Path, mace_file
     assert history["rows"] == 17 and history["parameters"]["max_atoms_per_batch"] == 70
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_stored_values_equal_the_adapter(predicted: Path, real_dataset: Path, mace_file: Path) -> None:
     structures = batch_to_configurations(Dataset.open(real_dataset).read())
     direct = load_model(f"mace:{mace_file}", device="cpu").predict(structures, max_atoms_per_batch=1000)
@@ -70,6 +76,8 @@ def test_stored_values_equal_the_adapter(predicted: Path, real_dataset: Path, ma
         np.testing.assert_allclose(np.asarray(row["stress"]), pred.stress, atol=1e-9)
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_rerun_is_a_no_op_and_foreign_out_is_refused(
     predicted: Path, real_dataset: Path, mace_file: Path, matgl_dir: Path
 ) -> None:
@@ -91,6 +99,8 @@ def test_rerun_is_a_no_op_and_foreign_out_is_refused(
     assert other.exit_code == 2 and "pass --overwrite" in other.output
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_mace_import_leaves_the_environment_alone(mace_file: Path) -> None:
     """mace/__init__ sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 process-wide; the adapter restores it."""
     code = (
@@ -157,7 +167,9 @@ def _stand_in(spec: str, architecture: str = "chgnet", device: str = "cpu") -> _
     return _StandIn(info, device)
 
 
-def test_only_large_cpu_chgnet_jobs_start_a_pool(monkeypatch: pytest.MonkeyPatch, mace_file: Path) -> None:
+def test_only_large_cpu_chgnet_jobs_start_a_pool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    mace_file = tmp_path / "tiny.model"  # wants_pool reads the spec, never the file
+    mace_file.write_bytes(b"")
     monkeypatch.setattr(run, "default_workers", lambda: 2)
     committee = [_stand_in(s) for s in ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")]
     assert run.POOL_MIN_ATOM_PASSES == 15_000

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from curate.dataset.store import Dataset
-from tests.publish.conftest import TOKEN, hub_env, run_curate
-from tests.publish.fake_hub import FakeHub
+
+from .conftest import TOKEN, hub_env, run_curate
+from .fake_hub import FakeHub
 
 
 @pytest.fixture

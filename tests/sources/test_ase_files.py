@@ -21,7 +21,8 @@ from curate.errors import InputError
 from curate.sources.ase_files import AseImporter, parse_hubbard_u, stress_gpa_from_ase
 from curate.sources.base import ImportOptions
 from curate.sources.ingest import import_paths
-from tests.sources.test_vasp import raw_vasprun_steps
+
+from .test_vasp import raw_vasprun_steps
 
 MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"  # Si64, 10 steps, PBE
 LU = "vasp/r2scan_relax_Lu3/vasprun.xml.gz"  # 6 steps, r2SCAN, a non-zero xz stress

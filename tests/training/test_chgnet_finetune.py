@@ -18,9 +18,10 @@ from curate.training.chgnet_finetune import (
 from curate.training.data import TrainingSet
 from curate.training.evaluate import evaluate
 from curate.training.settings import TrainingSettings
-from tests.training.conftest import relabel_scaled
 
-pytestmark = pytest.mark.model
+from .conftest import relabel_scaled
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,6 @@ def test_linear_on_real_dft_corrects_softening(si64: TrainingSet, chgnet: CHGNet
     assert after.force_mae_ev_per_ang < before.force_mae_ev_per_ang - 0.1
 
 
-@pytest.mark.slow
 def test_full_finetune_improves_held_out_forces_and_keeps_best_epoch(si64: TrainingSet, chgnet: CHGNetModel) -> None:
     train, val = si64.subset([1, 5]), si64.subset([3, 7])
     settings = TrainingSettings(epochs=2, batch_size=2, seed=3)

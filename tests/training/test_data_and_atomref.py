@@ -65,6 +65,8 @@ def _cell(species: list[str], energy: float) -> Configuration:
     )
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_atomref_refit_recovers_planted_per_element_shifts() -> None:
     """Labels = pretrained AtomRef energies + planted per-element shifts: the refit recovers mu exactly."""
     from chgnet.model import CHGNet

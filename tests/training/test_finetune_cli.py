@@ -14,8 +14,6 @@ from curate.models import load_model
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.evaluate import evaluate
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture(scope="module")
 def si64_split(si64: TrainingSet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -34,6 +32,8 @@ def si64_split(si64: TrainingSet, tmp_path_factory: pytest.TempPathFactory) -> t
     return paths[0], paths[1]
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_finetune_linear_prints_a_loadable_spec_and_records_the_run(
     si64_split: tuple[Path, Path], tmp_path: Path
 ) -> None:

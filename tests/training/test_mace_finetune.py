@@ -14,10 +14,11 @@ from curate.training.data import TrainingSet
 from curate.training.evaluate import evaluate
 from curate.training.mace_finetune import bake_energy_scale, finetune_mace, reference_energies
 from curate.training.settings import TrainingSettings
-from tests.models.builders import build_mace_file
-from tests.training.conftest import relabel_scaled
 
-pytestmark = pytest.mark.model
+from ..models.builders import build_mace_file
+from .conftest import relabel_scaled
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,13 @@ from curate.training.data import TrainingSet
 from curate.training.evaluate import evaluate
 from curate.training.matgl_finetune import bake_energy_scale, copy_potential, finetune_matgl, reference_energies
 from curate.training.settings import TrainingSettings
-from tests.models.builders import ELEMENTS
-from tests.training.conftest import relabel_scaled
+
+from ..models.builders import ELEMENTS
+from .conftest import relabel_scaled
 
 # element_refs (eV/atom, ELEMENTS order), data_mean (eV) and data_std: every term of E = std m + mean + R is live
 ELEMENT_REFS = np.linspace(-6.0, -2.0, len(ELEMENTS))
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
