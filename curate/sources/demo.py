@@ -16,12 +16,12 @@ import numpy as np
 import yaml
 from ase import Atoms
 from ase.build import bulk
-from ase.calculators.emt import EMT
 from ase.units import GPa
 
 from curate.dataset.configuration import Configuration, Rejected, canonical_json
 from curate.dataset.resources import packaged_file
 from curate.dataset.store import Dataset
+from curate.models.calculator import ase_calculator
 from curate.sources.ingest import FileReport, write_items
 
 
@@ -32,7 +32,7 @@ def load_recipe(name: str = "demo.yaml") -> dict[str, Any]:
 
 def _labelled(atoms: Atoms, *, parent: str, generator: str | None, params: dict, seed: int | None) -> Configuration:
     atoms = atoms.copy()
-    atoms.calc = EMT()
+    atoms.calc = ase_calculator("emt")
     return Configuration(
         species=atoms.get_chemical_symbols(),
         lattice=np.array(atoms.cell[:], dtype=np.float64),
