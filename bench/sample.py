@@ -68,6 +68,7 @@ def score_anchor(count: int) -> dict[str, Any]:
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
+    from curate.models.committee import CommitteePredictions
     from sampling.scores import committee_scores
 
     configurations = candidate_pool(count)
@@ -83,7 +84,13 @@ def score_anchor(count: int) -> dict[str, Any]:
             member_forces.append(atoms.get_forces())
         forces.append(member_forces)
         energies.append(member_energies)
-    scores = committee_scores(forces, np.array(energies), [c.nsites for c in configurations])
+    predictions = CommitteePredictions(
+        members=tuple({"spec": spec} for spec in COMMITTEE),
+        energy_ev=np.array(energies),
+        forces_ev_per_ang=np.stack([np.concatenate(member) for member in forces]),
+        nsites=np.array([c.nsites for c in configurations]),
+    )
+    scores = committee_scores(predictions)
     return {"seconds": time.perf_counter() - started, "force_std_max": scores["force_std_max"].tolist()}
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from curate.models.committee import CommitteePredictions
+
 SCORE_UNITS: dict[str, str] = {
     "force_std_max": "eV/A",
     "force_std_mean": "eV/A",
@@ -22,7 +24,7 @@ SCORE_UNITS: dict[str, str] = {
 }
 
 
-def force_deviation_per_atom(forces_by_model: Sequence[np.ndarray]) -> np.ndarray:
+def force_deviation_per_atom(forces_by_model: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """sigma_i = sqrt(mean over models of |F_i^m - <F_i>|^2); input M arrays of shape (n, 3), output shape (n,)."""
     stacked = np.stack([np.asarray(f, dtype=np.float64) for f in forces_by_model])
     if stacked.ndim != 3 or stacked.shape[2] != 3:
@@ -32,36 +34,26 @@ def force_deviation_per_atom(forces_by_model: Sequence[np.ndarray]) -> np.ndarra
 
 
 def committee_scores(
-    forces: Sequence[Sequence[np.ndarray]],
-    energies: np.ndarray,
-    nsites: Sequence[int],
-    compositions: Sequence[str] | None = None,
+    predictions: CommitteePredictions, compositions: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """Scores for N structures from M committee members.
+    """Scores for N structures from a committee's predictions (M members).
 
     Args:
-        forces: ``forces[m][k]`` is member m's forces on structure k, shape (n_k, 3), eV/A.
-        energies: shape (M, N), total energies in eV.
-        nsites: atoms per structure, length N.
+        predictions: the members' energies (eV) and forces (eV/A).
         compositions: reduced formula per structure; energies are centred per member within each composition
             (None: one group, for pools of a single composition).
 
     Returns:
         ``force_std_max`` and ``force_std_mean`` (eV/A) and ``energy_std_per_atom`` (eV/atom), each shape (N,).
     """
-    members = len(forces)
-    if members < 2:
-        raise ValueError(f"a committee needs at least 2 members, got {members}")
-    energies = np.asarray(energies, dtype=np.float64)
-    n = len(nsites)
-    if energies.shape != (members, n):
-        raise ValueError(f"energies must have shape ({members}, {n}), got {energies.shape}")
+    n = len(predictions)
+    sigma = force_deviation_per_atom(predictions.forces_ev_per_ang)
     force_max = np.empty(n)
     force_mean = np.empty(n)
-    for k in range(n):
-        sigma = force_deviation_per_atom([forces[m][k] for m in range(members)])
-        force_max[k], force_mean[k] = sigma.max(), sigma.mean()
-    per_atom = energies / np.asarray(nsites, dtype=np.float64)
+    for k, (start, count) in enumerate(zip(predictions.atom_starts, predictions.nsites, strict=True)):
+        atoms = sigma[start : start + count]
+        force_max[k], force_mean[k] = atoms.max(), atoms.mean()
+    per_atom = predictions.energy_ev / np.asarray(predictions.nsites, dtype=np.float64)
     groups = np.zeros(n, dtype=np.int64) if compositions is None else np.unique(compositions, return_inverse=True)[1]
     centred = np.empty_like(per_atom)
     for group in np.unique(groups):

@@ -16,8 +16,6 @@ from curate.dataset.configuration import Configuration, configurations_to_batch
 from sampling.scores import committee_scores
 from sampling.selection import CandidatePool
 
-DEFAULT_COMMITTEE = ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")
-
 
 @dataclass(frozen=True)
 class CommitteeRun:
@@ -31,20 +29,13 @@ def run_committee(
     configurations: Sequence[Configuration], model_specs: Sequence[str], *, device: str | None = None
 ) -> CommitteeRun:
     """Predict every candidate with every model (graphs shared where models allow) and score the spread."""
-    from curate.models.base import max_atoms_for
-    from curate.models.committee import predict_committee
-    from curate.models.registry import load_model
-
-    models = [load_model(spec, device=device) for spec in model_specs]
-    predictions = predict_committee(models, configurations, max_atoms_per_batch=max_atoms_for(models))
-    names = [m.info.name for m in models]
-    forces = [[p.forces for p in predictions[name]] for name in names]
-    energies = np.array([[p.energy for p in predictions[name]] for name in names])
     from curate.dataset.configuration import reduced_formula
+    from curate.models.committee import Committee
 
-    compositions = [reduced_formula(c.species) for c in configurations]
-    scores = committee_scores(forces, energies, [c.nsites for c in configurations], compositions)
-    return CommitteeRun(scores=scores, models=[m.info.as_dict() for m in models])
+    committee = Committee.load(model_specs, device=device)
+    predictions = committee.predict(configurations)
+    scores = committee_scores(predictions, [reduced_formula(c.species) for c in configurations])
+    return CommitteeRun(scores=scores, models=list(committee.members))
 
 
 def structure_descriptors(configurations: Sequence[Configuration]) -> np.ndarray:

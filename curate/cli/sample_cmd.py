@@ -97,16 +97,15 @@ def command(
       curate label curate-sample/picks --vasp-inputs calcs --functional pbe
     """
     from curate.errors import ConfigurationError
+    from curate.models.committee import DEFAULT_COMMITTEE
     from sampling.output import check_output_folder, write_sample_output
     from sampling.pool import default_seeds, generate_candidates, read_pool
-    from sampling.scoring import DEFAULT_COMMITTEE, build_pool, run_committee
+    from sampling.scoring import build_pool, run_committee
     from sampling.selection import make_selector
 
     started = time.perf_counter()
     check_output_folder(out)
     specs = list(model_specs) or list(DEFAULT_COMMITTEE)
-    if len(specs) < 2:
-        raise ConfigurationError("a committee needs at least two --models")
     candidates = read_pool(pool_dir) if pool_dir else generate_candidates(default_seeds(), seed=seed)
     if not candidates.ids:
         raise ConfigurationError("the candidate pool is empty")

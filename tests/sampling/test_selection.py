@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from curate.models.committee import CommitteePredictions
 from sampling.scores import committee_scores, force_deviation_per_atom
 from sampling.selection import STRATEGIES, CandidatePool, make_selector
+
+
+def _predictions(forces: list[list[np.ndarray]], energies: np.ndarray, nsites: list[int]) -> CommitteePredictions:
+    """Committee predictions from member m's forces on structure k, forces[m][k] (n_k, 3), and energies (M, N)."""
+    return CommitteePredictions(
+        members=tuple({"name": f"member-{m}"} for m in range(len(forces))),
+        energy_ev=np.asarray(energies, dtype=np.float64),
+        forces_ev_per_ang=np.stack([np.concatenate(member) for member in forces]),
+        nsites=np.asarray(nsites),
+    )
 
 
 def _pool_with_planted_disagreement(seed: int = 0) -> tuple[CandidatePool, int, int]:
@@ -18,7 +29,7 @@ def _pool_with_planted_disagreement(seed: int = 0) -> tuple[CandidatePool, int, 
     forces[0][7] = truth[7] + 0.5  # one member off by 0.5 eV/A on every component
     forces[0][8] = truth[8] + 0.45
     energies = rng.normal(-40, 0.001, (3, 20))
-    scores = committee_scores(forces, energies, nsites)
+    scores = committee_scores(_predictions(forces, energies, nsites))
     features = rng.normal(0, 1.0, (20, 4))
     features[8] = features[7] + 0.01  # candidate 8 is a near-duplicate of 7 in descriptor space
     pool = CandidatePool(ids=[f"c{k:02d}" for k in range(20)], features=features, scores=scores)
@@ -100,8 +111,8 @@ def test_energy_spread_ignores_per_model_reference_energies() -> None:
     offsets = {"Cu": [0.0, 0.1, -6.7], "MgO": [0.0, -0.2, -3.1]}  # eV/atom: functional-like shifts per model
     energies = np.array([[truth[k] + offsets[formulas[k]][m] * nsites[k] for k in range(12)] for m in range(3)])
     forces = [[np.zeros((n, 3)) for n in nsites] for _ in range(3)]
-    scores = committee_scores(forces, energies, nsites, formulas)
+    scores = committee_scores(_predictions(forces, energies, nsites), formulas)
     assert np.allclose(scores["energy_std_per_atom"], 0.0, atol=1e-12)
     energies[1, 3] += 0.3 * nsites[3]  # one member disagrees on one Cu candidate by 0.3 eV/atom
-    scores = committee_scores(forces, energies, nsites, formulas)
+    scores = committee_scores(_predictions(forces, energies, nsites), formulas)
     assert int(np.argmax(scores["energy_std_per_atom"])) == 3
