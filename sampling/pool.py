@@ -1,17 +1,19 @@
-"""Candidate pools: the built-in offline default (seeds from ASE's builders, rattled and strained), or a dataset."""
+"""Candidate pools as Arrow tables of the row schema: the built-in offline default (seeds from ASE's builders,
+rattled and strained), or every row of a dataset."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from ase import Atoms
 from ase.build import bulk
 
 from curate.checks.quality import gate
-from curate.dataset.configuration import Configuration, Rejected, batch_to_configurations, configurations_to_batch
+from curate.dataset.configuration import Configuration, Rejected, configurations_to_batch
 from curate.dataset.store import Dataset
 from sampling.generators.base import SeedStream
 from sampling.generators.rattle import GaussianRattle
@@ -30,12 +32,10 @@ DEFAULT_UNIAXIAL_STRAIN = (-0.03, 0.03)
 
 @dataclass(frozen=True)
 class Candidates:
-    """Candidate rows with their ids, and the parents they came from (for the output's provenance)."""
+    """Candidate rows (an Arrow table of the row schema) and the structures the quality gate turned away."""
 
-    ids: list[str]
-    configurations: list[Configuration]
-    rejected: list[Rejected]
-    parents: list[tuple[str, Configuration]]
+    rows: pa.Table
+    rejected: tuple[Rejected, ...] = ()
 
 
 def _from_atoms(name: str, atoms: Atoms) -> Configuration:
@@ -85,20 +85,9 @@ def generate_candidates(
                     rejected.append(item)
                 else:
                     good.append(item)
-    return Candidates(_with_ids(good), good, rejected, list(zip(parent_ids, parents, strict=True)))
+    return Candidates(pa.Table.from_batches([configurations_to_batch(good)]), tuple(rejected))
 
 
 def read_pool(path: Path) -> Candidates:
-    """Every row of the dataset at ``path`` as candidates (ids as stored)."""
-    ids: list[str] = []
-    configurations: list[Configuration] = []
-    for batch in Dataset.open(path).iter_batches():
-        ids += batch.column("id").to_pylist()
-        configurations += batch_to_configurations(batch)
-    return Candidates(ids, configurations, [], [])
-
-
-def iter_rows(candidates: Candidates, indices: Sequence[int]) -> Iterator[tuple[str, Configuration]]:
-    """(id, configuration) of the chosen candidates, in the given order."""
-    for index in indices:
-        yield candidates.ids[index], candidates.configurations[index]
+    """Every row of the dataset at ``path`` as candidates, as stored."""
+    return Candidates(Dataset.open(path).read())
