@@ -54,12 +54,12 @@ CHGNET_NAMES = {"chgnet@0.3.0": "0.3.0", "chgnet@0.2.0": "0.2.0", "chgnet@r2scan
 def candidate_pool(count: int) -> list[Any]:
     """``count`` candidates: the built-in pool regenerated with seeds 0, 1, ... until there are enough."""
     from curate.dataset.configuration import batch_to_configurations
-    from sampling.pool import default_seeds, generate_candidates
+    from sampling.pool import builtin_pool
 
     configurations: list[Any] = []
     seed = 0
     while len(configurations) < count:
-        configurations += batch_to_configurations(generate_candidates(default_seeds(), seed=seed).rows)
+        configurations += batch_to_configurations(builtin_pool(seed=seed).rows)
         seed += 1
     return configurations[:count]
 

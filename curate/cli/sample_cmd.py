@@ -99,14 +99,14 @@ def command(
     """
     from curate.models.committee import DEFAULT_COMMITTEE, Committee
     from sampling.output import check_output_folder, write_sample_output
-    from sampling.pool import default_seeds, generate_candidates, read_pool
+    from sampling.pool import builtin_pool, read_pool
     from sampling.sample import score_and_select
 
     started = time.perf_counter()
     check_output_folder(out)
     specs = list(model_specs) or list(DEFAULT_COMMITTEE)
     committee = Committee.load(specs, device=device)
-    candidates = read_pool(pool_dir) if pool_dir else generate_candidates(default_seeds(), seed=seed)
+    candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
     rows = candidates.rows
     click.echo(f"scoring {rows.num_rows} candidates with {', '.join(specs)} ...", err=True)
     result = score_and_select(

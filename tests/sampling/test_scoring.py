@@ -11,7 +11,8 @@ import pytest
 from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
-from sampling.pool import default_seeds, generate_candidates
+from curate.sources.builtin import builtin_configuration
+from sampling.pool import builtin_pool
 from sampling.scoring import SCORE_NAMES, SCORERS, ScoringInputs, force_deviation_per_atom, score_candidates
 from sampling.scoring.novelty import ABSENT_ELEMENT_DISTANCE, structure_novelty
 from tests.sampling.builders import committee_predictions, committee_scores
@@ -21,7 +22,7 @@ from tests.sampling.builders import committee_predictions, committee_scores
 def inputs(si_dataset: Path) -> ScoringInputs:
     """The built-in pool (48 rattled and strained Si, Cu, NaCl and MgO cells), a 3-member committee's forces
     and energies drawn around each other, and the imported Si tasks as the reference."""
-    candidates = generate_candidates(default_seeds(), seed=0).rows
+    candidates = builtin_pool(seed=0).rows
     nsites = candidates.column("nsites").to_pylist()
     rng = np.random.default_rng(5)
     truth = [rng.normal(0.0, 1.0, (n, 3)) for n in nsites]
@@ -90,7 +91,7 @@ def test_novelty_is_zero_on_the_reference_grows_with_rattle_and_maxes_on_new_ele
         cfg = batch_to_configurations(Dataset.open(si_dataset).read())[0]
         cfg.positions = cfg.positions + rng.normal(0.0, sigma, cfg.positions.shape)
         rattled.append(cfg)
-    copper = next(c for c in default_seeds() if c.species[0] == "Cu")
+    copper = builtin_configuration("Cu-fcc")
     candidates = pa.Table.from_batches([configurations_to_batch([*reference, *rattled, copper])])
     novelty = structure_novelty(si_dataset, candidates)
     n = len(reference)
