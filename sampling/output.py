@@ -133,3 +133,32 @@ def write_sample_output(
         "structures": out / "structures",
         "summary": out / SAMPLE_SUMMARY,
     }
+
+
+def _generator_label(generator: str | None, params: str | None) -> str:
+    if not generator:
+        return "-"
+    return f"{generator} {params}" if params else generator
+
+
+def picks_table(rows: pa.Table, pool: CandidatePool, picks: Sequence[Pick]) -> str:
+    """One line per pick under a header: rank, id, formula, generator, the committee scores and the reason.
+
+    Force spreads in eV/A, the energy spread in meV/atom.
+    """
+    header = (
+        f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}  {'F_std_max':>9}  {'F_std_mean':>10}  "
+        f"{'E_std':>9}  why"
+    )
+    generators = rows.column("generator").to_pylist()
+    generator_params = rows.column("generator_params").to_pylist()
+    lines = [header]
+    for pick in picks:
+        s = pick.scores
+        label = _generator_label(generators[pick.index], generator_params[pick.index])
+        lines.append(
+            f"{pick.rank:>4}  {pick.candidate_id[:12]:<12}  {pool.formulas[pick.index]:<8}  "
+            f"{label[:34]:<34}  {s['force_std_max']:>9.4f}  "
+            f"{s['force_std_mean']:>10.4f}  {s['energy_std_per_atom'] * 1000:>6.2f} meV  {pick.reason}"
+        )
+    return "\n".join(lines)

@@ -12,12 +12,6 @@ from sampling.scoring import SCORE_NAMES
 from sampling.selection import STRATEGIES
 
 
-def _generator_label(generator: str | None, params: str | None) -> str:
-    if not generator:
-        return "-"
-    return f"{generator} {params}" if params else generator
-
-
 @click.command("sample")
 @click.option(
     "--budget", "-k", default=1, show_default=True, type=click.IntRange(min=1), help="How many structures to pick."
@@ -98,7 +92,7 @@ def command(
       curate label curate-sample/picks --vasp-inputs calcs --functional pbe
     """
     from curate.models.committee import DEFAULT_COMMITTEE, Committee
-    from sampling.output import check_output_folder, write_sample_output
+    from sampling.output import check_output_folder, picks_table, write_sample_output
     from sampling.pool import builtin_pool, read_pool
     from sampling.sample import score_and_select
 
@@ -133,21 +127,7 @@ def command(
         "rejected_candidates": len(candidates.rejected),
     }
     paths = write_sample_output(out, candidates=rows, pool=pool, picks=picks, strategy=strategy, settings=settings)
-    header = (
-        f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}  {'F_std_max':>9}  {'F_std_mean':>10}  "
-        f"{'E_std':>9}  why"
-    )
-    click.echo(header)
-    generators = rows.column("generator").to_pylist()
-    generator_params = rows.column("generator_params").to_pylist()
-    for pick in picks:
-        s = pick.scores
-        label = _generator_label(generators[pick.index], generator_params[pick.index])
-        click.echo(
-            f"{pick.rank:>4}  {pick.candidate_id[:12]:<12}  {pool.formulas[pick.index]:<8}  "
-            f"{label[:34]:<34}  {s['force_std_max']:>9.4f}  "
-            f"{s['force_std_mean']:>10.4f}  {s['energy_std_per_atom'] * 1000:>6.2f} meV  {pick.reason}"
-        )
+    click.echo(picks_table(rows, pool, picks))
     click.echo(
         f"units: force spreads in eV/A; energy spread per atom. {len(picks)} pick(s) of {len(pool)} "
         f"in {time.perf_counter() - started:.0f} s -> {paths['picks']} (dataset), {paths['structures']} "

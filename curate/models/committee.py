@@ -81,17 +81,18 @@ class CommitteePredictions:
     @property
     def atom_starts(self) -> np.ndarray:
         """Index of each structure's first atom in ``forces_ev_per_ang``, shape (N,)."""
-        return np.concatenate([[0], np.cumsum(self.nsites)[:-1]]).astype(np.int64)
+        nsites = np.asarray(self.nsites, dtype=np.int64)
+        return np.cumsum(nsites) - nsites
 
     def take(self, indices: Sequence[int] | np.ndarray) -> CommitteePredictions:
         """The predictions of the structures ``indices``, in that order."""
         rows = np.asarray(indices, dtype=np.int64)
         starts, nsites = self.atom_starts[rows], np.asarray(self.nsites)[rows]
-        atoms = np.concatenate([np.arange(s, s + n) for s, n in zip(starts, nsites, strict=True)] or [[]])
+        atoms = [np.arange(s, s + n, dtype=np.int64) for s, n in zip(starts, nsites, strict=True)]
         return CommitteePredictions(
             members=self.members,
             energy_ev=self.energy_ev[:, rows],
-            forces_ev_per_ang=self.forces_ev_per_ang[:, atoms.astype(np.int64)],
+            forces_ev_per_ang=self.forces_ev_per_ang[:, np.concatenate([np.zeros(0, dtype=np.int64), *atoms])],
             nsites=nsites,
         )
 

@@ -22,7 +22,7 @@ from ase.calculators.calculator import Calculator
 from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
 from curate.models.calculator import CalculatorFactory, calculator_factory, check_calculator_spec, to_atoms
-from sampling.generators.base import SeedStream, derived, make_supercell, require_periodic, supercell_repeats
+from sampling.generators.base import SeedStream, derived, make_supercell, periodic_only, supercell_repeats
 
 # what ASE calculators and CHGNet raise for a structure they cannot handle (EMT: an element it has no
 # parameters for; CHGNet: isolated atoms, graph errors); the parent is then quarantined with the message
@@ -143,14 +143,11 @@ class MolecularDynamics:
             self._factory.append(factory)
         return self._factory[0]()
 
+    @periodic_only
     def generate(
         self, parent: Configuration, *, parent_id: str, seeds: SeedStream
     ) -> Iterator[Configuration | Rejected]:
         """``n_frames`` unlabelled frames; row params are the MD settings plus the frame's ``step``."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
         seed = seeds.next()
         repeats = supercell_repeats(parent.lattice, parent.nsites, self.min_atoms)
         cell = make_supercell(parent, repeats)
