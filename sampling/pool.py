@@ -43,8 +43,8 @@ def recipe_candidates(recipe: Recipe) -> Candidates:
     rejected: list[Rejected] = []
     for per_step in generate_task(task).outputs:
         for items in per_step:
-            for item in items:
-                (rejected if isinstance(item, Rejected) else accepted).append(item)  # type: ignore[arg-type]
+            accepted += [item for item in items if isinstance(item, Configuration)]
+            rejected += [item for item in items if isinstance(item, Rejected)]
     return Candidates(pa.Table.from_batches([configurations_to_batch(accepted)]), tuple(rejected))
 
 
