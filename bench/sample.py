@@ -6,8 +6,9 @@
 
    - anchor (what users do today): one ASE ``CHGNetCalculator`` per model, ``atoms.get_potential_energy()``
      and ``atoms.get_forces()`` structure by structure, then the committee force deviation in NumPy;
-   - curate: ``sampling.scoring.run_committee`` (batches sized by atom count, neighbour graphs shared by the
-     models that allow it) plus the mean-SOAP descriptor the selectors need.
+   - curate: ``curate.models.committee.Committee`` over the candidate rows (batches sized by atom count,
+     neighbour graphs shared by the models that allow it), the registered committee scores, plus the
+     mean-SOAP descriptor the selectors need.
 
    Each side runs in its own process; peak memory is the largest PSS of that process sampled every 50 ms.
    Both sides must agree on the scores (checked, max |difference| printed).
@@ -52,14 +53,24 @@ CHGNET_NAMES = {"chgnet@0.3.0": "0.3.0", "chgnet@0.2.0": "0.2.0", "chgnet@r2scan
 
 def candidate_pool(count: int) -> list[Any]:
     """``count`` candidates: the built-in pool regenerated with seeds 0, 1, ... until there are enough."""
-    from sampling.pool import default_seeds, generate_candidates
+    from curate.dataset.configuration import batch_to_configurations
+    from sampling.pool import builtin_pool
 
     configurations: list[Any] = []
     seed = 0
     while len(configurations) < count:
-        configurations += generate_candidates(default_seeds(), seed=seed).configurations
+        configurations += batch_to_configurations(builtin_pool(seed=seed).rows)
         seed += 1
     return configurations[:count]
+
+
+def candidate_rows(configurations: list[Any]) -> Any:
+    """The candidates as an Arrow table of the row schema (what ``curate sample`` carries from pool to output)."""
+    import pyarrow as pa
+
+    from curate.dataset.configuration import configurations_to_batch
+
+    return pa.Table.from_batches([configurations_to_batch(configurations)])
 
 
 def score_anchor(count: int) -> dict[str, Any]:
@@ -68,9 +79,11 @@ def score_anchor(count: int) -> dict[str, Any]:
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
-    from sampling.scores import committee_scores
+    from curate.models.committee import CommitteePredictions
+    from sampling.scoring import SCORERS, ScoringInputs
 
     configurations = candidate_pool(count)
+    rows = candidate_rows(configurations)
     started = time.perf_counter()
     forces, energies = [], []
     for spec in COMMITTEE:
@@ -81,21 +94,31 @@ def score_anchor(count: int) -> dict[str, Any]:
             atoms.calc = calculator
             member_energies.append(atoms.get_potential_energy())
             member_forces.append(atoms.get_forces())
-        forces.append(member_forces)
+        forces.append(np.concatenate(member_forces))
         energies.append(member_energies)
-    scores = committee_scores(forces, np.array(energies), [c.nsites for c in configurations])
-    return {"seconds": time.perf_counter() - started, "force_std_max": scores["force_std_max"].tolist()}
+    predictions = CommitteePredictions(
+        members=tuple({"spec": spec} for spec in COMMITTEE),
+        energy_ev=np.array(energies),
+        forces_ev_per_ang=np.stack(forces),
+        nsites=np.array([c.nsites for c in configurations]),
+    )
+    scores = SCORERS["force_std_max"].score(ScoringInputs(rows, committee=predictions))
+    return {"seconds": time.perf_counter() - started, "force_std_max": scores.tolist()}
 
 
 def score_curate(count: int) -> dict[str, Any]:
-    """curate's committee scoring plus the per-structure descriptor."""
-    from sampling.scoring import run_committee, structure_descriptors
+    """curate's committee over the candidate rows, every committee score, and the per-structure descriptor."""
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.models.committee import Committee
+    from sampling.scoring import ScoringInputs, score_candidates
+    from sampling.selection.features import structure_descriptors
 
-    configurations = candidate_pool(count)
+    rows = candidate_rows(candidate_pool(count))
     started = time.perf_counter()
-    run = run_committee(configurations, COMMITTEE, device="cpu")
-    structure_descriptors(configurations)
-    return {"seconds": time.perf_counter() - started, "force_std_max": run.scores["force_std_max"].tolist()}
+    predictions = Committee.load(COMMITTEE, device="cpu").predict(batch_to_configurations(rows))
+    scores = score_candidates(ScoringInputs(rows, committee=predictions))
+    structure_descriptors(rows)
+    return {"seconds": time.perf_counter() - started, "force_std_max": scores["force_std_max"].tolist()}
 
 
 def run_side(side: str, count: int, work: Path) -> dict[str, Any]:
@@ -166,9 +189,9 @@ def main(candidates: int, write_results: bool, side: str | None, side_out: Path 
         "",
         "Scoring: the same candidates, the CHGNet committee (0.3.0, 0.2.0, r2scan) on CPU. Anchor: an ASE",
         "`CHGNetCalculator` per model, energy and forces structure by structure, then the force deviation in",
-        "NumPy. curate: `sampling.scoring.run_committee` (atom-count batches, shared neighbour graphs) plus the",
-        "mean-SOAP descriptor (work the anchor does not do). Seconds include loading the three models but not",
-        "interpreter start; peak is the PSS of each side's process.",
+        "NumPy. curate: `curate.models.committee.Committee` (atom-count batches, shared neighbour graphs), the",
+        "committee scores, plus the mean-SOAP descriptor (work the anchor does not do). Seconds include loading",
+        "the three models but not interpreter start; peak is the PSS of each side's process.",
         "",
         "| candidates | anchor s | anchor cand/s | anchor peak MB | curate s | curate cand/s | curate peak MB "
         "| ratio | max score difference (eV/A) |",

@@ -216,7 +216,7 @@ def generate_dataset(
 
     parents_dataset = Dataset.open(source)
     if out.resolve() == source.resolve():
-        raise ConfigurationError(f"--out {out} is the source dataset; write generated rows to a new directory")
+        raise ConfigurationError(f"out {out} is the source dataset; write generated rows to a new directory")
     if parents_per_task < 1:
         raise ConfigurationError(f"parents per task must be >= 1, got {parents_per_task}")
     dataset = Dataset.create(out)

@@ -10,9 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.dataset.configuration import configurations_to_batch
 from curate.dataset.store import Dataset
-from sampling.pool import Candidates
 from sampling.selection import CandidatePool, Pick
 
 SAMPLE_SUMMARY = "sample.json"
@@ -42,12 +40,13 @@ def prepare_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def write_dataset(path: Path, rows: Sequence[Any], *, history: dict[str, Any]) -> Dataset:
-    """Write configurations as a curate dataset at ``path`` (appending; ids dedupe)."""
+def write_dataset(path: Path, rows: pa.Table, *, history: dict[str, Any]) -> Dataset:
+    """Write candidate rows as a curate dataset at ``path``, batch by batch (appending; ids dedupe)."""
     dataset = Dataset.create(path)
     with dataset.writer() as writer:
-        if rows:
-            writer.append(configurations_to_batch(list(rows)))
+        for batch in rows.to_batches():
+            if batch.num_rows:
+                writer.append(batch)
         writer.flush()
         dataset.record_history(history)
     return dataset
@@ -67,17 +66,23 @@ def scores_table(pool: CandidatePool, picks: Sequence[Pick], *, strategy: str) -
     return pa.table(columns)
 
 
-def write_structures(folder: Path, candidates: Candidates, picks: Sequence[Pick]) -> list[Path]:
+def write_structures(folder: Path, rows: pa.Table, picks: Sequence[Pick]) -> list[Path]:
     """POSCAR and CIF of every pick, named ``<rank>-<formula>-<id prefix>``; returns the POSCAR paths."""
     from pymatgen.core import Lattice, Structure
     from pymatgen.io.cif import CifWriter
     from pymatgen.io.vasp import Poscar
 
     folder.mkdir(parents=True, exist_ok=True)
+    columns = ["species_at_sites", "lattice_vectors", "cartesian_site_positions"]
+    picked = rows.select(columns).take(pa.array([p.index for p in picks], type=pa.int64())).to_pylist()
     written = []
-    for pick in picks:
-        cfg = candidates.configurations[pick.index]
-        structure = Structure(Lattice(cfg.lattice), cfg.species, cfg.positions, coords_are_cartesian=True)
+    for pick, row in zip(picks, picked, strict=True):
+        structure = Structure(
+            Lattice(row["lattice_vectors"]),
+            row["species_at_sites"],
+            row["cartesian_site_positions"],
+            coords_are_cartesian=True,
+        )
         stem = f"{pick.rank:02d}-{structure.composition.reduced_formula}-{pick.candidate_id[:12]}"
         Poscar(structure, comment=f"curate pick {pick.rank} id {pick.candidate_id}").write_file(folder / f"{stem}.vasp")
         CifWriter(structure).write_file(folder / f"{stem}.cif")
@@ -88,22 +93,23 @@ def write_structures(folder: Path, candidates: Candidates, picks: Sequence[Pick]
 def write_sample_output(
     out: Path,
     *,
-    candidates: Candidates,
+    candidates: pa.Table,
     pool: CandidatePool,
     picks: Sequence[Pick],
     strategy: str,
     settings: dict[str, Any],
 ) -> dict[str, Path]:
     """Write ``out/picks`` (dataset), ``out/pool`` (dataset), ``out/scores.parquet``, ``out/structures``, and
-    ``out/sample.json`` (settings, models, picks with reasons). Returns the paths by name.
+    ``out/sample.json`` (settings, models, picks with reasons) from the candidate rows. Returns the paths by name.
 
     A folder from an earlier ``curate sample`` (it holds ``sample.json``) is replaced whole, so picks of two runs
     never mix; any other non-empty folder is refused.
     """
     prepare_folder(out)
     history = {"command": "sample", **settings}
-    write_dataset(out / "pool", candidates.configurations, history=history)
-    write_dataset(out / "picks", [candidates.configurations[p.index] for p in picks], history=history)
+    write_dataset(out / "pool", candidates, history=history)
+    picked = candidates.take(pa.array([p.index for p in picks], type=pa.int64()))
+    write_dataset(out / "picks", picked, history=history)
     pq.write_table(scores_table(pool, picks, strategy=strategy), out / "scores.parquet")
     write_structures(out / "structures", candidates, picks)
     summary = {
@@ -127,3 +133,32 @@ def write_sample_output(
         "structures": out / "structures",
         "summary": out / SAMPLE_SUMMARY,
     }
+
+
+def _generator_label(generator: str | None, params: str | None) -> str:
+    if not generator:
+        return "-"
+    return f"{generator} {params}" if params else generator
+
+
+def picks_table(rows: pa.Table, pool: CandidatePool, picks: Sequence[Pick]) -> str:
+    """One line per pick under a header: rank, id, formula, generator, the committee scores and the reason.
+
+    Force spreads in eV/A, the energy spread in meV/atom.
+    """
+    header = (
+        f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}  {'F_std_max':>9}  {'F_std_mean':>10}  "
+        f"{'E_std':>9}  why"
+    )
+    generators = rows.column("generator").to_pylist()
+    generator_params = rows.column("generator_params").to_pylist()
+    lines = [header]
+    for pick in picks:
+        s = pick.scores
+        label = _generator_label(generators[pick.index], generator_params[pick.index])
+        lines.append(
+            f"{pick.rank:>4}  {pick.candidate_id[:12]:<12}  {pool.formulas[pick.index]:<8}  "
+            f"{label[:34]:<34}  {s['force_std_max']:>9.4f}  "
+            f"{s['force_std_mean']:>10.4f}  {s['energy_std_per_atom'] * 1000:>6.2f} meV  {pick.reason}"
+        )
+    return "\n".join(lines)

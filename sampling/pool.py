@@ -1,104 +1,58 @@
-"""Candidate pools: the built-in offline default (seeds from ASE's builders, rattled and strained), or a dataset."""
+"""Candidate pools as Arrow tables of the row schema: a recipe run on its built-in structures (the offline
+default, ``datasets/sample-pool.yaml``: Si, Cu, NaCl and MgO cells rattled and strained), or a dataset."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from ase import Atoms
-from ase.build import bulk
+import pyarrow as pa
 
-from curate.checks.quality import gate
-from curate.dataset.configuration import Configuration, Rejected, batch_to_configurations, configurations_to_batch
+from curate.dataset.configuration import Configuration, Rejected, configurations_to_batch, row_hashes
 from curate.dataset.store import Dataset
-from sampling.generators.base import SeedStream
-from sampling.generators.rattle import GaussianRattle
-from sampling.generators.strain import Strain
+from curate.errors import ConfigurationError
+from sampling.generate import GenerateTask, generate_task, task_seed
+from sampling.recipe import Recipe, load_recipe
 
-# (name, ASE builder arguments): small conventional cells of four bonding types, 4-8 atoms each
-DEFAULT_SEEDS: tuple[tuple[str, dict], ...] = (
-    ("Si-diamond", {"name": "Si", "crystalstructure": "diamond", "a": 5.43, "cubic": True}),
-    ("Cu-fcc", {"name": "Cu", "crystalstructure": "fcc", "a": 3.61, "cubic": True}),
-    ("NaCl-rocksalt", {"name": "NaCl", "crystalstructure": "rocksalt", "a": 5.64, "cubic": True}),
-    ("MgO-rocksalt", {"name": "MgO", "crystalstructure": "rocksalt", "a": 4.21, "cubic": True}),
-)
-DEFAULT_RATTLE_STD_ANG = (0.05, 0.1, 0.2)
-DEFAULT_UNIAXIAL_STRAIN = (-0.03, 0.03)
+DEFAULT_POOL_RECIPE = "sample-pool"
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Candidate rows with their ids, and the parents they came from (for the output's provenance)."""
+    """Candidate rows (an Arrow table of the row schema) and the structures the quality gate turned away."""
 
-    ids: list[str]
-    configurations: list[Configuration]
-    rejected: list[Rejected]
-    parents: list[tuple[str, Configuration]]
+    rows: pa.Table
+    rejected: tuple[Rejected, ...] = ()
 
 
-def _from_atoms(name: str, atoms: Atoms) -> Configuration:
-    return Configuration(
-        species=atoms.get_chemical_symbols(),
-        lattice=np.array(atoms.cell[:], dtype=np.float64),
-        positions=atoms.get_positions(),
-        source="builtin",
-        source_record=f"ase.build.bulk {name}",
-        material_id=name,
-    )
+def recipe_candidates(recipe: Recipe) -> Candidates:
+    """The recipe run in this process on its built-in structures: accepted rows in parent, then step, order.
 
+    The rows are those ``curate generate`` would write for the same parents and seed (one task, seeded by the
+    recipe's seed).
 
-def default_seeds() -> list[Configuration]:
-    """The built-in seed structures, made by ``ase.build.bulk`` (nothing is read from disk or downloaded)."""
-    return [_from_atoms(name, bulk(**kwargs)) for name, kwargs in DEFAULT_SEEDS]
-
-
-def _with_ids(configurations: Sequence[Configuration]) -> list[str]:
-    return configurations_to_batch(list(configurations)).column("id").to_pylist() if configurations else []
-
-
-def generate_candidates(
-    parents: Sequence[Configuration],
-    *,
-    seed: int,
-    rattle_std_ang: Sequence[float] = DEFAULT_RATTLE_STD_ANG,
-    rattles_per_std: int = 2,
-    uniaxial_strain: Sequence[float] = DEFAULT_UNIAXIAL_STRAIN,
-) -> Candidates:
-    """Rattled and uniaxially strained copies of every parent, gated by the quality checks.
-
-    Per parent: ``rattles_per_std`` Gaussian rattles per standard deviation (angstrom, each with its own
-    seed from one stream seeded by ``seed``) and one copy per strain along each lattice vector.
+    Raises:
+        ConfigurationError: the recipe names no built-in structures.
     """
-    parent_ids = _with_ids(parents)
-    seeds = SeedStream(seed)
-    generators = [GaussianRattle(std_ang=tuple(rattle_std_ang), n_structures=rattles_per_std)]
-    if uniaxial_strain:
-        generators.append(Strain(uniaxial=tuple(uniaxial_strain)))
-    good: list[Configuration] = []
+    parents = recipe.builtin_parents()
+    if not parents:
+        raise ConfigurationError(f"recipe {recipe.name!r} names no built-in structures (key 'structures')")
+    ids, _ = row_hashes(parents)
+    task = GenerateTask(recipe, None, tuple(zip(parents, ids, strict=True)), task_seed(recipe.seed, 0))
+    accepted: list[Configuration] = []
     rejected: list[Rejected] = []
-    for parent_id, parent in zip(parent_ids, parents, strict=True):
-        for generator in generators:
-            for item in gate(generator.generate(parent, parent_id=parent_id, seeds=seeds)):
-                if isinstance(item, Rejected):
-                    rejected.append(item)
-                else:
-                    good.append(item)
-    return Candidates(_with_ids(good), good, rejected, list(zip(parent_ids, parents, strict=True)))
+    for per_step in generate_task(task).outputs:
+        for items in per_step:
+            accepted += [item for item in items if isinstance(item, Configuration)]
+            rejected += [item for item in items if isinstance(item, Rejected)]
+    return Candidates(pa.Table.from_batches([configurations_to_batch(accepted)]), tuple(rejected))
+
+
+def builtin_pool(*, seed: int, recipe: str = DEFAULT_POOL_RECIPE) -> Candidates:
+    """The offline default pool: ``recipe`` (a built-in name or a file) run with run seed ``seed``."""
+    return recipe_candidates(load_recipe(recipe, seed=seed))
 
 
 def read_pool(path: Path) -> Candidates:
-    """Every row of the dataset at ``path`` as candidates (ids as stored)."""
-    ids: list[str] = []
-    configurations: list[Configuration] = []
-    for batch in Dataset.open(path).iter_batches():
-        ids += batch.column("id").to_pylist()
-        configurations += batch_to_configurations(batch)
-    return Candidates(ids, configurations, [], [])
-
-
-def iter_rows(candidates: Candidates, indices: Sequence[int]) -> Iterator[tuple[str, Configuration]]:
-    """(id, configuration) of the chosen candidates, in the given order."""
-    for index in indices:
-        yield candidates.ids[index], candidates.configurations[index]
+    """Every row of the dataset at ``path`` as candidates, as stored."""
+    return Candidates(Dataset.open(path).read())

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import click
 
+from sampling.scoring import SCORE_NAMES
 from sampling.selection import STRATEGIES
-
-
-def _generator_label(generator: str | None, params: str | None) -> str:
-    if not generator:
-        return "-"
-    return f"{generator} {params}" if params else generator
 
 
 @click.command("sample")
@@ -46,8 +41,8 @@ def _generator_label(generator: str | None, params: str | None) -> str:
     "--score",
     default="force_std_max",
     show_default=True,
-    type=click.Choice(["force_std_max", "force_std_mean", "energy_std_per_atom"]),
-    help="Score greedy and fps rank by (eV/A for forces, eV/atom for energies).",
+    type=click.Choice(SCORE_NAMES),
+    help="Score greedy and fps rank by (eV/A for forces, eV/atom for energies; novelty needs --reference).",
 )
 @click.option(
     "--min-distance",
@@ -96,30 +91,29 @@ def command(
     The same seed gives the same picks. Then write inputs for the picks:
       curate label curate-sample/picks --vasp-inputs calcs --functional pbe
     """
-    from curate.errors import ConfigurationError
-    from sampling.output import check_output_folder, write_sample_output
-    from sampling.pool import default_seeds, generate_candidates, read_pool
-    from sampling.scoring import DEFAULT_COMMITTEE, build_pool, run_committee
-    from sampling.selection import make_selector
+    from curate.models.committee import DEFAULT_COMMITTEE, Committee
+    from sampling.output import check_output_folder, picks_table, write_sample_output
+    from sampling.pool import builtin_pool, read_pool
+    from sampling.sample import score_and_select
 
     started = time.perf_counter()
     check_output_folder(out)
     specs = list(model_specs) or list(DEFAULT_COMMITTEE)
-    if len(specs) < 2:
-        raise ConfigurationError("a committee needs at least two --models")
-    candidates = read_pool(pool_dir) if pool_dir else generate_candidates(default_seeds(), seed=seed)
-    if not candidates.ids:
-        raise ConfigurationError("the candidate pool is empty")
-    click.echo(f"scoring {len(candidates.ids)} candidates with {', '.join(specs)} ...", err=True)
-    committee = run_committee(candidates.configurations, specs, device=device)
-    scores = dict(committee.scores)
-    if reference_dir is not None:
-        from sampling.novelty import structure_novelty
-
-        scores["novelty"] = structure_novelty(reference_dir, candidates.configurations)
-    pool = build_pool(candidates.ids, candidates.configurations, scores)
-    selector = make_selector(strategy, score=score, min_distance=min_distance)
-    picks = selector.select(pool, budget=budget, seed=seed)
+    committee = Committee.load(specs, device=device)
+    candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
+    rows = candidates.rows
+    click.echo(f"scoring {rows.num_rows} candidates with {', '.join(specs)} ...", err=True)
+    result = score_and_select(
+        rows,
+        committee,
+        budget=budget,
+        strategy=strategy,
+        score=score,
+        min_distance=min_distance,
+        seed=seed,
+        reference=reference_dir,
+    )
+    pool, picks = result.pool, result.picks
     settings = {
         "budget": budget,
         "strategy": strategy,
@@ -128,26 +122,12 @@ def command(
         "seed": seed,
         "pool": str(pool_dir) if pool_dir else "builtin",
         "reference": str(reference_dir) if reference_dir else None,
-        "models": committee.models,
-        "candidates": len(candidates.ids),
+        "models": list(committee.members),
+        "candidates": rows.num_rows,
         "rejected_candidates": len(candidates.rejected),
     }
-    paths = write_sample_output(
-        out, candidates=candidates, pool=pool, picks=picks, strategy=strategy, settings=settings
-    )
-    header = (
-        f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}  {'F_std_max':>9}  {'F_std_mean':>10}  "
-        f"{'E_std':>9}  why"
-    )
-    click.echo(header)
-    for pick in picks:
-        cfg = candidates.configurations[pick.index]
-        s = pick.scores
-        click.echo(
-            f"{pick.rank:>4}  {pick.candidate_id[:12]:<12}  {pool.formulas[pick.index]:<8}  "
-            f"{_generator_label(cfg.generator, cfg.generator_params)[:34]:<34}  {s['force_std_max']:>9.4f}  "
-            f"{s['force_std_mean']:>10.4f}  {s['energy_std_per_atom'] * 1000:>6.2f} meV  {pick.reason}"
-        )
+    paths = write_sample_output(out, candidates=rows, pool=pool, picks=picks, strategy=strategy, settings=settings)
+    click.echo(picks_table(rows, pool, picks))
     click.echo(
         f"units: force spreads in eV/A; energy spread per atom. {len(picks)} pick(s) of {len(pool)} "
         f"in {time.perf_counter() - started:.0f} s -> {paths['picks']} (dataset), {paths['structures']} "

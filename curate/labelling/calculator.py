@@ -18,8 +18,8 @@ from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError
 from curate.execution import Executor, InProcessExecutor
 from curate.labelling.provenance import apply_sidecar, sidecar_for
+from curate.models.calculator import calculator_factory, check_calculator_spec, is_ase_calculator, to_atoms
 
-ASE_CALCULATORS = ("emt",)
 LABEL_ROWS_PER_TASK = 32
 
 
@@ -57,8 +57,8 @@ def label_task(task: LabelTask) -> list[Configuration]:
     A model is loaded once per worker process (:func:`curate.execution.models.worker_model`) and reused by every
     later task on that worker.
     """
-    if task.spec.lower() in ASE_CALCULATORS:
-        return [_emt_labelled(candidate_id, cfg) for candidate_id, cfg in task.rows]
+    if is_ase_calculator(task.spec):
+        return [_ase_labelled(candidate_id, cfg, task.spec) for candidate_id, cfg in task.rows]
     from curate.execution.models import worker_model
     from curate.models.base import max_atoms_for
 
@@ -77,16 +77,20 @@ def label_task(task: LabelTask) -> list[Configuration]:
     ]
 
 
-def _emt_labelled(candidate_id: str, cfg: Configuration) -> Configuration:
-    from ase import Atoms
-    from ase.calculators.emt import EMT
+def _ase_labelled(candidate_id: str, cfg: Configuration, spec: str) -> Configuration:
+    """One row labelled by an ASE calculator (``emt``); functional = the calculator's name in capitals."""
     from ase.units import GPa
 
-    atoms = Atoms(cfg.species, positions=cfg.positions, cell=cfg.lattice, pbc=[bool(p) for p in cfg.pbc])
-    atoms.calc = EMT()
+    atoms = to_atoms(cfg)
+    atoms.calc = calculator_factory(spec)()
     stress = atoms.get_stress(voigt=False) / GPa if any(cfg.pbc) else np.zeros((3, 3))
     return _labelled(
-        candidate_id, cfg, energy=atoms.get_potential_energy(), forces=atoms.get_forces(), stress=stress, label="EMT"
+        candidate_id,
+        cfg,
+        energy=atoms.get_potential_energy(),
+        forces=atoms.get_forces(),
+        stress=stress,
+        label=spec.strip().upper(),
     )
 
 
@@ -107,10 +111,7 @@ def label_with_calculator(
     Raises:
         ConfigurationError: unknown spec (checked here, before any task is sent to a worker).
     """
-    if spec.lower() not in ASE_CALCULATORS:
-        from curate.models.registry import parse_spec
-
-        parse_spec(spec)
+    check_calculator_spec(spec)
     if rows_per_task < 1:
         raise ConfigurationError(f"rows per task must be >= 1, got {rows_per_task}")
     tasks = (

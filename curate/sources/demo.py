@@ -1,38 +1,39 @@
-"""The built-in offline demo: structures built in code, labelled with ASE's EMT, through the real pipeline.
+"""The built-in offline demo: built-in structures, labelled with ASE's EMT, through the real import pipeline.
 
-Until ``curate sample --budget 1`` exists this is the main job of the quick start. The recipe is
-``datasets/demo.yaml``; every structure comes from ASE's builders (nothing is downloaded); near-equilibrium
-cells are joined by seeded rattles and strains, and one deliberately squeezed cell shows the quality gate
-quarantining a record.
+The recipe is ``datasets/demo.yaml`` (the recipe schema of :mod:`curate.sources.recipes`): the fcc metals of
+:mod:`curate.sources.builtin` as 2x2x2 supercells, each joined by seeded Gaussian rattles and isotropic
+strains, plus one deliberately squeezed cell that shows the quality gate quarantining a record. The demo's
+rows keep their own provenance (source ``demo``, no parent row, a 31-bit seed per rattle drawn from one
+generator seeded by the run seed), which is why it applies its two perturbations here rather than through the
+generators of :mod:`sampling` (a later stage).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 from ase import Atoms
-from ase.build import bulk
-from ase.calculators.emt import EMT
 from ase.units import GPa
 
 from curate.dataset.configuration import Configuration, Rejected, canonical_json
-from curate.dataset.resources import packaged_file
 from curate.dataset.store import Dataset
+from curate.errors import ConfigurationError
+from curate.models.calculator import ase_calculator
+from curate.sources.builtin import builtin_atoms
 from curate.sources.ingest import FileReport, write_items
+from curate.sources.recipes import PARENTS, RecipeSpec, StepSpec, read_recipe
 
-
-def load_recipe(name: str = "demo.yaml") -> dict[str, Any]:
-    """The parsed YAML recipe."""
-    return yaml.safe_load(packaged_file("datasets", name).read_text())
+DEMO_RECIPE = "demo"
+# the cell the quality gate must quarantine: this structure with its second atom this far (A) from the first
+QUARANTINE_EXAMPLE = ("Cu-fcc", 0.3)
+_DEMO_STEPS = {"gaussian-rattle": "std_ang", "strain": "isotropic"}
 
 
 def _labelled(atoms: Atoms, *, parent: str, generator: str | None, params: dict, seed: int | None) -> Configuration:
     atoms = atoms.copy()
-    atoms.calc = EMT()
+    atoms.calc = ase_calculator("emt")
     return Configuration(
         species=atoms.get_chemical_symbols(),
         lattice=np.array(atoms.cell[:], dtype=np.float64),
@@ -53,44 +54,51 @@ def _labelled(atoms: Atoms, *, parent: str, generator: str | None, params: dict,
     )
 
 
-def demo_configurations(recipe: dict[str, Any], *, seed: int = 0) -> Iterator[Configuration | Rejected]:
-    """Equilibrium cells of the recipe's elements, seeded Gaussian rattles, isotropic strains, one bad cell."""
-    rng = np.random.default_rng(seed)
-    structures = recipe["structures"]
-    perturbations = recipe["perturbations"]
-    for element in structures["elements"]:
-        base = bulk(element, structures["crystal"], cubic=True) * tuple(structures["supercell"])
-        name = f"{element}-{structures['crystal']}"
-        yield _labelled(base, parent=name, generator=None, params={}, seed=None)
-        for std in perturbations["gaussian_rattle_std_ang"]:
+def _amounts(step: StepSpec) -> list[float]:
+    """The rattle standard deviations (A) or isotropic strains of a demo step; ConfigurationError for others."""
+    key = _DEMO_STEPS.get(step.generator)
+    if key is None or set(step.params) != {key} or step.input != PARENTS or step.take is not None:
+        accepted = ", ".join(f"{name} with {param}" for name, param in _DEMO_STEPS.items())
+        raise ConfigurationError(f"{step.where}: the demo applies only {accepted} to the structures")
+    value = step.params[key]
+    return [float(v) for v in value] if isinstance(value, list | tuple) else [float(value)]
+
+
+def _perturbed(base: Atoms, name: str, step: StepSpec, rng: np.random.Generator) -> Iterator[Configuration]:
+    """The demo rows one step makes from ``base``: seeded Gaussian rattles or isotropically strained cells."""
+    for amount in _amounts(step):
+        if step.generator == "gaussian-rattle":
             row_seed = int(rng.integers(2**31))
             rattled = base.copy()
-            rattled.positions += np.random.default_rng(row_seed).normal(0.0, std, rattled.positions.shape)
-            yield _labelled(rattled, parent=name, generator="gaussian-rattle", params={"std_ang": std}, seed=row_seed)
-        for strain in perturbations["isotropic_strain"]:
+            rattled.positions += np.random.default_rng(row_seed).normal(0.0, amount, rattled.positions.shape)
+            yield _labelled(rattled, parent=name, generator=step.generator, params={"std_ang": amount}, seed=row_seed)
+        else:
             strained = base.copy()
-            strained.set_cell(base.cell[:] * (1.0 + strain), scale_atoms=True)
-            yield _labelled(strained, parent=name, generator="strain", params={"isotropic": strain}, seed=None)
-    bad = recipe["quality_gate_example"]
-    squeezed = bulk(bad["element"], structures["crystal"], cubic=True)
-    squeezed.positions[1] = squeezed.positions[0] + [bad["gap_ang"], 0.0, 0.0]
-    yield _labelled(
-        squeezed,
-        parent=f"{bad['element']}-{structures['crystal']}",
-        generator="broken-on-purpose",
-        params={"gap_ang": bad["gap_ang"]},
-        seed=None,
-    )
+            strained.set_cell(base.cell[:] * (1.0 + amount), scale_atoms=True)
+            yield _labelled(strained, parent=name, generator=step.generator, params={"isotropic": amount}, seed=None)
+
+
+def demo_configurations(recipe: RecipeSpec) -> Iterator[Configuration | Rejected]:
+    """Each built-in structure of the recipe at equilibrium, then its perturbations step by step; one bad cell."""
+    rng = np.random.default_rng(recipe.seed)
+    for name in recipe.structures:
+        base = builtin_atoms(name, recipe.supercell)
+        yield _labelled(base, parent=name, generator=None, params={}, seed=None)
+        for step in recipe.steps:
+            yield from _perturbed(base, name, step, rng)
+    name, gap_ang = QUARANTINE_EXAMPLE
+    squeezed = builtin_atoms(name)
+    squeezed.positions[1] = squeezed.positions[0] + [gap_ang, 0.0, 0.0]
+    yield _labelled(squeezed, parent=name, generator="broken-on-purpose", params={"gap_ang": gap_ang}, seed=None)
 
 
 def build_demo(out: Path, *, seed: int = 0) -> FileReport:
     """Write the demo dataset to ``out`` through the quality gate; returns the counts."""
+    recipe = read_recipe(DEMO_RECIPE, seed=seed)
     dataset = Dataset.create(out)
     report = FileReport(path="curate-demo")
     with dataset.writer() as writer:
-        write_items(
-            demo_configurations(load_recipe(), seed=seed), writer=writer, display_name="curate-demo", file_report=report
-        )
+        write_items(demo_configurations(recipe), writer=writer, display_name="curate-demo", file_report=report)
         writer.flush()
         dataset.record_history(
             {"command": "demo", "seed": seed, "rows_added": report.rows_added, "quarantined": report.quarantined}

@@ -10,7 +10,7 @@ vacancy            one vacancy per inequivalent site of a supercell
 antisite           each inequivalent site occupied by each other element
 interstitial       an extra atom at the largest empty spheres of a supercell
 surface            pymatgen slabs, Miller index <= 2, vacuum >= 10 A
-md                 NVT molecular dynamics at high temperature with CHGNet (or EMT), frames at an interval
+md                 NVT molecular dynamics at high temperature with a uMLIP or EMT, frames at an interval
 =================  ==========================================================================================
 
 Every row made carries ``parent_id``, ``generator``, ``generator_params`` and ``seed``; none carries labels.

@@ -9,7 +9,8 @@ the rows wait for a DFT (or teacher) label.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -110,6 +111,24 @@ def require_periodic(parent: Configuration, *, generator: str, parent_id: str) -
         "dimension_types",
         f"{generator} needs a cell periodic in 3 directions; found dimension_types {list(parent.pbc)}",
     )
+
+
+GenerateMethod = Callable[..., Iterator[Configuration | Rejected]]
+
+
+def periodic_only(generate: GenerateMethod) -> GenerateMethod:
+    """Wrap a generator's ``generate`` so that a parent not periodic in 3 directions yields one Rejected item
+    (:func:`require_periodic`) and nothing else."""
+
+    @functools.wraps(generate)
+    def checked(self: Any, parent: Configuration, *, parent_id: str, seeds: SeedStream) -> Iterator[Any]:
+        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
+        if rejected:
+            yield rejected
+            return
+        yield from generate(self, parent, parent_id=parent_id, seeds=seeds)
+
+    return checked
 
 
 def interplanar_spacings(lattice: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from sampling.generators.base import SeedStream, derived, make_supercell, require_periodic, supercell_repeats
+from sampling.generators.base import SeedStream, derived, make_supercell, periodic_only, supercell_repeats
 
 SYMPREC_ANG = 0.01
 RADIUS_TOLERANCE_ANG = 1e-3
@@ -58,7 +58,12 @@ def empty_sphere_centres(cfg: Configuration) -> list[tuple[np.ndarray, float]]:
 
 @dataclass(frozen=True)
 class _DefectBase:
-    """Shared settings: the supercell size and how many defects one parent may give."""
+    """Defects in a supercell of a periodic parent; rows have seed None (defects are deterministic).
+
+    Attributes:
+        min_atoms: the parent is repeated until the supercell has at least this many sites.
+        max_per_parent: at most this many defects per parent.
+    """
 
     min_atoms: int = 32
     max_per_parent: int = 8
@@ -71,31 +76,33 @@ class _DefectBase:
         """The settings recorded in the output manifest."""
         return {"min_atoms": self.min_atoms, "max_per_parent": self.max_per_parent}
 
-    def _supercell(self, parent: Configuration) -> tuple[Configuration, list[int]]:
+    @periodic_only
+    def generate(
+        self, parent: Configuration, *, parent_id: str, seeds: SeedStream
+    ) -> Iterator[Configuration | Rejected]:
+        """The defects of the parent's supercell (a Rejected item for a parent not periodic in 3 directions)."""
         repeats = supercell_repeats(parent.lattice, parent.nsites, self.min_atoms)
-        return make_supercell(parent, repeats), list(repeats)
+        yield from self._defects(parent, make_supercell(parent, repeats), list(repeats), parent_id)
+
+    def _defects(
+        self, parent: Configuration, cell: Configuration, repeats: list[int], parent_id: str
+    ) -> Iterator[Configuration]:
+        """The defective copies of ``cell`` (``parent`` repeated ``repeats`` times)."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class Vacancy(_DefectBase):
-    """One vacancy per inequivalent site of the supercell (at most ``max_per_parent``); rows have seed None.
+    """One vacancy per inequivalent site of the supercell (at most ``max_per_parent``).
 
-    Attributes:
-        min_atoms: the parent is repeated until the supercell has at least this many sites.
-        max_per_parent: at most this many vacancies per parent.
+    Row params ``{"supercell": [na, nb, nc], "site": i, "species": X}`` (i indexes the supercell).
     """
 
     name: ClassVar[str] = "vacancy"
 
-    def generate(
-        self, parent: Configuration, *, parent_id: str, seeds: SeedStream
-    ) -> Iterator[Configuration | Rejected]:
-        """Row params ``{"supercell": [na, nb, nc], "site": i, "species": X}`` (i indexes the supercell)."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
-        cell, repeats = self._supercell(parent)
+    def _defects(
+        self, parent: Configuration, cell: Configuration, repeats: list[int], parent_id: str
+    ) -> Iterator[Configuration]:
         for site in inequivalent_sites(cell)[: self.max_per_parent]:
             keep = np.arange(cell.nsites) != site
             yield derived(
@@ -111,27 +118,19 @@ class Vacancy(_DefectBase):
 
 @dataclass(frozen=True)
 class Antisite(_DefectBase):
-    """Each inequivalent site occupied by each other element of the parent in turn; rows have seed None.
+    """Each inequivalent site occupied by each other element of the parent in turn (at most ``max_per_parent``).
 
-    Attributes:
-        min_atoms: the parent is repeated until the supercell has at least this many sites.
-        max_per_parent: at most this many antisites per parent.
+    Row params ``{"supercell", "site", "from", "to"}``; an elemental parent gives no rows.
     """
 
     name: ClassVar[str] = "antisite"
 
-    def generate(
-        self, parent: Configuration, *, parent_id: str, seeds: SeedStream
-    ) -> Iterator[Configuration | Rejected]:
-        """Row params ``{"supercell", "site", "from", "to"}``; an elemental parent gives no rows."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
+    def _defects(
+        self, parent: Configuration, cell: Configuration, repeats: list[int], parent_id: str
+    ) -> Iterator[Configuration]:
         elements = sorted(set(parent.species))
         if len(elements) < 2:
             return
-        cell, repeats = self._supercell(parent)
         made = 0
         for site in inequivalent_sites(cell):
             for element in elements:
@@ -152,13 +151,13 @@ class Antisite(_DefectBase):
 
 @dataclass(frozen=True)
 class Interstitial(_DefectBase):
-    """An extra atom at the centre of each of the ``n_sites`` largest distinct empty spheres; rows have seed None.
+    """An extra atom at the centre of each of the ``n_sites`` largest distinct empty spheres.
+
+    Row params ``{"supercell", "species", "frac" (fractional site in the supercell), "radius_ang"}``.
 
     Attributes:
         species: elements to insert; empty means every element of the parent.
         n_sites: distinct interstitial sites (by empty-sphere radius), largest first.
-        min_atoms: the parent is repeated until the supercell has at least this many sites.
-        max_per_parent: at most this many interstitials per parent.
     """
 
     name: ClassVar[str] = "interstitial"
@@ -166,22 +165,11 @@ class Interstitial(_DefectBase):
     n_sites: int = 1
 
     def params(self) -> dict[str, Any]:
-        return {
-            "species": list(self.species),
-            "n_sites": self.n_sites,
-            "min_atoms": self.min_atoms,
-            "max_per_parent": self.max_per_parent,
-        }
+        return {"species": list(self.species), "n_sites": self.n_sites, **super().params()}
 
-    def generate(
-        self, parent: Configuration, *, parent_id: str, seeds: SeedStream
-    ) -> Iterator[Configuration | Rejected]:
-        """Row params ``{"supercell", "species", "frac" (fractional site in the supercell), "radius_ang"}``."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
-        cell, repeats = self._supercell(parent)
+    def _defects(
+        self, parent: Configuration, cell: Configuration, repeats: list[int], parent_id: str
+    ) -> Iterator[Configuration]:
         inverse = np.linalg.inv(cell.lattice)
         made = 0
         for centre, radius in empty_sphere_centres(cell)[: self.n_sites]:

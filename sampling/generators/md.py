@@ -11,9 +11,7 @@ predictions, not DFT, and must not enter a training set as labels.
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,49 +21,12 @@ from ase.calculators.calculator import Calculator
 
 from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from sampling.generators.base import SeedStream, derived, make_supercell, require_periodic, supercell_repeats
+from curate.models.calculator import CalculatorFactory, calculator_factory, check_calculator_spec, to_atoms
+from sampling.generators.base import SeedStream, derived, make_supercell, periodic_only, supercell_repeats
 
-CalculatorFactory = Callable[[], Calculator]
 # what ASE calculators and CHGNet raise for a structure they cannot handle (EMT: an element it has no
 # parameters for; CHGNet: isolated atoms, graph errors); the parent is then quarantined with the message
 CALCULATOR_FAILURES = (NotImplementedError, ValueError, RuntimeError, KeyError)
-CALCULATOR_HELP = "emt (ASE's EMT: Al, Cu, Ag, Au, Ni, Pd, Pt only) or a CHGNet spec: chgnet@0.3.0, chgnet@0.2.0, ..."
-
-
-def calculator_factory(spec: str) -> CalculatorFactory:
-    """A function returning a fresh ASE calculator for ``spec`` (``emt`` or ``chgnet@VERSION``).
-
-    The CHGNet weights (from the chgnet wheel, no download) are loaded once per factory, on CUDA when torch
-    sees a device, else on the CPU. Raises ConfigurationError for any other spec.
-    """
-    if spec == "emt":
-        from ase.calculators.emt import EMT
-
-        return EMT
-    if spec == "chgnet" or spec.startswith("chgnet@"):
-        from curate.models import parse_spec, select_device
-
-        version = parse_spec(spec).location
-        loaded: list[Any] = []
-
-        def make_chgnet() -> Calculator:
-            from chgnet.model import CHGNet
-            from chgnet.model.dynamics import CHGNetCalculator
-
-            device = select_device(None)  # CUDA when torch sees one, else CPU
-            if not loaded:
-                # CHGNet.load prints to stdout; curate keeps stdout for data
-                with contextlib.redirect_stdout(sys.stderr):
-                    loaded.append(CHGNet.load(model_name=version, use_device=device, verbose=False))
-            return CHGNetCalculator(model=loaded[0], use_device=device, on_isolated_atoms="ignore")
-
-        return make_chgnet
-    raise ConfigurationError(f"md: unknown calculator {spec!r}; expected {CALCULATOR_HELP}")
-
-
-def to_atoms(cfg: Configuration) -> Atoms:
-    """ASE Atoms of a configuration (a copy; cell rows and positions in angstrom)."""
-    return Atoms(cfg.species, positions=cfg.positions.copy(), cell=cfg.lattice.copy(), pbc=[bool(p) for p in cfg.pbc])
 
 
 def nvt_frames(
@@ -122,7 +83,11 @@ class MolecularDynamics:
     All frames of one trajectory record that trajectory's seed; the ``step`` in their params tells them apart.
 
     Attributes:
-        calculator: ``emt`` or a CHGNet spec such as ``chgnet@0.3.0`` (the default, as in the softening paper).
+        calculator: ``emt`` or a model spec (:mod:`curate.models.calculator`); ``chgnet@0.3.0`` by default, as
+            in the softening paper.
+        device: where a model calculator runs: ``cpu``, ``cuda``, or ``auto`` (CUDA when torch sees one). Not
+            part of the rows' params: it decides speed, not the protocol (trajectories on CPU and CUDA differ
+            in the last bits, as any two runs of a chaotic integrator on different hardware do).
         temperature_k: thermostat temperature, K.
         timestep_fs: integration time step, fs.
         friction_per_fs: Langevin friction coefficient, 1/fs.
@@ -136,6 +101,7 @@ class MolecularDynamics:
 
     name: ClassVar[str] = "md"
     calculator: str = "chgnet@0.3.0"
+    device: str = "auto"
     temperature_k: float = 1000.0
     timestep_fs: float = 2.0
     friction_per_fs: float = 0.01
@@ -153,15 +119,15 @@ class MolecularDynamics:
             raise ConfigurationError(
                 "md: equilibration_steps >= 0, interval_steps >= 1, n_frames >= 1, min_atoms >= 2 required"
             )
-        if self.calculator_override is None and self.calculator != "emt":
-            from curate.models import parse_spec
-
-            if parse_spec(self.calculator).architecture != "chgnet":
-                raise ConfigurationError(f"md: unknown calculator {self.calculator!r}; expected {CALCULATOR_HELP}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ConfigurationError(f"md: device must be cpu, cuda or auto, got {self.device!r}")
+        if self.calculator_override is None:
+            check_calculator_spec(self.calculator)
 
     def params(self) -> dict[str, Any]:
         return {
             "calculator": self.calculator,
+            "device": self.device,
             "temperature_k": self.temperature_k,
             "timestep_fs": self.timestep_fs,
             "friction_per_fs": self.friction_per_fs,
@@ -173,21 +139,19 @@ class MolecularDynamics:
 
     def _calculator(self) -> Calculator:
         if not self._factory:
-            self._factory.append(self.calculator_override or calculator_factory(self.calculator))
+            factory = self.calculator_override or calculator_factory(self.calculator, device=self.device)
+            self._factory.append(factory)
         return self._factory[0]()
 
+    @periodic_only
     def generate(
         self, parent: Configuration, *, parent_id: str, seeds: SeedStream
     ) -> Iterator[Configuration | Rejected]:
         """``n_frames`` unlabelled frames; row params are the MD settings plus the frame's ``step``."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
         seed = seeds.next()
         repeats = supercell_repeats(parent.lattice, parent.nsites, self.min_atoms)
         cell = make_supercell(parent, repeats)
-        settings = {k: v for k, v in self.params().items() if k not in ("n_frames", "min_atoms")}
+        settings = {k: v for k, v in self.params().items() if k not in ("n_frames", "min_atoms", "device")}
         settings["supercell"] = list(repeats)
         frames = nvt_frames(
             to_atoms(cell),

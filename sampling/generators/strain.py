@@ -16,7 +16,7 @@ import numpy as np
 
 from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from sampling.generators.base import SeedStream, derived, require_periodic
+from sampling.generators.base import SeedStream, derived, periodic_only
 
 StrainMode = Literal["isotropic", "uniaxial", "shear"]
 LATTICE_AXES = ("a", "b", "c")
@@ -89,14 +89,11 @@ class Strain:
         out += [("shear", plane, e) for e in self.shear for plane in SHEAR_PAIRS]
         return out
 
+    @periodic_only
     def generate(
         self, parent: Configuration, *, parent_id: str, seeds: SeedStream
     ) -> Iterator[Configuration | Rejected]:
         """One row per deformation; row params ``{"mode", "axis", "strain"}``."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
         for mode, axis, e in self.deformations():
             eps = strain_tensor(mode, e, lattice=parent.lattice, axis=axis)
             lattice, positions = apply_strain(parent.lattice, parent.positions, eps)

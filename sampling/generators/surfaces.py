@@ -17,7 +17,7 @@ import numpy as np
 
 from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import ConfigurationError
-from sampling.generators.base import SeedStream, derived, require_periodic
+from sampling.generators.base import SeedStream, derived, periodic_only
 
 
 def vacuum_thickness(lattice: np.ndarray, positions: np.ndarray) -> float:
@@ -81,14 +81,11 @@ class Surfaces:
             "max_per_parent": self.max_per_parent,
         }
 
+    @periodic_only
     def generate(
         self, parent: Configuration, *, parent_id: str, seeds: SeedStream
     ) -> Iterator[Configuration | Rejected]:
         """Row params ``{"miller": [h, k, l], "shift": s, "min_slab_ang", "vacuum_ang"}``; rows have seed None."""
-        rejected = require_periodic(parent, generator=self.name, parent_id=parent_id)
-        if rejected:
-            yield rejected
-            return
         from pymatgen.core import Lattice, Structure
         from pymatgen.core.surface import generate_all_slabs
         from pymatgen.symmetry.analyzer import SpacegroupAnalyzer

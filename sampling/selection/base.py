@@ -78,7 +78,10 @@ class Pick:
 class Selector(Protocol):
     """Chooses up to ``budget`` candidates; deterministic for a given pool, budget and seed."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Registry name of the strategy."""
+        ...
 
     def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
         """Ordered picks, most valuable first; fewer than ``budget`` only when the pool runs out."""

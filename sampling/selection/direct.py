@@ -85,13 +85,13 @@ class DirectSampling:
         labels = self._birch_labels(coords, clusters, seed)
         members_of = {int(label): np.flatnonzero(labels == label) for label in np.unique(labels)}
         # largest clusters first; ties broken by the smallest id so the order is reproducible
-        order = sorted(members_of, key=lambda c: (-len(members_of[c]), min(pool.ids[i] for i in members_of[c])))
+        order = sorted(members_of, key=lambda c: (-len(members_of[c]), min(pool.ids[int(i)] for i in members_of[c])))
         picks: list[Pick] = []
         for label in order:
             members = members_of[label]
             centroid = coords[members].mean(axis=0)
             distance = np.linalg.norm(coords[members] - centroid, axis=1)
-            ranked = sorted(range(len(members)), key=lambda k: (distance[k], pool.ids[members[k]]))
+            ranked = sorted(range(len(members)), key=lambda k: (distance[k], pool.ids[int(members[k])]))
             for k in ranked[: self.per_cluster]:
                 if len(picks) >= budget:
                     break

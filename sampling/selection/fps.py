@@ -33,9 +33,9 @@ class FarthestPoint:
         distance[first] = -np.inf
         while len(picks) < min(budget, len(pool)):
             best_value = distance.max()
-            best = min(np.flatnonzero(distance == best_value), key=lambda i: pool.ids[i])
+            best = min((int(i) for i in np.flatnonzero(distance == best_value)), key=lambda i: pool.ids[i])
             reason = f"farthest from the {len(picks)} earlier pick(s): distance {best_value:.4g}"
-            picks.append(Pick(len(picks) + 1, int(best), pool.ids[best], reason, pool.score_summary(int(best))))
+            picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))
             distance = np.minimum(distance, np.linalg.norm(pool.features - pool.features[best], axis=1))
             distance[[p.index for p in picks]] = -np.inf
         return picks

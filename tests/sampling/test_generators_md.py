@@ -85,6 +85,10 @@ def test_md_settings_are_checked() -> None:
         make_generator("md", {"calculator": "lj"})
     with pytest.raises(ConfigurationError, match="md:"):
         make_generator("md", {"calculator": "emt", "temperature_k": -5})
+    with pytest.raises(ConfigurationError, match="device must be cpu, cuda or auto"):
+        make_generator("md", {"calculator": "emt", "device": "gpu"})
+    # the device is where the calculator runs, recorded with the step, not in every row
+    assert make_generator("md", {"calculator": "emt", "device": "cpu"}).params()["device"] == "cpu"
 
 
 @pytest.mark.slow

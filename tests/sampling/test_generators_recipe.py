@@ -56,3 +56,31 @@ def test_bad_recipes_name_the_problem(data: dict, message: str) -> None:
 
 def test_a_scalar_becomes_a_one_value_list() -> None:
     assert make_generator("gaussian-rattle", {"std_ang": 0.1}).params()["std_ang"] == [0.1]
+
+
+def test_every_shipped_recipe_loads_with_the_one_loader() -> None:
+    from curate.dataset.resources import packaged_file
+
+    shipped = sorted(p.stem for p in packaged_file("datasets", "demo.yaml").parent.glob("*.yaml"))
+    assert shipped == ["demo", "high-energy", "perturb", "sample-pool"]
+    recipes = {name: load_recipe(name) for name in shipped}
+    assert recipes["demo"].structures == ("Al-fcc", "Cu-fcc", "Ni-fcc", "Ag-fcc", "Pd-fcc")
+    assert recipes["demo"].supercell == (2, 2, 2)
+    assert recipes["sample-pool"].structures == ("Si-diamond", "Cu-fcc", "NaCl-rocksalt", "MgO-rocksalt")
+    assert recipes["high-energy"].structures == () and recipes["high-energy"].builtin_parents() == []
+    # the demo's 2x2x2 fcc supercells hold 32 atoms
+    assert {cfg.nsites for cfg in recipes["demo"].builtin_parents()} == {32}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"structures": ["Fe-bcc"]}, "unknown built-in structure(s) ['Fe-bcc']"),
+        ({"structures": "Cu-fcc"}, "'structures' must be a list"),
+        ({"structures": ["Cu-fcc"], "supercell": [2, 2]}, "'supercell' must be three positive integers"),
+    ],
+)
+def test_bad_built_in_structures_name_the_problem(extra: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"recipe\.yaml") as error:
+        recipe_from_mapping({"steps": [{"generator": "vacancy"}], **extra}, origin="recipe.yaml")
+    assert message in str(error.value)

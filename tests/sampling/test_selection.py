@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sampling.scores import committee_scores, force_deviation_per_atom
 from sampling.selection import STRATEGIES, CandidatePool, make_selector
+from tests.sampling.builders import committee_scores
 
 
 def _pool_with_planted_disagreement(seed: int = 0) -> tuple[CandidatePool, int, int]:
@@ -23,14 +23,6 @@ def _pool_with_planted_disagreement(seed: int = 0) -> tuple[CandidatePool, int, 
     features[8] = features[7] + 0.01  # candidate 8 is a near-duplicate of 7 in descriptor space
     pool = CandidatePool(ids=[f"c{k:02d}" for k in range(20)], features=features, scores=scores)
     return pool, 7, 8
-
-
-def test_force_deviation_matches_its_definition() -> None:
-    a = np.zeros((2, 3))
-    b = np.zeros((2, 3))
-    b[0] = [0.3, 0.4, 0.0]  # |F_b - F_a| = 0.5 on atom 0
-    sigma = force_deviation_per_atom([a, b])
-    assert sigma == pytest.approx([0.25, 0.0])  # each member 0.25 from the mean
 
 
 def test_planted_disagreement_is_picked_first_and_its_duplicate_skipped() -> None:
@@ -90,18 +82,3 @@ def test_random_baseline_depends_on_the_seed_only() -> None:
     a = make_selector("random").select(pool, budget=5, seed=1)
     b = make_selector("random").select(pool, budget=5, seed=2)
     assert [p.candidate_id for p in a] != [p.candidate_id for p in b]
-
-
-def test_energy_spread_ignores_per_model_reference_energies() -> None:
-    rng = np.random.default_rng(2)
-    nsites = [4] * 6 + [8] * 6
-    formulas = ["Cu"] * 6 + ["MgO"] * 6
-    truth = rng.normal(-4.0, 0.05, 12) * np.array(nsites)
-    offsets = {"Cu": [0.0, 0.1, -6.7], "MgO": [0.0, -0.2, -3.1]}  # eV/atom: functional-like shifts per model
-    energies = np.array([[truth[k] + offsets[formulas[k]][m] * nsites[k] for k in range(12)] for m in range(3)])
-    forces = [[np.zeros((n, 3)) for n in nsites] for _ in range(3)]
-    scores = committee_scores(forces, energies, nsites, formulas)
-    assert np.allclose(scores["energy_std_per_atom"], 0.0, atol=1e-12)
-    energies[1, 3] += 0.3 * nsites[3]  # one member disagrees on one Cu candidate by 0.3 eV/atom
-    scores = committee_scores(forces, energies, nsites, formulas)
-    assert int(np.argmax(scores["energy_std_per_atom"])) == 3

@@ -1,0 +1,100 @@
+"""Scorers: every registered one passes the conformance checks; committee and novelty scores have known answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
+from curate.dataset.store import Dataset
+from curate.errors import ConfigurationError
+from curate.sources.builtin import builtin_configuration
+from sampling.pool import builtin_pool
+from sampling.scoring import SCORE_NAMES, SCORERS, ScoringInputs, force_deviation_per_atom, score_candidates
+from sampling.scoring.novelty import ABSENT_ELEMENT_DISTANCE, structure_novelty
+from tests.sampling.builders import committee_predictions, committee_scores
+
+
+@pytest.fixture(scope="module")
+def inputs(si_dataset: Path) -> ScoringInputs:
+    """The built-in pool (48 rattled and strained Si, Cu, NaCl and MgO cells), a 3-member committee's forces
+    and energies drawn around each other, and the imported Si tasks as the reference."""
+    candidates = builtin_pool(seed=0).rows
+    nsites = candidates.column("nsites").to_pylist()
+    rng = np.random.default_rng(5)
+    truth = [rng.normal(0.0, 1.0, (n, 3)) for n in nsites]
+    forces = [[f + rng.normal(0.0, 0.1 * (m + 1), f.shape) for f in truth] for m in range(3)]
+    energies = -4.0 * np.array(nsites) + rng.normal(0.0, 0.05, (3, len(nsites)))
+    return ScoringInputs(candidates, committee_predictions(forces, energies, nsites), reference=si_dataset)
+
+
+def test_the_registry_is_what_the_cli_offers() -> None:
+    assert SCORE_NAMES == ("force_std_max", "force_std_mean", "energy_std_per_atom", "novelty")
+    assert tuple(SCORERS) == SCORE_NAMES
+    assert {name: s.unit for name, s in SCORERS.items()}["energy_std_per_atom"] == "eV/atom"
+
+
+@pytest.mark.parametrize("name", SCORE_NAMES)
+def test_every_scorer_conforms(name: str, inputs: ScoringInputs) -> None:
+    """Shape (N,), finite, float64, >= 0, and permuting the candidates permutes the scores the same way."""
+    scorer = SCORERS[name]
+    assert scorer.name == name and scorer.unit and scorer.needs <= {"committee", "reference"}
+    values = scorer.score(inputs)
+    n = inputs.candidates.num_rows
+    assert values.shape == (n,) and values.dtype == np.float64
+    assert np.all(np.isfinite(values)) and np.all(values >= 0.0)
+    assert np.ptp(values) > 0, "a score that does not vary cannot rank"
+    order = np.random.default_rng(1).permutation(n)
+    np.testing.assert_allclose(scorer.score(inputs.take(order)), values[order], rtol=1e-12, atol=1e-15)
+
+
+def test_scores_are_computed_when_their_inputs_are_there(inputs: ScoringInputs) -> None:
+    without_reference = ScoringInputs(inputs.candidates, inputs.committee)
+    assert list(score_candidates(without_reference)) == ["force_std_max", "force_std_mean", "energy_std_per_atom"]
+    with pytest.raises(ConfigurationError, match=r"'novelty' needs a reference dataset \(argument reference\)"):
+        score_candidates(without_reference, ["novelty"])
+    with pytest.raises(ConfigurationError, match="unknown score"):
+        score_candidates(inputs, ["force_std_median"])
+
+
+def test_force_deviation_matches_its_definition() -> None:
+    a = np.zeros((2, 3))
+    b = np.zeros((2, 3))
+    b[0] = [0.3, 0.4, 0.0]  # |F_b - F_a| = 0.5 on atom 0
+    sigma = force_deviation_per_atom([a, b])
+    assert sigma == pytest.approx([0.25, 0.0])  # each member 0.25 from the mean
+
+
+def test_energy_spread_ignores_per_model_reference_energies() -> None:
+    rng = np.random.default_rng(2)
+    nsites = [4] * 6 + [8] * 6
+    formulas = ["Cu"] * 6 + ["MgO"] * 6
+    truth = rng.normal(-4.0, 0.05, 12) * np.array(nsites)
+    offsets = {"Cu": [0.0, 0.1, -6.7], "MgO": [0.0, -0.2, -3.1]}  # eV/atom: functional-like shifts per model
+    energies = np.array([[truth[k] + offsets[formulas[k]][m] * nsites[k] for k in range(12)] for m in range(3)])
+    forces = [[np.zeros((n, 3)) for n in nsites] for _ in range(3)]
+    scores = committee_scores(forces, energies, nsites, formulas)
+    assert np.allclose(scores["energy_std_per_atom"], 0.0, atol=1e-12)
+    energies[1, 3] += 0.3 * nsites[3]  # one member disagrees on one Cu candidate by 0.3 eV/atom
+    scores = committee_scores(forces, energies, nsites, formulas)
+    assert int(np.argmax(scores["energy_std_per_atom"])) == 3
+
+
+def test_novelty_is_zero_on_the_reference_grows_with_rattle_and_maxes_on_new_elements(si_dataset: Path) -> None:
+    reference = batch_to_configurations(Dataset.open(si_dataset).read())
+    rng = np.random.default_rng(0)
+    rattled = []
+    for sigma in (0.02, 0.1, 0.3):
+        cfg = batch_to_configurations(Dataset.open(si_dataset).read())[0]
+        cfg.positions = cfg.positions + rng.normal(0.0, sigma, cfg.positions.shape)
+        rattled.append(cfg)
+    copper = builtin_configuration("Cu-fcc")
+    candidates = pa.Table.from_batches([configurations_to_batch([*reference, *rattled, copper])])
+    novelty = structure_novelty(si_dataset, candidates)
+    n = len(reference)
+    assert np.all(novelty[:n] < 1e-6), "a structure in the reference is not novel"
+    assert novelty[n] < novelty[n + 1] < novelty[n + 2], "more rattle, more novelty"
+    assert novelty[-1] == ABSENT_ELEMENT_DISTANCE, "copper was never seen"
