@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -16,10 +17,16 @@ def execution_options(*, workers_help: str) -> Callable[[F], F]:
     """Add ``--executor local|dask``, ``--scheduler ADDRESS`` and ``--workers N`` to a click command.
 
     The command receives ``executor`` (str or None), ``scheduler`` (str or None) and ``workers`` (int or None);
-    pass them to :func:`curate.execution.open_executor`.
+    pass them to :func:`curate.execution.open_executor`. Combinations it refuses are refused first, in flags.
     """
 
-    def decorate(command: F) -> F:
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check_execution_flags(kwargs["executor"], kwargs["scheduler"], kwargs["workers"])
+            return function(*args, **kwargs)
+
+        command = cast(F, checked)
         command = click.option("--workers", default=None, type=click.IntRange(min=1), help=workers_help)(command)
         command = click.option(
             "--scheduler",
@@ -38,6 +45,16 @@ def execution_options(*, workers_help: str) -> Callable[[F], F]:
         )(command)
 
     return decorate
+
+
+def check_execution_flags(executor: str | None, scheduler: str | None, workers: int | None) -> None:
+    """ConfigurationError, in flags, for the combinations :func:`curate.execution.open_executor` refuses."""
+    from curate.errors import ConfigurationError
+
+    if scheduler and executor not in (None, "dask"):
+        raise ConfigurationError("--scheduler needs --executor dask")
+    if scheduler and workers is not None:
+        raise ConfigurationError("--workers sizes a local cluster; a --scheduler cluster has its own workers")
 
 
 def task_rows_option(*, default: int, what: str) -> Callable[[F], F]:

@@ -132,7 +132,7 @@ def calc_inputs(
         functional = functional_from_vasp(incar, parameters, titles)
     except RecordRejected as exc:
         if options.functional is None:
-            hint = RecordRejected(f"{exc.reason}; pass --functional if you know it", field=exc.field)
+            hint = RecordRejected(f"{exc.reason}; give the functional import option if you know it", field=exc.field)
             return CalcInputs(None, None, hint)
         functional = options.functional
     elements = [potcar_element(t) for t in titles] if titles else species_blocks(first_species)
