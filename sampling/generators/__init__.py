@@ -54,7 +54,7 @@ def make_generator(name: str, params: Mapping[str, Any] | None = None) -> Genera
         raise ConfigurationError(f"unknown generator {name!r}; known: {', '.join(GENERATOR_NAMES)}")
     cls = classes[name]
     accepted = [f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]  # type: ignore[arg-type]
-    accepted = [a for a in accepted if a != "calculator_override"]
+    accepted = [a for a in accepted if a not in ("calculator_override", "calculator_device")]  # run-time choices
     params = dict(params or {})
     unknown = sorted(set(params) - set(accepted))
     if unknown:

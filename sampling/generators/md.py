@@ -32,11 +32,12 @@ CALCULATOR_FAILURES = (NotImplementedError, ValueError, RuntimeError, KeyError)
 CALCULATOR_HELP = "emt (ASE's EMT: Al, Cu, Ag, Au, Ni, Pd, Pt only) or a CHGNet spec: chgnet@0.3.0, chgnet@0.2.0, ..."
 
 
-def calculator_factory(spec: str) -> CalculatorFactory:
+def calculator_factory(spec: str, *, device: str | None = None) -> CalculatorFactory:
     """A function returning a fresh ASE calculator for ``spec`` (``emt`` or ``chgnet@VERSION``).
 
-    The CHGNet weights (from the chgnet wheel, no download) are loaded once per factory, on CUDA when torch
-    sees a device, else on the CPU. Raises ConfigurationError for any other spec.
+    The CHGNet weights (from the chgnet wheel, no download) are loaded once per factory, on ``device`` (cpu,
+    cuda; None or auto: CUDA when torch sees a device, else the CPU). Raises ConfigurationError for any other
+    spec.
     """
     if spec == "emt":
         from ase.calculators.emt import EMT
@@ -52,12 +53,12 @@ def calculator_factory(spec: str) -> CalculatorFactory:
             from chgnet.model import CHGNet
             from chgnet.model.dynamics import CHGNetCalculator
 
-            device = select_device(None)  # CUDA when torch sees one, else CPU
+            resolved = select_device(device)
             if not loaded:
                 # CHGNet.load prints to stdout; curate keeps stdout for data
                 with contextlib.redirect_stdout(sys.stderr):
-                    loaded.append(CHGNet.load(model_name=version, use_device=device, verbose=False))
-            return CHGNetCalculator(model=loaded[0], use_device=device, on_isolated_atoms="ignore")
+                    loaded.append(CHGNet.load(model_name=version, use_device=resolved, verbose=False))
+            return CHGNetCalculator(model=loaded[0], use_device=resolved, on_isolated_atoms="ignore")
 
         return make_chgnet
     raise ConfigurationError(f"md: unknown calculator {spec!r}; expected {CALCULATOR_HELP}")
@@ -132,6 +133,8 @@ class MolecularDynamics:
         min_atoms: the parent is repeated along its lattice vectors until it has at least this many sites.
         calculator_override: a calculator factory to use instead of ``calculator`` (library use; the
             ``calculator`` string is still what rows record, so name it truthfully).
+        calculator_device: where a model calculator runs (cpu, cuda; None or auto: CUDA when torch sees a
+            device); a run-time choice like ``calculator_override``: not a recipe parameter, not in rows.
     """
 
     name: ClassVar[str] = "md"
@@ -144,6 +147,7 @@ class MolecularDynamics:
     n_frames: int = 10
     min_atoms: int = 8
     calculator_override: CalculatorFactory | None = field(default=None, compare=False, repr=False)
+    calculator_device: str | None = field(default=None, compare=False, repr=False)
     _factory: list[CalculatorFactory] = field(default_factory=list, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -173,7 +177,9 @@ class MolecularDynamics:
 
     def _calculator(self) -> Calculator:
         if not self._factory:
-            self._factory.append(self.calculator_override or calculator_factory(self.calculator))
+            self._factory.append(
+                self.calculator_override or calculator_factory(self.calculator, device=self.calculator_device)
+            )
         return self._factory[0]()
 
     def generate(
