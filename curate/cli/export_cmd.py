@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import out_option
 from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
 
 
@@ -14,13 +15,7 @@ from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
 @click.option(
     "--format", "-f", "format_name", required=True, type=click.Choice(EXPORT_FORMATS), help="Output format (see above)."
 )
-@click.option(
-    "--out",
-    "-o",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Output file; replaced if it exists, and only once the new one is complete.",
-)
+@out_option("Output file; replaced if it exists, and only once the new one is complete.", dir_okay=False)
 @click.option(
     "--where",
     "where_terms",

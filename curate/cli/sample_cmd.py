@@ -5,10 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from curate.cli.options import CurateCommand, device_option, model_option, out_option, seed_option
 from sampling.selection import STRATEGIES
+
+if TYPE_CHECKING:
+    from sampling.pool import Candidates
+    from sampling.selection.base import CandidatePool, Pick
 
 
 def _generator_label(generator: str | None, params: str | None) -> str:
@@ -17,7 +23,7 @@ def _generator_label(generator: str | None, params: str | None) -> str:
     return f"{generator} {params}" if params else generator
 
 
-@click.command("sample")
+@click.command("sample", cls=CurateCommand, renamed={"--models": "--model"})
 @click.option(
     "--budget", "-k", default=1, show_default=True, type=click.IntRange(min=1), help="How many structures to pick."
 )
@@ -27,11 +33,9 @@ def _generator_label(generator: str | None, params: str | None) -> str:
     type=click.Path(path_type=Path),
     help="Dataset of candidates; default: built in (Si, Cu, NaCl, MgO from ASE, rattled and strained).",
 )
-@click.option(
-    "--models",
-    "-m",
-    "model_specs",
+@model_option(
     multiple=True,
+    required=False,
     help="Committee member (repeat); default: the three CHGNet models shipped in its wheel.",
 )
 @click.option(
@@ -62,20 +66,17 @@ def _generator_label(generator: str | None, params: str | None) -> str:
     type=click.Path(path_type=Path),
     help="Training dataset: adds a 'novelty' score (SOAP distance of the least-covered atom).",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of candidate generation and of random choices.")
-@click.option(
-    "--out",
-    "-o",
+@seed_option("Seed of candidate generation and of random choices.")
+@out_option(
+    "Output folder: picks/ and pool/ datasets, structures/ POSCAR+CIF, scores.parquet, sample.json.",
     default=Path("curate-sample"),
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Output folder: picks/ and pool/ datasets, structures/ POSCAR+CIF, scores.parquet, sample.json.",
+    file_okay=False,
 )
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@device_option
 def command(
     budget: int,
     pool_dir: Path | None,
-    model_specs: tuple[str, ...],
+    models: tuple[str, ...],
     strategy: str,
     score: str,
     min_distance: float,
@@ -94,7 +95,7 @@ def command(
       force_std_mean      its mean over atoms (eV/A)
       energy_std_per_atom spread of the members' energies per atom, each member centred per composition (eV/atom)
     The same seed gives the same picks. Then write inputs for the picks:
-      curate label curate-sample/picks --vasp-inputs calcs --functional pbe
+      curate label curate-sample/picks --vasp-inputs calcs --functional PBE
     """
     from curate.errors import ConfigurationError
     from sampling.output import check_output_folder, write_sample_output
@@ -104,9 +105,9 @@ def command(
 
     started = time.perf_counter()
     check_output_folder(out)
-    specs = list(model_specs) or list(DEFAULT_COMMITTEE)
+    specs = list(models) or list(DEFAULT_COMMITTEE)
     if len(specs) < 2:
-        raise ConfigurationError("a committee needs at least two --models")
+        raise ConfigurationError("a committee needs at least two --model")
     candidates = read_pool(pool_dir) if pool_dir else generate_candidates(default_seeds(), seed=seed)
     if not candidates.ids:
         raise ConfigurationError("the candidate pool is empty")
@@ -135,6 +136,17 @@ def command(
     paths = write_sample_output(
         out, candidates=candidates, pool=pool, picks=picks, strategy=strategy, settings=settings
     )
+    _print_picks(picks, candidates, pool)
+    click.echo(
+        f"units: force spreads in eV/A; energy spread per atom. {len(picks)} pick(s) of {len(pool)} "
+        f"in {time.perf_counter() - started:.0f} s -> {paths['picks']} (dataset), {paths['structures']} "
+        "(POSCAR, CIF)",
+        file=sys.stderr,
+    )
+
+
+def _print_picks(picks: list[Pick], candidates: Candidates, pool: CandidatePool) -> None:
+    """One table line per pick: rank, id, formula, generator, force and energy spreads (eV/A, meV/atom), why."""
     header = (
         f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}  {'F_std_max':>9}  {'F_std_mean':>10}  "
         f"{'E_std':>9}  why"
@@ -148,9 +160,3 @@ def command(
             f"{_generator_label(cfg.generator, cfg.generator_params)[:34]:<34}  {s['force_std_max']:>9.4f}  "
             f"{s['force_std_mean']:>10.4f}  {s['energy_std_per_atom'] * 1000:>6.2f} meV  {pick.reason}"
         )
-    click.echo(
-        f"units: force spreads in eV/A; energy spread per atom. {len(picks)} pick(s) of {len(pool)} "
-        f"in {time.perf_counter() - started:.0f} s -> {paths['picks']} (dataset), {paths['structures']} "
-        "(POSCAR, CIF)",
-        file=sys.stderr,
-    )
