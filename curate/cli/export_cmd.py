@@ -8,6 +8,7 @@ import click
 
 from curate.cli.options import out_option
 from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
+from curate.exporters.energy import EnergyChoice
 
 
 @click.command("export")
@@ -35,7 +36,9 @@ from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
     "refused when only some are. corrected: stored, else MP2020 computed with pymatgen for any PBE/PBE+U "
     "row (you vouch for MP settings); other rows skipped. uncorrected: raw DFT energies.",
 )
-def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[str, ...], energy: str | None) -> None:
+def command(
+    dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[str, ...], energy: EnergyChoice | None
+) -> None:
     """Write the rows of the dataset DIR to one file in --format, streaming (memory: one batch, plus a few
     strings per row for mptrj-json's material keys).
 
@@ -91,7 +94,7 @@ def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[s
             format_name=format_name,
             out=out,
             where=where,
-            energy=energy,  # type: ignore[arg-type]
+            energy=energy,
             on_progress=bar.update,
         )
     for reason, count in report.skipped.items():
