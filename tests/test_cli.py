@@ -1,12 +1,15 @@
-"""The command line end to end on data the code builds itself: demo, validate, info."""
+"""The command line end to end on data the code builds itself: demo, check, info; and its shared vocabulary."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
@@ -63,7 +66,7 @@ def test_info_json_counts(shared_data: Path, tmp_path: Path) -> None:
     assert info["atoms"] == sum(r["nsites"] for r in pq.read_table(out / "data").to_pylist())
 
 
-def test_validate_strict_fails_on_planted_errors(tmp_path: Path) -> None:
+def test_check_strict_fails_on_planted_errors(tmp_path: Path) -> None:
     from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
 
     runner = CliRunner()
@@ -77,8 +80,105 @@ def test_validate_strict_fails_on_planted_errors(tmp_path: Path) -> None:
     planted = Dataset.create(tmp_path / "planted")
     with planted.writer() as writer:
         writer.append(configurations_to_batch(good))
-    result = runner.invoke(main, ["validate", str(tmp_path / "planted"), "--strict"])
+    result = runner.invoke(main, ["check", str(tmp_path / "planted"), "--strict"])
     assert result.exit_code == 1
     assert "2 error(s)" in result.output
     assert "stress-magnitude" in result.output and "min-distance" in result.output
-    assert runner.invoke(main, ["validate", str(tmp_path / "planted")]).exit_code == 0
+    assert runner.invoke(main, ["check", str(tmp_path / "planted")]).exit_code == 0
+
+
+def _options(command: click.Command, path: str = "curate") -> Iterator[tuple[str, click.Option]]:
+    """(command path, option) for every option of every command under ``command``."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _options(sub, f"{path} {name}")
+        return
+    for param in command.params:
+        if isinstance(param, click.Option):
+            yield path, param
+
+
+def test_every_command_speaks_one_vocabulary() -> None:
+    """The shared options are spelled, typed and paired the same way wherever they appear (docs/cli.md)."""
+    from curate.cli.options import DEVICES, CommaList
+
+    by_command: dict[str, dict[str, click.Option]] = {}
+    for path, option in _options(main):
+        for flag in option.opts:
+            by_command.setdefault(path, {})[flag] = option
+    old = {
+        "--out-dir",
+        "--models",
+        "--pretrained",
+        "--md-calculator",
+        "--calculator",
+        "--dataset-report",
+        "--fractions",
+    }
+    for path, flags in by_command.items():
+        assert not old & set(flags), (path, old & set(flags))
+        if "--out" in flags:
+            assert flags["--out"].opts == ["-o", "--out"], path
+        if "--model" in flags:
+            assert flags["--model"].opts == ["-m", "--model"], path
+            assert "--device" in flags, f"{path} runs a model, so it takes --device"
+        if "--device" in flags:
+            device = flags["--device"].type
+            assert isinstance(device, click.Choice) and tuple(device.choices) == DEVICES, path
+        for flag in ("--sizes", "--methods", "--radii", "--rattle", "--chemsys", "--split"):
+            if flag in flags:
+                assert isinstance(flags[flag].type, CommaList), (path, flag)
+    assert {"--model", "--device"} <= set(by_command["curate generate"]), "the MD model and its device"
+    assert {p for p, flags in by_command.items() if "--functional" in flags} == {
+        "curate import",
+        "curate label",
+        "curate pull mp",
+    }
+
+
+def test_old_spellings_still_work_with_a_note(tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+    old = ["generate", str(tmp_path / "demo"), "--md-temperature", "1000", "--md-calculator", "lj"]
+    result = runner.invoke(main, [*old, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "unknown model 'lj'" in result.stderr
+    assert "curate: note: --md-calculator is now --model" in result.stderr
+    result = runner.invoke(main, ["label", str(tmp_path / "demo"), "--calculator=emt", "-o", str(tmp_path / "l")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("curate: note: --calculator is now --model") == 1
+    assert "30 row(s) labelled by emt" in result.stdout
+
+
+def test_functional_names_are_the_functional_columns() -> None:
+    from curate.cli.options import CommaList, FunctionalName
+    from curate.materials_project.selection import PULL_FUNCTIONALS, functional_family
+
+    anything = FunctionalName()
+    assert [anything.convert(v, None, None) for v in ("pbe", "PBE+u", "R2SCAN", "r2scan+U")] == [
+        "PBE",
+        "PBE+U",
+        "r2SCAN",
+        "r2SCAN+U",
+    ]
+    with pytest.raises(click.BadParameter, match="unknown functional 'PBE-D3'"):
+        anything.convert("PBE-D3", None, None)
+    pull = CommaList(FunctionalName(PULL_FUNCTIONALS, aliases={"gga": "PBE", "both": PULL_FUNCTIONALS}), unique=True)
+    assert pull.convert("r2scan,PBE,pbe", None, None) == ("r2SCAN", "PBE")
+    assert pull.convert("both", None, None) == ("PBE", "r2SCAN")
+    assert [functional_family(pull.convert(v, None, None)) for v in ("gga", "r2SCAN", "PBE,r2SCAN")] == [
+        "gga",
+        "r2scan",
+        "both",
+    ]
+    with pytest.raises(click.BadParameter, match="unknown functional 'PBE\\+U'"):
+        pull.convert("PBE+U", None, None)
+
+
+def test_one_list_type() -> None:
+    from curate.cli.options import SHARES, CommaList
+
+    assert CommaList(click.IntRange(min=1), unique=True, sort=True).convert("300, 100,100,", None, None) == (100, 300)
+    assert SHARES.convert("8:1:1", None, None) == (8.0, 1.0, 1.0)
+    for bad, says in (("8:1", "expected 3 values"), ("8:-1:1", "-1.0 is not in the range x>=0"), (",", "at least one")):
+        with pytest.raises(click.BadParameter, match=says):
+            (SHARES if ":" in bad else CommaList(float)).convert(bad, None, None)

@@ -1,6 +1,6 @@
 """The quality gate: checks on single configurations (run by every importer) and on whole datasets.
 
-Severity ``error`` means the row cannot be trusted (an importer quarantines it; ``curate validate --strict``
+Severity ``error`` means the row cannot be trusted (an importer quarantines it; ``curate check --strict``
 fails); ``warning`` flags something a person should look at (all-zero forces are real for high-symmetry
 structures, unlabelled rows are allowed).
 """

@@ -1,4 +1,4 @@
-"""``curate validate``: run the quality gate over a whole dataset, streaming, and summarise the findings."""
+"""``curate check``: run the quality gate over a whole dataset, streaming, and summarise the findings."""
 
 from __future__ import annotations
 

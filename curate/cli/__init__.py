@@ -7,6 +7,7 @@ Errors curate raises on purpose print as one line (``curate: error: ...``) with 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ from curate.errors import CurateError
 class CurateGroup(click.Group):
     """A group that turns CurateError (and KeyboardInterrupt) into a one-line message."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CurateError as exc:
@@ -40,29 +41,35 @@ def main(ctx: click.Context, traceback: bool) -> None:
     \b
     The pipeline, one command per stage:
       curate import FORMAT FILES... --out DIR   real DFT files -> a validated Parquet dataset
-      curate validate DIR                       quality gate (NaN, shapes, short bonds, units)
+      curate check DIR                          quality gate (NaN, shapes, short bonds, units)
       curate info DIR                           counts and label distributions (table, --plot PNG)
       curate pull mp --chemsys Li-Fe-O --out DIR   Materials Project GGA(+U)/r2SCAN frames, paired by material
       curate pair-report DIR                    GGA vs r2SCAN energies, per-element shifts, AtomRef fits
       curate predict DIR -m chgnet@0.3.0 --out P   uMLIP predictions as a companion dataset keyed by id
-      curate softening DIR --model chgnet@0.3.0  softening scale (force slope), MAE, cMAE, parity plot
+      curate softening DIR -m chgnet@0.3.0      softening scale (force slope), MAE, cMAE, parity plot
       curate coverage REF --target DIR --out R  descriptor coverage and label-space bias (JSON, Markdown, PNG)
       curate generate DIR --recipe high-energy --out OUT   rattles, strains, defects, slabs, 1000 K MD frames
       curate export DIR --format extxyz ...     files for MACE, CHGNet or an ASE database
       curate sample --budget K                  the K candidates a uMLIP committee disagrees on most
-      curate label DIR --vasp-inputs OUT        MP-compatible VASP inputs (or --calculator labels)
+      curate label DIR --vasp-inputs OUT        MP-compatible VASP inputs (or -m SPEC --out DIR labels)
       curate finetune -m chgnet@0.3.0 --train DIR --method linear --out M   fine-tune; prints the new model spec
-      curate validate --pool P --correction C --benchmark B -m SPEC   chosen set vs random sets of its size
+      curate correction-gain --pool P --correction C --benchmark B -m SPEC   chosen set vs random sets of its size
       curate scaling --target DIR --sizes 100,300,1000 --out R   GGA -> r2SCAN transfer: MAE vs N per method
       curate publish DIR --repo ORG/NAME        Hugging Face dataset repo + card with bias metrics (--dry-run --out)
       curate pull hf ORG/NAME --out DIR         a published dataset (or release folder) back into curate
-      curate demo                               build, validate and summarise a demo dataset offline
+      curate demo                               build, check and summarise a demo dataset offline
+
+    \b
+    Options mean the same in every command: -o/--out, -m/--model, --device, --functional, --seed, ...
+    (docs/cli.md).
     """
     ctx.meta["curate.traceback"] = traceback
 
 
 def _register() -> None:
     from curate.cli import (
+        check_cmd,
+        correction_gain_cmd,
         coverage_cmd,
         demo_cmd,
         export_cmd,
@@ -84,7 +91,7 @@ def _register() -> None:
     for module in (
         pull_cmd,
         import_cmd,
-        validate_cmd,
+        check_cmd,
         info_cmd,
         pair_report_cmd,
         predict_cmd,
@@ -94,10 +101,12 @@ def _register() -> None:
         sample_cmd,
         label_cmd,
         finetune_cmd,
+        correction_gain_cmd,
         scaling_cmd,
         export_cmd,
         publish_cmd,
         demo_cmd,
+        validate_cmd,
     ):
         main.add_command(module.command)
 

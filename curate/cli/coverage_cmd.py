@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import click
 
-from curate.cli.options import execution_options
-from curate.descriptors.soap import COMPRESSION_MODES
-from curate.diagnostics.coverage import DEFAULT_RADII, CoverageOptions
-from curate.errors import ConfigurationError
-from curate.execution import open_executor
+from curate.cli.options import CommaList, attach_option, batch_rows_option, execution_options, out_option, seed_option
+from curate.descriptors.soap import COMPRESSION_MODES, CompressionMode
+from curate.diagnostics.coverage import DEFAULT_RADII
+from curate.execution import ExecutorKind
 
-REPORT_FILES = ("coverage.json", "coverage.md", "coverage.png", "coverage_labels.png")
-
-
-def _parse_radii(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, ...]:
-    if value is None:
-        return DEFAULT_RADII
-    try:
-        radii = tuple(sorted(float(v) for v in value.split(",") if v.strip()))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from exc
-    if not radii:
-        raise click.BadParameter("give at least one radius")
-    return radii
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 @click.command("coverage")
@@ -34,14 +19,8 @@ def _parse_radii(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option(
     "--target", "-t", required=True, type=click.Path(path_type=Path), help="Dataset whose environments are checked."
 )
-@click.option(
-    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Folder for coverage.json/.md and the PNGs."
-)
-@click.option(
-    "--attach",
-    is_flag=True,
-    help="Also write the report and PNGs into TARGET/reports/ (the dataset card of `curate publish` shows them).",
-)
+@out_option("Folder for coverage.json/.md and the PNGs.", file_okay=False)
+@attach_option("TARGET")
 @click.option(
     "--radius",
     default=0.05,
@@ -51,14 +30,14 @@ def _parse_radii(_ctx: click.Context, _param: click.Parameter, value: str | None
 )
 @click.option(
     "--radii",
-    default=None,
-    callback=_parse_radii,
-    help="Comma-separated radii of the coverage curve [default: 0 ... 1].",
+    default=DEFAULT_RADII,
+    type=CommaList(float, sort=True),
+    help="Radii of the coverage curve  [default: 0 ... 1]",
 )
-@click.option("--r-cut", default=5.0, show_default=True, type=float, help="SOAP cutoff radius, angstrom.")
+@click.option("--r-cut", default=5.0, show_default=True, type=POSITIVE, help="SOAP cutoff radius, angstrom.")
 @click.option("--n-max", default=4, show_default=True, type=click.IntRange(min=1), help="SOAP radial basis size.")
 @click.option("--l-max", default=3, show_default=True, type=click.IntRange(min=0), help="SOAP maximum angular degree.")
-@click.option("--sigma", default=0.5, show_default=True, type=float, help="SOAP Gaussian width, angstrom.")
+@click.option("--sigma", default=0.5, show_default=True, type=POSITIVE, help="SOAP Gaussian width, angstrom.")
 @click.option(
     "--compression",
     default="auto",
@@ -79,10 +58,8 @@ def _parse_radii(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option(
     "--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Processes dscribe uses per batch."
 )
-@click.option(
-    "--batch-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Rows per streamed batch."
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the PCA and self-distance samples.")
+@batch_rows_option(default=256)
+@seed_option("Seed of the PCA and self-distance samples.")
 @click.option("--no-labels", is_flag=True, help="Skip the label-space bias (force, energy, strain histograms).")
 @execution_options(workers_help="Worker processes computing descriptors (default: in-process, with dscribe's --jobs).")
 def command(
@@ -96,14 +73,14 @@ def command(
     n_max: int,
     l_max: int,
     sigma: float,
-    compression: str,
+    compression: CompressionMode,
     components: int,
     pca_sample: int,
     jobs: int,
     batch_rows: int,
     seed: int,
     no_labels: bool,
-    executor: str | None,
+    executor: ExecutorKind | None,
     scheduler: str | None,
     workers: int | None,
 ) -> None:
@@ -123,17 +100,14 @@ def command(
     Example:
       curate coverage mptrj_ds --target my_md_ds --out reports/ --attach
     """
-    from curate.dataset.store import Dataset
     from curate.descriptors.soap import SoapParams
-    from curate.diagnostics.coverage import compute_coverage
-    from curate.diagnostics.coverage_plots import plot_coverage, plot_label_bias
-    from curate.diagnostics.coverage_report import build_report, render_markdown
-    from curate.diagnostics.label_bias import label_statistics
+    from curate.diagnostics.coverage import CoverageOptions
+    from curate.diagnostics.coverage_report import render_markdown
+    from curate.diagnostics.coverage_run import measure_coverage, write_coverage_files
+    from curate.execution import open_executor
 
-    if r_cut <= 0 or sigma <= 0:
-        raise ConfigurationError(f"--r-cut and --sigma must be > 0 angstrom, got {r_cut} and {sigma}")
     options = CoverageOptions(
-        soap=SoapParams(r_cut_ang=r_cut, n_max=n_max, l_max=l_max, sigma_ang=sigma, compression=compression),  # type: ignore[arg-type]
+        soap=SoapParams(r_cut_ang=r_cut, n_max=n_max, l_max=l_max, sigma_ang=sigma, compression=compression),
         n_components=components,
         pca_sample_envs=pca_sample,
         radius=radius,
@@ -142,33 +116,21 @@ def command(
         n_jobs=jobs,
         seed=seed,
     )
-    reference_ds, target_ds = Dataset.open(reference), Dataset.open(target)
-    click.echo(f"coverage: {reference} -> {target}", err=True)
-    with open_executor(executor, scheduler=scheduler, workers=workers) as runner:  # type: ignore[arg-type]
-        result = compute_coverage(reference_ds, target_ds, options, executor=runner)
-    started = time.perf_counter()
-    labels = (None, None) if no_labels else (label_statistics(reference_ds), label_statistics(target_ds))
-    result.timings_s["label_bias"] = time.perf_counter() - started
-    report = build_report(
-        result=result,
-        options=options,
-        reference={"path": str(reference), "content_hash": reference_ds.content_hash},
-        target={"path": str(target), "content_hash": target_ds.content_hash},
-        reference_labels=labels[0],
-        target_labels=labels[1],
-        command=click.get_current_context().command_path,
-    )
-    report["parameters"] = {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in click.get_current_context().params.items()
-    }
-    markdown = render_markdown(report)
+    ctx = click.get_current_context()
+    parameters = {k: (str(v) if isinstance(v, Path) else v) for k, v in ctx.params.items()}
+    with open_executor(executor, scheduler=scheduler, workers=workers) as runner:
+        report = measure_coverage(
+            reference,
+            target,
+            options,
+            labels=not no_labels,
+            executor=runner,
+            command=ctx.command_path,
+            parameters=parameters,
+            on_message=lambda line: click.echo(line, err=True),
+        )
     folders = [out] + ([target / "reports"] if attach else [])
     for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "coverage.json").write_text(json.dumps(report, indent=2) + "\n")
-        (folder / "coverage.md").write_text(markdown)
-        plot_coverage(report, folder / "coverage.png")
-        if "label_bias" in report:
-            plot_label_bias(report, folder / "coverage_labels.png")
-    click.echo(markdown, nl=False)
+        write_coverage_files(report, folder)
+    click.echo(render_markdown(report), nl=False)
     click.echo(f"wrote {', '.join(str(f) for f in folders)}", err=True)

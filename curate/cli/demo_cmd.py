@@ -6,28 +6,23 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import out_option, seed_option
+
 
 @click.command("demo")
-@click.option(
-    "--out",
-    "-o",
-    default=Path("curate-demo"),
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Dataset directory to write.",
-)
-@click.option("--seed", default=0, show_default=True, help="Seed of the rattles (recorded per row).")
+@out_option("Dataset directory to write.", default=Path("curate-demo"), file_okay=False)
+@seed_option("Seed of the rattles (recorded per row).")
 @click.pass_context
 def command(ctx: click.Context, out: Path, seed: int) -> None:
-    """Build a small labelled dataset offline, validate it and print its summary.
+    """Build a small labelled dataset offline, check it and print its summary.
 
     Five fcc metals from ASE's builders, near-equilibrium and perturbed (seeded Gaussian rattles,
     +-3 % strains), labelled with ASE's EMT potential (no DFT, no download), plus one cell with two
-    atoms 0.3 A apart that the quality gate must quarantine. Then runs `curate validate` and
+    atoms 0.3 A apart that the quality gate must quarantine. Then runs `curate check` and
     `curate info` on the result.
     """
+    from curate.cli.check_cmd import command as check_command
     from curate.cli.info_cmd import command as info_command
-    from curate.cli.validate_cmd import command as validate_command
     from curate.sources.demo import build_demo
 
     report = build_demo(out, seed=seed)
@@ -36,5 +31,5 @@ def command(ctx: click.Context, out: Path, seed: int) -> None:
         f"{report.quarantined} quarantined "
         f"(see {out / 'quarantine.jsonl'})"
     )
-    ctx.invoke(validate_command, dataset_dir=out)
+    ctx.invoke(check_command, dataset_dir=out)
     ctx.invoke(info_command, dataset_dir=out, plot_path=out / "summary.png")

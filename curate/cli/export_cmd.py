@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import out_option
 from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
+from curate.exporters.energy import EnergyChoice
 
 
 @click.command("export")
@@ -14,13 +16,7 @@ from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
 @click.option(
     "--format", "-f", "format_name", required=True, type=click.Choice(EXPORT_FORMATS), help="Output format (see above)."
 )
-@click.option(
-    "--out",
-    "-o",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Output file; replaced if it exists, and only once the new one is complete.",
-)
+@out_option("Output file; replaced if it exists, and only once the new one is complete.", dir_okay=False)
 @click.option(
     "--where",
     "where_terms",
@@ -40,7 +36,9 @@ from curate.exporters import ENERGY_CHOICES, EXPORT_FORMATS
     "refused when only some are. corrected: stored, else MP2020 computed with pymatgen for any PBE/PBE+U "
     "row (you vouch for MP settings); other rows skipped. uncorrected: raw DFT energies.",
 )
-def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[str, ...], energy: str | None) -> None:
+def command(
+    dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[str, ...], energy: EnergyChoice | None
+) -> None:
     """Write the rows of the dataset DIR to one file in --format, streaming (memory: one batch, plus a few
     strings per row for mptrj-json's material keys).
 
@@ -96,7 +94,7 @@ def command(dataset_dir: Path, format_name: str, out: Path, where_terms: tuple[s
             format_name=format_name,
             out=out,
             where=where,
-            energy=energy,  # type: ignore[arg-type]
+            energy=energy,
             on_progress=bar.update,
         )
     for reason, count in report.skipped.items():

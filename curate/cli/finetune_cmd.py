@@ -6,18 +6,21 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from curate.cli.options import device_option
-from curate.cli.training_options import settings_from_options, training_options
-from curate.models.registry import SPEC_HELP
-from curate.training.settings import FINETUNE_METHODS, METHOD_HELP
+from curate.cli.options import device_option, model_option, out_option, overwrite_option
+from curate.cli.training_options import training_options
+from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMethod, TrainingSettings
+
+if TYPE_CHECKING:
+    from curate.training.evaluate import Metrics
+    from curate.training.result import EpochRecord, FinetuneResult
 
 
 @click.command("finetune")
-@click.option("--model", "-m", "model", required=True, help=SPEC_HELP)
+@model_option()
 @click.option("--train", "train_dir", required=True, type=click.Path(path_type=Path), help="Training dataset.")
 @click.option(
     "--val",
@@ -32,19 +35,19 @@ from curate.training.settings import FINETUNE_METHODS, METHOD_HELP
     type=click.Choice(FINETUNE_METHODS),
     help="; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()) + ".",
 )
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Folder for the model and record.")
+@out_option("Folder for the model and record.", file_okay=False)
 @device_option
-@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+@overwrite_option("Replace a finished run in --out.")
 @training_options()
 def command(
     model: str,
     train_dir: Path,
     val_dir: Path | None,
-    method: str,
+    method: FinetuneMethod,
     out: Path,
     device: str,
     overwrite: bool,
-    **options: Any,
+    settings: TrainingSettings,
 ) -> None:
     """Fine-tune --model on the dataset --train and save it in --out; print the spec that loads it.
 
@@ -74,10 +77,8 @@ def command(
     from curate.training.evaluate import evaluate
     from curate.training.finetune import RECORD_NAME, finetune, write_finetune_output
 
-    settings = settings_from_options(options)
     train = load_training_set(train_dir)
     val = load_training_set(val_dir) if val_dir is not None else None
-    record_path = out / RECORD_NAME
     fingerprint = {
         "base": model,
         "method": method,
@@ -85,22 +86,19 @@ def command(
         "train": train.content_hash,
         "val": None if val is None else val.content_hash,
     }
-    if record_path.is_file() and not overwrite:
-        previous = json.loads(record_path.read_text())
-        if previous.get("fingerprint") == fingerprint:
-            click.echo(f"{out}: already fine-tuned with these settings and data (--overwrite to redo)", err=True)
-            click.echo(previous["model_spec"])
-            return
-        raise click.UsageError(f"{out} holds another fine-tuning run; pass --overwrite or another --out")
+    done = _finished_spec(out / RECORD_NAME, fingerprint, overwrite=overwrite)
+    if done is not None:
+        click.echo(f"{out}: already fine-tuned with these settings and data (--overwrite to redo)", err=True)
+        click.echo(done)
+        return
     click.echo(
         f"fine-tuning {model} ({method}) on {len(train)} structures ({train.num_atoms} atoms)"
         + (f", validating on {len(val)}" if val is not None else ", no validation set: the last epoch is kept"),
         err=True,
     )
-    before = None
     with click.progressbar(length=settings.epochs if method != "linear" else 1, label="epochs", file=sys.stderr) as bar:
 
-        def on_epoch(record: Any) -> None:
+        def on_epoch(record: EpochRecord) -> None:
             bar.update(1)
             if record.val_force_mae_ev_per_ang is not None:
                 bar.label = f"epoch {record.epoch}: val force MAE {record.val_force_mae_ev_per_ang:.4f} eV/A"
@@ -108,7 +106,7 @@ def command(
         result = finetune(model, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch)
         if method == "linear":
             bar.update(1)
-    after = None
+    before = after = None
     if val is not None:
         from curate.models import load_model
 
@@ -119,6 +117,25 @@ def command(
     spec = write_finetune_output(
         result, out, command=shlex.join(["curate", *sys.argv[1:]]), record_extra={"fingerprint": fingerprint}
     )
+    _summary(result, before, after)
+    click.echo(spec)
+
+
+def _finished_spec(record_path: Path, fingerprint: dict[str, Any], *, overwrite: bool) -> str | None:
+    """The model spec of the finished run at ``record_path`` when it had this fingerprint (None: train now).
+
+    UsageError when the folder holds another run and ``overwrite`` is not given.
+    """
+    if not record_path.is_file() or overwrite:
+        return None
+    previous = json.loads(record_path.read_text())
+    if previous.get("fingerprint") == fingerprint:
+        return str(previous["model_spec"])
+    raise click.UsageError(f"{record_path.parent} holds another fine-tuning run; pass --overwrite or another --out")
+
+
+def _summary(result: FinetuneResult, before: Metrics | None, after: Metrics | None) -> None:
+    """The energy scale (linear) or what trained, and validation errors before and after, to stderr."""
     if result.energy_scale is not None:
         click.echo(f"energy scale s = {result.energy_scale:.6f}", err=True)
     else:
@@ -134,4 +151,3 @@ def command(
             f"{1000 * before.energy_mae_ev_per_atom:.1f} -> {1000 * after.energy_mae_ev_per_atom:.1f} meV/atom",
             err=True,
         )
-    click.echo(spec)

@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from curate.checks.quality import MIN_DISTANCE_FACTOR
-from curate.cli.options import execution_options, task_rows_option
+from curate.cli.echo import dataset_state, quarantine_note
+from curate.cli.options import (
+    CommaList,
+    CurateCommand,
+    device_option,
+    execution_options,
+    limit_option,
+    min_distance_option,
+    model_option,
+    out_option,
+    seed_option,
+    task_rows_option,
+)
+from curate.execution import ExecutorKind
+
+if TYPE_CHECKING:
+    from sampling.recipe import Recipe
+
+FLOATS = CommaList(float)
 
 
-def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...]:
-    """Parse a comma-separated list of numbers (empty when the option is absent)."""
-    if value is None:
-        return ()
-    try:
-        return tuple(float(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
-
-
-def _plus_minus(values: tuple[float, ...]) -> list[float]:
-    """Each magnitude m as -m and +m, sorted."""
-    return sorted({s * abs(v) for v in values for s in (-1.0, 1.0)})
+def _plus_minus(values: tuple[float, ...] | None) -> list[float]:
+    """Each magnitude m as -m and +m, sorted (empty when the option is absent)."""
+    return sorted({s * abs(v) for v in values or () for s in (-1.0, 1.0)})
 
 
 def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
             {
                 "generator": "md",
                 "params": {
-                    "calculator": options["md_calculator"],
+                    "calculator": options["model"],
                     "temperature_k": options["md_temperature"],
                     "timestep_fs": options["md_timestep"],
                     "interval_steps": options["md_interval"],
@@ -80,9 +89,9 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@click.command("generate")
+@click.command("generate", cls=CurateCommand, renamed={"--md-calculator": "--model"})
 @click.argument("source", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output dataset directory.")
+@out_option("Output dataset directory.", file_okay=False)
 @click.option(
     "--recipe",
     default=None,
@@ -91,13 +100,10 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--rattle",
-    callback=_floats,
-    metavar="X,Y,...",
+    type=FLOATS,
     help="Gaussian rattle: displacement standard deviations, A (e.g. 0.05,0.1).",
 )
-@click.option(
-    "--mc-rattle", callback=_floats, metavar="X,Y,...", help="Monte-Carlo rattle: trial-move standard deviations, A."
-)
+@click.option("--mc-rattle", type=FLOATS, help="Monte-Carlo rattle: trial-move standard deviations, A.")
 @click.option(
     "--mc-d-min",
     type=float,
@@ -109,20 +115,17 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--strain-isotropic",
-    callback=_floats,
-    metavar="X,Y,...",
+    type=FLOATS,
     help="Isotropic strain magnitudes; each applied as +e and -e.",
 )
 @click.option(
     "--strain-uniaxial",
-    callback=_floats,
-    metavar="X,Y,...",
+    type=FLOATS,
     help="Uniaxial strain magnitudes along each lattice vector; each applied as +e and -e (0.03 = +-3 %).",
 )
 @click.option(
     "--strain-shear",
-    callback=_floats,
-    metavar="X,Y,...",
+    type=FLOATS,
     help="Shear strain tensor components (yz, xz, xy); +e and -e.",
 )
 @click.option("--vacancies", is_flag=True, help="One vacancy per inequivalent site of a supercell.")
@@ -137,19 +140,14 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option("--vacuum", default=10.0, show_default=True, type=float, help="Slab vacuum along the normal, A.")
 @click.option("--md-temperature", type=float, default=None, help="Run NVT MD at this temperature, K (e.g. 1000).")
-@click.option("--md-calculator", default="chgnet@0.3.0", show_default=True, help="emt or a CHGNet spec.")
+@model_option(required=False, default="chgnet@0.3.0", help="Model driving the MD: emt or a CHGNet spec.")
+@device_option
 @click.option("--md-frames", default=10, show_default=True, type=click.IntRange(min=1), help="Frames per parent.")
 @click.option("--md-interval", default=50, show_default=True, type=click.IntRange(min=1), help="Steps between frames.")
 @click.option("--md-timestep", default=2.0, show_default=True, type=float, help="MD time step, fs.")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Run seed  [default: the recipe's, else 0]")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N parent rows.")
-@click.option(
-    "--min-distance-factor",
-    default=None,
-    type=float,
-    help="Reject outputs with two atoms closer than this x the sum of their covalent radii  "
-    f"[default: the recipe's, else {MIN_DISTANCE_FACTOR}]",
-)
+@seed_option("Run seed  [default: the recipe's, else 0]", default=None)
+@limit_option("Use only the first N parent rows.")
+@min_distance_option(default=None)
 @task_rows_option(
     default=256, what="parents; each task has its own seed stream, so the rows depend on N, not on the executor"
 )
@@ -161,7 +159,8 @@ def command(
     seed: int | None,
     limit: int | None,
     task_rows: int,
-    executor: str | None,
+    device: str,
+    executor: ExecutorKind | None,
     scheduler: str | None,
     workers: int | None,
     **options: Any,
@@ -175,7 +174,7 @@ def command(
       strain           --strain-uniaxial 0.03      +-3 % along a, b and c (also isotropic, shear)
       vacancy, antisite, interstitial              --vacancies --antisites --interstitials
       surface          --surfaces                  Miller index <= 2, vacuum >= 10 A
-      md               --md-temperature 1000       NVT with CHGNet, frames every --md-interval steps
+      md               --md-temperature 1000       NVT with --model on --device, a frame every --md-interval steps
     Or a recipe: steps that chain (strain the MD frames), e.g. --recipe high-energy (datasets/high-energy.yaml).
 
     Every row records parent_id, generator, generator_params (canonical JSON) and seed, and has no labels
@@ -188,31 +187,17 @@ def command(
     Example:
       curate generate si --strain-uniaxial 0.03 --rattle 0.05 --out si-candidates
     """
-    import dataclasses
-
     from tqdm import tqdm
 
     from curate.dataset.store import Dataset
-    from curate.errors import ConfigurationError
     from curate.execution import open_executor
     from sampling.generate import generate_dataset
-    from sampling.recipe import load_recipe, recipe_from_mapping
 
-    from_options = recipe_from_options(options)
-    if recipe is not None:
-        if from_options["steps"]:
-            raise ConfigurationError("give either --recipe or generator options (--rattle, --strain-*, ...), not both")
-        parsed = load_recipe(recipe, seed=seed)
-        if options["min_distance_factor"] is not None:
-            parsed = dataclasses.replace(parsed, min_distance_factor=options["min_distance_factor"])
-    elif not from_options["steps"]:
-        raise ConfigurationError("nothing to generate: give --recipe or at least one generator option (see --help)")
-    else:
-        parsed = recipe_from_mapping(from_options, origin="command line", seed=seed)
+    parsed = _md_on_device(_recipe(recipe, seed, options), device)
     parents = Dataset.open(source)
     total = parents.num_rows if limit is None else min(limit, parents.num_rows)
     with (
-        open_executor(executor, scheduler=scheduler, workers=workers) as engine,  # type: ignore[arg-type]
+        open_executor(executor, scheduler=scheduler, workers=workers) as engine,
         tqdm(total=total, unit=" parents", desc=f"generate {parsed.name}", disable=None, file=sys.stderr) as bar,
     ):
         report = generate_dataset(
@@ -225,10 +210,39 @@ def command(
             on_parent=lambda: bar.update(1),
             on_step=lambda step: click.echo(step.summary(), err=True),
         )
-    dataset = Dataset.open(out)
     click.echo(
         f"{report.rows_added} rows added from {report.parents} parents, {report.rejected} rejected in "
-        f"{report.seconds:.1f} s; {out} now holds {dataset.num_rows} rows (content hash {dataset.content_hash[:16]})"
+        f"{report.seconds:.1f} s; {dataset_state(out)}"
     )
-    if report.rejected:
-        click.echo(f"rejected structures and reasons: {out / 'quarantine.jsonl'}", err=True)
+    quarantine_note(out, report.rejected, "rejected structures")
+
+
+def _recipe(recipe: str | None, seed: int | None, options: dict[str, Any]) -> Recipe:
+    """The recipe --recipe names, or the one the generator options describe (never both)."""
+    from curate.errors import ConfigurationError
+    from sampling.recipe import load_recipe, recipe_from_mapping
+
+    from_options = recipe_from_options(options)
+    if recipe is None:
+        if not from_options["steps"]:
+            raise ConfigurationError("nothing to generate: give --recipe or at least one generator option (see --help)")
+        return recipe_from_mapping(from_options, origin="command line", seed=seed)
+    if from_options["steps"]:
+        raise ConfigurationError("give either --recipe or generator options (--rattle, --strain-*, ...), not both")
+    parsed = load_recipe(recipe, seed=seed)
+    if options["min_distance_factor"] is not None:
+        parsed = dataclasses.replace(parsed, min_distance_factor=options["min_distance_factor"])
+    return parsed
+
+
+def _md_on_device(recipe: Recipe, device: str) -> Recipe:
+    """``recipe`` with its MD steps' models on ``device`` (a run-time choice: rows do not record it)."""
+    from sampling.generators.md import MolecularDynamics
+
+    steps = tuple(
+        dataclasses.replace(s, generator=dataclasses.replace(s.generator, device=device))
+        if isinstance(s.generator, MolecularDynamics)
+        else s
+        for s in recipe.steps
+    )
+    return dataclasses.replace(recipe, steps=steps)

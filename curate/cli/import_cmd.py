@@ -8,38 +8,29 @@ from pathlib import Path
 import click
 
 from curate.checks.quality import MIN_DISTANCE_FACTOR
-from curate.cli.options import execution_options
+from curate.cli.echo import dataset_state, quarantine_note
+from curate.cli.options import execution_options, functional_option, min_distance_option, out_option, strict_option
+from curate.execution import ExecutorKind
 from curate.sources import IMPORT_FORMATS
 
 
 @click.command("import")
 @click.argument("format_name", metavar="FORMAT", type=click.Choice(IMPORT_FORMATS))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Dataset directory (created or appended to)."
-)
-@click.option(
-    "--functional",
+@out_option("Dataset directory (created or appended to).", file_okay=False)
+@functional_option(
+    "Functional for formats whose files do not record it (extxyz, .aselmdb, ...), as the functional column "
+    "names it (PBE, PBE+U, r2SCAN, ...; any case). For mptrj it replaces the Materials Project GGA/GGA+U rule; "
+    "for mlearn it replaces PBE, the functional of the mlearn benchmark (for other data in that layout).",
     default=None,
-    help=(
-        "Functional for formats whose files do not record it (extxyz, .aselmdb, ...): PBE, PBE+U, r2SCAN, ... "
-        "For mptrj it replaces the Materials Project GGA/GGA+U rule; for mlearn it replaces PBE, the functional of "
-        "the mlearn benchmark (for other data in that layout)."
-    ),
 )
-@click.option(
-    "--min-distance-factor",
-    default=MIN_DISTANCE_FACTOR,
-    show_default=True,
-    type=float,
-    help="Reject structures with two atoms closer than this x the sum of their covalent radii.",
-)
+@min_distance_option(default=MIN_DISTANCE_FACTOR)
 @click.option("--shard-rows", default=100_000, show_default=True, type=int, help="Rows per Parquet shard.")
 @execution_options(
     workers_help="Worker processes for chunked formats (mptrj); default: in-process for files under 32 MB, else "
     "all usable cores (at most 8)."
 )
-@click.option("--strict", is_flag=True, help="Exit non-zero if any record was quarantined.")
+@strict_option("Exit with status 1 if any record was quarantined.")
 def command(
     format_name: str,
     paths: tuple[Path, ...],
@@ -47,7 +38,7 @@ def command(
     functional: str | None,
     min_distance_factor: float,
     shard_rows: int,
-    executor: str | None,
+    executor: ExecutorKind | None,
     scheduler: str | None,
     workers: int | None,
     strict: bool,
@@ -98,7 +89,7 @@ def command(
             f"curate: note: {format_name} files are read in this process; only mptrj is cut into tasks", err=True
         )
     with (
-        open_executor(executor, scheduler=scheduler, workers=workers, preload=IMPORT_PRELOAD) as engine,  # type: ignore[arg-type]
+        open_executor(executor, scheduler=scheduler, workers=workers, preload=IMPORT_PRELOAD) as engine,
         tqdm(unit=" rows", desc=f"import {format_name}", disable=None, file=sys.stderr) as bar,
     ):
         report = import_paths(
@@ -113,16 +104,10 @@ def command(
             on_progress=bar.update,
             on_error=lambda message: click.echo(f"curate: error: {message}", err=True),
         )
-    from curate.dataset.store import Dataset
-
-    dataset = Dataset.open(out)
     click.echo(
         f"{report.rows_added} rows added, {report.duplicates} already present, {report.quarantined} quarantined "
-        f"in {report.seconds:.1f} s; {out} now holds {dataset.num_rows} rows (content hash {dataset.content_hash[:16]})"
+        f"in {report.seconds:.1f} s; {dataset_state(out)}"
     )
-    if report.quarantined:
-        click.echo(f"quarantined records and reasons: {out / 'quarantine.jsonl'}", err=True)
-    if report.failed_files:
-        raise SystemExit(1)
-    if strict and report.quarantined:
+    quarantine_note(out, report.quarantined)
+    if report.failed_files or (strict and report.quarantined):
         raise SystemExit(1)

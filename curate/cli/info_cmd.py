@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import plot_option
+
 
 def _table(title: str, counts: dict[str, int], limit: int) -> list[str]:
     lines = [title]
@@ -19,7 +21,7 @@ def _table(title: str, counts: dict[str, int], limit: int) -> list[str]:
 
 @click.command("info")
 @click.argument("dataset_dir", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write energy/force histograms to this PNG.")
+@plot_option("Write energy/force histograms to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of tables.")
 @click.option("--top", default=15, show_default=True, help="Rows shown per table (elements are many).")
 def command(dataset_dir: Path, plot_path: Path | None, as_json: bool, top: int) -> None:

@@ -6,16 +6,12 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import plot_option
+
 
 @click.command("pair-report")
 @click.argument("dataset_dir", metavar="DIR", type=click.Path(path_type=Path))
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Scatter PNG of relaxed r2SCAN vs GGA(+U) energy per atom (default: DIR/pair-report.png).",
-)
+@plot_option("Scatter PNG of relaxed r2SCAN vs GGA(+U) energy per atom (default: DIR/pair-report.png).")
 @click.option("--no-store", is_flag=True, help="Do not write the AtomRef fits into the manifest.")
 def command(dataset_dir: Path, plot_path: Path | None, no_store: bool) -> None:
     """Compare GGA(+U) and r2SCAN energies of the materials in DIR computed with both, and fit AtomRef.

@@ -9,29 +9,26 @@ from typing import Any
 
 import click
 
-from curate.cli.options import device_option, execution_options, max_atoms_option
-from curate.execution import open_executor
-from curate.models.registry import SPEC_HELP
-
-
-def model_options(multiple: bool):  # type: ignore[no-untyped-def]
-    """--model, --device and --max-atoms-per-batch, shared by predict and softening."""
-
-    def decorate(func):  # type: ignore[no-untyped-def]
-        func = device_option(max_atoms_option(func))
-        return click.option(
-            "--model", "-m", "models" if multiple else "model", required=True, multiple=multiple, help=SPEC_HELP
-        )(func)
-
-    return decorate
+from curate.cli.options import (
+    batch_rows_option,
+    device_option,
+    execution_options,
+    max_atoms_option,
+    model_option,
+    out_option,
+    overwrite_option,
+)
+from curate.execution import ExecutorKind, open_executor
 
 
 @click.command("predict")
 @click.argument("dataset", type=click.Path(path_type=Path))
-@model_options(multiple=True)
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Predictions directory to write.")
-@click.option("--batch-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Rows read per step.")
-@click.option("--overwrite", is_flag=True, help="Replace predictions already in --out.")
+@model_option(multiple=True)
+@device_option
+@max_atoms_option
+@out_option("Predictions directory to write.")
+@batch_rows_option(default=256)
+@overwrite_option("Replace predictions already in --out.")
 @execution_options(
     workers_help="Worker processes, each with one torch thread and its own copy of the models (default: one per "
     "core for CHGNet jobs on the CPU of >= 15,000 atoms x models, else in-process; 1: in-process)."
@@ -44,7 +41,7 @@ def command(
     out: Path,
     batch_rows: int,
     overwrite: bool,
-    executor: str | None,
+    executor: ExecutorKind | None,
     scheduler: str | None,
     workers: int | None,
 ) -> None:
@@ -75,7 +72,7 @@ def command(
         # the predict pool's fork server imports torch and chgnet once for all workers
         runners = contextlib.closing(start_predict_pool(loaded, workers=workers))
     else:
-        runners = open_executor(executor, scheduler=scheduler, workers=workers)  # type: ignore[arg-type]
+        runners = open_executor(executor, scheduler=scheduler, workers=workers)
     with (
         tqdm(total=total, unit=" rows", desc="predict", disable=None, file=sys.stderr) as bar,
         runners as runner,

@@ -8,26 +8,26 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
+
 
 @click.command("publish")
 @click.argument("dataset_dir", metavar="DIR", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo", "repo_id", required=True, help="Hub dataset repo ORG/NAME (created when missing).")
 @click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
-@click.option("--dry-run", is_flag=True, help="Write the folder that would be uploaded to --out and stop.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Release folder (new or empty); required with --dry-run, a temporary folder otherwise.",
+@dry_run_option("Write the folder that would be uploaded to --out and stop.")
+@out_option(
+    "Release folder (new or empty); required with --dry-run, a temporary folder otherwise.",
+    required=False,
+    file_okay=False,
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the material-level split.")
+@seed_option("Seed of the material-level split.")
 @click.option(
-    "--fractions",
-    nargs=3,
-    type=float,
-    default=(0.8, 0.1, 0.1),
+    "--split",
+    default="0.8:0.1:0.1",
     show_default=True,
-    help="Target shares of rows for train, validation, test.",
+    type=SHARES,
+    help="Target shares of rows for train:validation:test, split by material (normalised to sum 1).",
 )
 @click.option("--resplit", is_flag=True, help="Ignore the dataset's own split column and split afresh.")
 @click.option("--license", "license_id", default="cc-by-4.0", show_default=True, help="Hub license id for the card.")
@@ -52,7 +52,7 @@ def command(
     dry_run: bool,
     out: Path | None,
     seed: int,
-    fractions: tuple[float, float, float],
+    split: tuple[float, float, float],
     resplit: bool,
     license_id: str,
     shard_mb: float,
@@ -83,11 +83,7 @@ def command(
     check_repo_id(repo_id)
     if dry_run and out is None:
         raise ConfigurationError("--dry-run needs --out FOLDER (the folder that would be uploaded)")
-    token = None
-    if not dry_run:
-        from curate.publish.hub import resolve_token
-
-        token = resolve_token()
+    token = None if dry_run else _token()
     with tempfile.TemporaryDirectory(prefix="curate-publish-") as scratch:
         root = out if out is not None else Path(scratch) / "release"
         release = build_release(
@@ -96,31 +92,51 @@ def command(
             repo_id=repo_id,
             license=license_id,
             seed=seed,
-            fractions=fractions,
+            fractions=_fractions(split),
             keep_existing_split=not resplit,
             shard_bytes=int(shard_mb * 1e6),
         )
-        split_rows = release.plan.rows_per_split
+        counts = ", ".join(f"{name} {n}" for name, n in release.plan.rows_per_split.items())
         click.echo(
-            f"release of {release.num_rows} rows in {len(release.files)} shards: "
-            + ", ".join(f"{name} {n}" for name, n in split_rows.items())
-            + f"; configs {', '.join(release.stats.configs)}",
+            f"release of {release.num_rows} rows in {len(release.files)} shards: {counts}; "
+            f"configs {', '.join(release.stats.configs)}",
             err=True,
         )
-        if dry_run:
+        if token is None:
             click.echo(str(root))
             return
-        from curate.publish.hub import upload_release
+        _upload(root, repo_id, token=token, private=private, commit_mb=commit_mb)
 
-        assert token is not None
-        report = upload_release(
-            root,
-            repo_id,
-            token=token,
-            private=private,
-            commit_bytes=int(commit_mb * 1e6),
-            on_progress=lambda line: click.echo(line, err=True),
-        )
+
+def _fractions(split: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The train:validation:test shares as fractions summing to 1 (as given when they already do)."""
+    total = sum(split)
+    return split if abs(total - 1.0) <= 1e-9 else (split[0] / total, split[1] / total, split[2] / total)
+
+
+def _token() -> str:
+    """The Hub token (the library's error, plus the flag that needs none)."""
+    from curate.errors import ConfigurationError
+    from curate.publish.hub import resolve_token
+
+    try:
+        return resolve_token()
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc} (or use --dry-run)") from None
+
+
+def _upload(root: Path, repo_id: str, *, token: str, private: bool, commit_mb: float) -> None:
+    """Upload the release folder ``root`` to the Hub repo; counts to stderr, the repo URL to stdout."""
+    from curate.publish.hub import upload_release
+
+    report = upload_release(
+        root,
+        repo_id,
+        token=token,
+        private=private,
+        commit_bytes=int(commit_mb * 1e6),
+        on_progress=lambda line: click.echo(line, err=True),
+    )
     click.echo(
         f"{len(report.uploaded)} files uploaded, {len(report.skipped)} already on the Hub, "
         f"{len(report.deleted)} stale files deleted in {len(report.commits)} commits",

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import out_option
+
 
 @click.command("hf")
 @click.argument("source", metavar="ORG/NAME|FOLDER")
-@click.option(
-    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Dataset directory (created or appended to)."
-)
+@out_option("Dataset directory (created or appended to).", file_okay=False)
 @click.option("--revision", default=None, help="Hub branch, tag or commit (default: main).")
 def command(source: str, out: Path, revision: str | None) -> None:
     """Import the dataset published at ORG/NAME on the Hugging Face Hub, or a local release FOLDER.

@@ -9,31 +9,35 @@ from typing import TYPE_CHECKING
 import click
 
 from curate.checks.quality import MIN_DISTANCE_FACTOR
+from curate.cli.echo import dataset_state, quarantine_note
+from curate.cli.options import (
+    CommaList,
+    FunctionalName,
+    dry_run_option,
+    functional_option,
+    limit_option,
+    list_option,
+    min_distance_option,
+    out_option,
+)
 from curate.materials_project.frames import DEFAULT_ENERGY_THRESHOLD_EV_PER_ATOM, DEFAULT_FORCE_THRESHOLD_EV_PER_ANG
-from curate.materials_project.selection import FUNCTIONAL_CHOICES, WHAT_CHOICES
+from curate.materials_project.selection import PULL_FUNCTIONALS, WHAT_CHOICES, What
 from curate.materials_project.trajectories import MP_TRAJECTORIES_URI
 
 if TYPE_CHECKING:
     from curate.materials_project.pull import PullOptions, PullQuery
 
 
-def _split(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
-
-
 @click.command("mp")
-@click.option(
-    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Dataset directory (created or resumed)."
-)
-@click.option("--chemsys", multiple=True, help="Chemical systems, e.g. Li-Fe-O (repeat or comma-separate).")
-@click.option("--elements", multiple=True, help="Materials containing all these elements, e.g. Li,O.")
-@click.option("--material-ids", multiple=True, help="Material ids, e.g. mp-149,mp-13.")
-@click.option(
-    "--functional",
-    type=click.Choice(FUNCTIONAL_CHOICES),
-    default="both",
+@out_option("Dataset directory (created or resumed).", file_okay=False)
+@list_option("--chemsys", help="Chemical systems, e.g. Li-Fe-O (repeat or comma-separate).")
+@list_option("--elements", help="Materials containing all these elements, e.g. Li,O.")
+@list_option("--material-ids", help="Material ids, e.g. mp-149,mp-13.")
+@functional_option(
+    "PBE: MP's GGA tasks (PBE, +U where MP applies it); r2SCAN: its r2SCAN tasks; PBE,r2SCAN: both.",
+    type=CommaList(FunctionalName(PULL_FUNCTIONALS, aliases={"gga": "PBE", "both": PULL_FUNCTIONALS}), unique=True),
+    default=",".join(PULL_FUNCTIONALS),
     show_default=True,
-    help="gga = GGA and GGA+U (which one is in each row's functional column); r2scan; or both.",
 )
 @click.option(
     "--what",
@@ -42,7 +46,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     show_default=True,
     help="Ionic steps of structure optimizations, statics, or both.",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many materials (by material id).")
+@limit_option("At most this many materials (by material id).")
 @click.option(
     "--energy-threshold",
     type=click.FloatRange(min=0),
@@ -72,23 +76,15 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option(
     "--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True, help="First retry wait (s), doubling."
 )
-@click.option(
-    "--min-distance-factor",
-    default=MIN_DISTANCE_FACTOR,
-    show_default=True,
-    type=float,
-    help="Quality gate: reject structures with two atoms closer than this x the sum of covalent radii.",
-)
-@click.option(
-    "--dry-run", is_flag=True, help="Print how many materials, tasks and ionic steps would come; write nothing."
-)
+@min_distance_option(default=MIN_DISTANCE_FACTOR)
+@dry_run_option("Print how many materials, tasks and ionic steps would come; write nothing.")
 def command(
     out: Path,
     chemsys: tuple[str, ...],
     elements: tuple[str, ...],
     material_ids: tuple[str, ...],
-    functional: str,
-    what: str,
+    functional: tuple[str, ...],
+    what: What,
     limit: int | None,
     energy_threshold: float,
     force_threshold: float,
@@ -119,19 +115,21 @@ def command(
 
     \b
     Example:
-      MP_API_KEY=... curate pull mp --chemsys Li-Fe-O --functional both --out lifeo
+      MP_API_KEY=... curate pull mp --chemsys Li-Fe-O --functional PBE,r2SCAN --out lifeo
     """
     from curate.materials_project.client import RetryPolicy, resolve_api_key
     from curate.materials_project.frames import FramePolicy
     from curate.materials_project.pull import PullOptions, PullQuery, count_pull
 
     key = resolve_api_key(api_key)
+    from curate.materials_project.selection import functional_family
+
     query = PullQuery(
-        chemsys=_split(chemsys),
-        elements=_split(elements),
-        material_ids=_split(material_ids),
-        functional=functional,  # type: ignore[arg-type]
-        what=what,  # type: ignore[arg-type]
+        chemsys=chemsys,
+        elements=elements,
+        material_ids=material_ids,
+        functional=functional_family(functional),
+        what=what,
         limit=limit,
     )
     options = PullOptions(
@@ -153,7 +151,6 @@ def command(
 def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
     from tqdm import tqdm
 
-    from curate.dataset.store import Dataset
     from curate.materials_project.pull import pull
 
     bar = tqdm(unit=" tasks", desc="pull mp", disable=None, file=sys.stderr, postfix={"frames": 0})
@@ -179,13 +176,10 @@ def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
             on_task=on_task,
             on_message=lambda message: bar.write(f"curate: warning: {message}", file=sys.stderr),
         )
-    dataset = Dataset.open(out)
     click.echo(
         f"{report.materials} materials, {report.tasks_planned} tasks ({report.tasks_already_done} done before, "
         f"{report.deprecated_skipped} deprecated skipped); {report.rows_added} rows added, {report.duplicates} "
         f"already present, {report.frames_dropped_by_policy} frames dropped by the frame policy, "
-        f"{report.quarantined} quarantined in {report.seconds:.1f} s; {out} now holds {dataset.num_rows} rows "
-        f"(content hash {dataset.content_hash[:16]})"
+        f"{report.quarantined} quarantined in {report.seconds:.1f} s; {dataset_state(out)}"
     )
-    if report.quarantined:
-        click.echo(f"quarantined records and reasons: {out / 'quarantine.jsonl'}", err=True)
+    quarantine_note(out, report.quarantined)

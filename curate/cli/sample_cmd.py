@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
+from curate.cli.options import CurateCommand, device_option, model_option, out_option, seed_option
 from sampling.scoring import SCORE_NAMES
 from sampling.selection import STRATEGIES
 
 
-@click.command("sample")
+@click.command("sample", cls=CurateCommand, renamed={"--models": "--model"})
 @click.option(
     "--budget", "-k", default=1, show_default=True, type=click.IntRange(min=1), help="How many structures to pick."
 )
@@ -22,11 +23,9 @@ from sampling.selection import STRATEGIES
     type=click.Path(path_type=Path),
     help="Dataset of candidates; default: built in (Si, Cu, NaCl, MgO from ASE, rattled and strained).",
 )
-@click.option(
-    "--models",
-    "-m",
-    "model_specs",
+@model_option(
     multiple=True,
+    required=False,
     help="Committee member (repeat); default: the three CHGNet models shipped in its wheel.",
 )
 @click.option(
@@ -57,20 +56,17 @@ from sampling.selection import STRATEGIES
     type=click.Path(path_type=Path),
     help="Training dataset: adds a 'novelty' score (SOAP distance of the least-covered atom).",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of candidate generation and of random choices.")
-@click.option(
-    "--out",
-    "-o",
+@seed_option("Seed of candidate generation and of random choices.")
+@out_option(
+    "Output folder: picks/ and pool/ datasets, structures/ POSCAR+CIF, scores.parquet, sample.json.",
     default=Path("curate-sample"),
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Output folder: picks/ and pool/ datasets, structures/ POSCAR+CIF, scores.parquet, sample.json.",
+    file_okay=False,
 )
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@device_option
 def command(
     budget: int,
     pool_dir: Path | None,
-    model_specs: tuple[str, ...],
+    models: tuple[str, ...],
     strategy: str,
     score: str,
     min_distance: float,
@@ -89,7 +85,7 @@ def command(
       force_std_mean      its mean over atoms (eV/A)
       energy_std_per_atom spread of the members' energies per atom, each member centred per composition (eV/atom)
     The same seed gives the same picks. Then write inputs for the picks:
-      curate label curate-sample/picks --vasp-inputs calcs --functional pbe
+      curate label curate-sample/picks --vasp-inputs calcs --functional PBE
     """
     from curate.models.committee import DEFAULT_COMMITTEE, Committee
     from sampling.output import check_output_folder, picks_table, write_sample_output
@@ -98,7 +94,7 @@ def command(
 
     started = time.perf_counter()
     check_output_folder(out)
-    specs = list(model_specs) or list(DEFAULT_COMMITTEE)
+    specs = list(models) or list(DEFAULT_COMMITTEE)
     committee = Committee.load(specs, device=device)
     candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
     rows = candidates.rows

@@ -4,41 +4,31 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
 
 import click
 
-from curate.cli.options import device_option, max_atoms_option
-from curate.cli.training_options import settings_from_options, training_options
+from curate.cli.options import (
+    SHARES,
+    CommaList,
+    CurateCommand,
+    device_option,
+    max_atoms_option,
+    model_option,
+    out_option,
+    overwrite_option,
+)
+from curate.cli.training_options import training_options
 from curate.experiments.scaling import METHOD_HELP, R2SCAN_SETTINGS, SCALING_METHODS
+from curate.training.settings import TrainingSettings
 
 
-def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    try:
-        sizes = sorted({int(v) for v in value.split(",") if v.strip()})
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not sizes or sizes[0] < 1:
-        raise click.BadParameter(f"expected positive integers, got {value!r}")
-    return tuple(sizes)
-
-
-def _methods(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    methods = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
-    unknown = [m for m in methods if m not in SCALING_METHODS]
-    if unknown or not methods:
-        raise click.BadParameter(f"unknown method(s) {unknown or value!r}; choose from {','.join(SCALING_METHODS)}")
-    return methods
-
-
-def _split(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float]:
-    try:
-        parts = tuple(float(v) for v in value.split(":"))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0 or parts[1] <= 0:
-        raise click.BadParameter(f"expected TRAIN:VAL:TEST shares with TRAIN, VAL > 0, e.g. 8:1:1; got {value!r}")
-    return parts  # type: ignore[return-value]
+def _train_and_val(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """The shares, when training and validation get some (the test split may be empty)."""
+    if value[0] <= 0 or value[1] <= 0:
+        raise click.BadParameter(f"TRAIN and VAL shares must be > 0, got {':'.join(f'{v:g}' for v in value)}")
+    return value
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -62,13 +52,8 @@ def _command_line(ctx: click.Context) -> str:
 _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_METHODS)
 
 
-@click.command("scaling")
-@click.option(
-    "--pretrained",
-    default="chgnet@0.3.0",
-    show_default=True,
-    help="The GGA-pretrained CHGNet (chgnet@VERSION or chgnet:FILE).",
-)
+@click.command("scaling", cls=CurateCommand, renamed={"--pretrained": "--model"})
+@model_option(required=False, default="chgnet@0.3.0", help="The GGA-pretrained CHGNet (chgnet@VERSION or chgnet:FILE).")
 @click.option(
     "--target",
     required=True,
@@ -78,29 +63,24 @@ _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_MET
 @click.option(
     "--sizes",
     required=True,
-    callback=_int_list,
-    help="Training-set sizes N, comma-separated (structures), e.g. 100,300,1000.",
+    type=CommaList(click.IntRange(min=1), unique=True, sort=True),
+    help="Training-set sizes N (structures), e.g. 100,300,1000.",
 )
 @click.option(
     "--methods",
     default=",".join(SCALING_METHODS),
     show_default=True,
-    callback=_methods,
-    help="Comma-separated methods (see above).",
+    type=CommaList(click.Choice(SCALING_METHODS), unique=True),
+    help="Methods (see above).",
 )
-@click.option(
-    "--out",
-    "-o",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Folder for results.parquet, scaling.json, scaling.md, scaling.png.",
-)
+@out_option("Folder for results.parquet, scaling.json, scaling.md, scaling.png.", file_okay=False)
 @click.option(
     "--split",
     "split",
     default="8:1:1",
     show_default=True,
-    callback=_split,
+    type=SHARES,
+    callback=_train_and_val,
     help="train:validation:test shares, split by material.",
 )
 @click.option(
@@ -119,13 +99,11 @@ _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_MET
     default=None,
     help="Fit the power law only to points with N >= this (default: all).",
 )
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Discard points in --out from another configuration (settings, split, model or target) instead of refusing.",
+@overwrite_option(
+    "Discard points in --out from another configuration (settings, split, model or target) instead of refusing."
 )
 def command(
-    pretrained: str,
+    model: str,
     target: Path,
     sizes: tuple[int, ...],
     methods: tuple[str, ...],
@@ -136,7 +114,7 @@ def command(
     max_atoms_per_batch: int | None,
     fit_min_n: int | None,
     overwrite: bool,
-    **options: Any,
+    settings: TrainingSettings,
 ) -> None:
     """Scaling law of GGA -> r2SCAN transfer: validation MAE against training-set size N, per method.
 
@@ -166,15 +144,14 @@ def command(
     from curate.models.base import select_device
     from curate.training.data import load_training_set
 
-    settings = settings_from_options(options, defaults=R2SCAN_SETTINGS)
     plan = ScalingPlan(methods=methods, sizes=sizes, settings=settings, split_fractions=split, split_seed=split_seed)
     resolved = select_device(device)
     data = load_training_set(target)
-    click.echo(f"target {target}: {len(data)} structures; loading {pretrained} on {resolved}", err=True)
-    model, info = load_pretrained_chgnet(pretrained, device=resolved)
+    click.echo(f"target {target}: {len(data)} structures; loading {model} on {resolved}", err=True)
+    pretrained, info = load_pretrained_chgnet(model, device=resolved)
     run = run_scaling(
         data,
-        pretrained=model,
+        pretrained=pretrained,
         base=info,
         plan=plan,
         out=out,

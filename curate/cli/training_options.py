@@ -1,9 +1,10 @@
-"""Click options for fine-tuning hyper-parameters, shared by ``finetune``, ``validate`` and ``scaling``."""
+"""Click options for fine-tuning hyper-parameters, shared by ``finetune``, ``correction-gain`` and ``scaling``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -11,115 +12,66 @@ from curate.training.settings import ATOMREF_MODES, LOSS_NAMES, TrainingSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 PAPER_DEFAULTS = TrainingSettings()
-SETTING_NAMES = tuple(PAPER_DEFAULTS.as_dict())
 POSITIVE = click.FloatRange(min=0, min_open=True)
 NON_NEGATIVE = click.FloatRange(min=0)
+
+# (flags, TrainingSettings field, type, help): one option per field, in --help order
+SETTING_OPTIONS: tuple[tuple[tuple[str, ...], str, click.ParamType, str], ...] = (
+    (("--epochs",), "epochs", click.IntRange(min=1), "Epochs."),
+    (("--lr", "--learning-rate"), "learning_rate", POSITIVE, "Initial Adam learning rate."),
+    (
+        ("--final-lr", "--final-learning-rate"),
+        "final_learning_rate",
+        POSITIVE,
+        "Learning rate at the last epoch (cosine decay).",
+    ),
+    (("--energy-weight",), "energy_weight", NON_NEGATIVE, "Loss weight of energy per atom (eV/atom)."),
+    (("--force-weight",), "force_weight", NON_NEGATIVE, "Loss weight of force components (eV/A)."),
+    (("--stress-weight",), "stress_weight", NON_NEGATIVE, "Loss weight of stress components (GPa); 0 ignores stress."),
+    (("--loss",), "loss", click.Choice(LOSS_NAMES), "Loss per term."),
+    (("--huber-delta",), "huber_delta", POSITIVE, "Huber transition, in each term's unit."),
+    (("--batch-size",), "batch_size", click.IntRange(min=1), "Structures per optimiser step."),
+    (("--seed",), "seed", click.IntRange(min=0), "Seeds batch order and new weights (recorded in the output)."),
+    (
+        ("--heads-trainable-blocks",),
+        "heads_trainable_blocks",
+        click.IntRange(min=1),
+        "With --method heads: how many of the last interaction blocks train.",
+    ),
+    (
+        ("--atomref",),
+        "atomref",
+        click.Choice(ATOMREF_MODES),
+        "Elemental reference energies: frozen (pretrained), trainable, or refit (least squares on the training "
+        "set, then frozen; for a new functional such as r2SCAN).",
+    ),
+)
 
 
 def training_options(
     *, defaults: TrainingSettings = PAPER_DEFAULTS, atomref: bool = True, heads: bool = True
 ) -> Callable[[F], F]:
-    """Add the TrainingSettings options to a click command, with ``defaults`` shown as the defaults.
+    """Add an option per TrainingSettings field to a click command, with ``defaults`` shown as the defaults.
 
-    The command receives them as keyword arguments named like the TrainingSettings fields; build the settings
-    with :func:`settings_from_options`. ``atomref=False`` / ``heads=False`` leave out ``--atomref`` /
-    ``--heads-trainable-blocks`` (for commands that set them per method).
+    The command receives one keyword argument instead, ``settings``: ``defaults`` with the values given.
+    ``atomref=False`` / ``heads=False`` leave out ``--atomref`` / ``--heads-trainable-blocks`` (for commands
+    that set them per method); those fields keep their ``defaults`` value.
     """
-    d = defaults
-    options = [
-        click.option("--epochs", default=d.epochs, show_default=True, type=click.IntRange(min=1), help="Epochs."),
-        click.option(
-            "--lr",
-            "--learning-rate",
-            "learning_rate",
-            default=d.learning_rate,
-            show_default=True,
-            type=POSITIVE,
-            help="Initial Adam learning rate.",
-        ),
-        click.option(
-            "--final-lr",
-            "--final-learning-rate",
-            "final_learning_rate",
-            default=d.final_learning_rate,
-            show_default=True,
-            type=POSITIVE,
-            help="Learning rate at the last epoch (cosine decay).",
-        ),
-        click.option(
-            "--energy-weight",
-            default=d.energy_weight,
-            show_default=True,
-            type=NON_NEGATIVE,
-            help="Loss weight of energy per atom (eV/atom).",
-        ),
-        click.option(
-            "--force-weight",
-            default=d.force_weight,
-            show_default=True,
-            type=NON_NEGATIVE,
-            help="Loss weight of force components (eV/A).",
-        ),
-        click.option(
-            "--stress-weight",
-            default=d.stress_weight,
-            show_default=True,
-            type=NON_NEGATIVE,
-            help="Loss weight of stress components (GPa); 0 ignores stress.",
-        ),
-        click.option("--loss", default=d.loss, show_default=True, type=click.Choice(LOSS_NAMES), help="Loss per term."),
-        click.option(
-            "--huber-delta",
-            default=d.huber_delta,
-            show_default=True,
-            type=POSITIVE,
-            help="Huber transition, in each term's unit.",
-        ),
-        click.option(
-            "--batch-size",
-            default=d.batch_size,
-            show_default=True,
-            type=click.IntRange(min=1),
-            help="Structures per optimiser step.",
-        ),
-        click.option(
-            "--seed",
-            default=d.seed,
-            show_default=True,
-            type=int,
-            help="Seeds batch order and new weights (recorded in the output).",
-        ),
-    ]
-    if heads:
-        options.append(
-            click.option(
-                "--heads-trainable-blocks",
-                default=d.heads_trainable_blocks,
-                show_default=True,
-                type=click.IntRange(min=1),
-                help="With --method heads: how many of the last interaction blocks train.",
-            )
-        )
-    if atomref:
-        options.append(
-            click.option(
-                "--atomref",
-                default=d.atomref,
-                show_default=True,
-                type=click.Choice(ATOMREF_MODES),
-                help="Elemental reference energies: frozen (pretrained), trainable, or refit (least squares on "
-                "the training set, then frozen; for a new functional such as r2SCAN).",
-            )
-        )
+    left_out = {name for name, kept in (("atomref", atomref), ("heads_trainable_blocks", heads)) if not kept}
+    rows = [row for row in SETTING_OPTIONS if row[1] not in left_out]
 
     def decorate(command: F) -> F:
-        for option in reversed(options):
-            command = option(command)
-        return command
+        @functools.wraps(command)
+        def with_settings(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for _, name, _, _ in rows}
+            return command(*args, settings=defaults.with_changes(**values), **kwargs)
+
+        decorated = cast(F, with_settings)
+        for flags, name, kind, text in reversed(rows):
+            option = click.option(
+                *flags, name, default=getattr(defaults, name), show_default=True, type=kind, help=text
+            )
+            decorated = option(decorated)
+        return decorated
 
     return decorate
-
-
-def settings_from_options(options: dict[str, Any], *, defaults: TrainingSettings = PAPER_DEFAULTS) -> TrainingSettings:
-    """``defaults`` with the values :func:`training_options` collected (other keyword arguments are ignored)."""
-    return defaults.with_changes(**{k: options[k] for k in SETTING_NAMES if k in options})

@@ -163,7 +163,7 @@ def fit_reduction(
         scatter += features.T @ features
         seen += len(features)
     if seen < 2:
-        raise DatasetError(f"{reference.path}: the PCA sample holds {seen} environment(s); raise --pca-sample")
+        raise DatasetError(f"{reference.path}: the PCA sample holds {seen} environment(s); raise pca_sample_envs")
     mean = total / seen
     covariance = (scatter - seen * np.outer(mean, mean)) / (seen - 1)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
@@ -274,7 +274,7 @@ def compute_coverage(
         ConfigurationError: options that cannot work (bad SOAP parameters, radii).
     """
     if options.n_components < 1:
-        raise ConfigurationError(f"--components must be >= 1, got {options.n_components}")
+        raise ConfigurationError(f"n_components must be >= 1, got {options.n_components}")
     if any(r < 0 for r in options.radii) or options.radius < 0:
         raise ConfigurationError("coverage radii must be >= 0")
     timings: dict[str, float] = {}

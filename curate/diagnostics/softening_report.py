@@ -127,6 +127,14 @@ def _second_pass(
         samples["energy_per_atom"].add(pairs[:, 0], pairs[:, 1])
 
 
+def check_group_by(group_by: str) -> None:
+    """ConfigurationError unless ``group_by`` is a column of the row schema."""
+    from curate.dataset.schema import row_schema
+
+    if group_by not in row_schema().names:
+        raise ConfigurationError(f"group_by {group_by!r} is not a column; columns: {', '.join(row_schema().names)}")
+
+
 def softening_report(
     dataset_path: str | Path,
     predictions_path: str | Path,
@@ -152,10 +160,7 @@ def softening_report(
     """
     dataset = Dataset.open(dataset_path)
     predictions = Predictions(predictions_path)
-    from curate.dataset.schema import row_schema
-
-    if group_by not in row_schema().names:
-        raise ConfigurationError(f"--group-by {group_by!r} is not a column; columns: {', '.join(row_schema().names)}")
+    check_group_by(group_by)
     if predictions.manifest["reference"].get("content_hash") != dataset.content_hash:
         raise DatasetError(f"{predictions.path}: predictions were made for another dataset content than {dataset.path}")
     started = time.perf_counter()

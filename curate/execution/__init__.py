@@ -47,16 +47,16 @@ def open_executor(
         pool sized to the machine for large ones (today's default). Otherwise the executor.
 
     Raises:
-        ConfigurationError: ``--scheduler`` with ``--executor local``, or ``--workers`` with ``--scheduler``.
+        ConfigurationError: ``scheduler`` with ``kind="local"``, or ``workers`` with ``scheduler``.
     """
     if kind is None:
         kind = "dask" if scheduler else "local"
     if kind not in EXECUTOR_KINDS:
         raise ConfigurationError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTOR_KINDS)}")
     if scheduler and kind != "dask":
-        raise ConfigurationError("--scheduler needs --executor dask")
+        raise ConfigurationError(f"a scheduler needs the dask executor, not {kind!r}")
     if scheduler and workers is not None:
-        raise ConfigurationError("--workers sizes a local cluster; a --scheduler cluster has its own workers")
+        raise ConfigurationError("workers sizes a local cluster; the scheduler's cluster has its own workers")
     executor: Executor | None
     if kind == "local":
         if workers is None:

@@ -56,7 +56,7 @@ class DaskExecutor:
         try:
             client = Client(address, timeout=timeout_s)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigurationError(f"--scheduler {address}: no Dask scheduler answered ({exc})") from None
+            raise ConfigurationError(f"scheduler {address}: no Dask scheduler answered ({exc})") from None
         return cls(client, owns_cluster=False, owns_client=True)
 
     @classmethod

@@ -90,7 +90,7 @@ def plan_export(
     """
     if energy is not None and not exporter.energy_choice:
         raise ConfigurationError(
-            f"--energy applies to mptrj-json only: {exporter.name} writes the raw DFT energy as the label "
+            f"energy applies to mptrj-json only: {exporter.name} writes the raw DFT energy as the label "
             "(and a stored energy_corrected next to it where the format has a place for it)"
         )
     scan = scan_dataset(dataset, row_filter=row_filter, with_groups=exporter.keyed_by_material)

@@ -105,7 +105,7 @@ def resolve_energy(choice: str, *, correctable: int, uncorrectable: Mapping[str,
         ConfigurationError: an unknown choice, or ``auto`` on a file whose rows are partly correctable.
     """
     if choice not in ENERGY_CHOICES:
-        raise ConfigurationError(f"--energy must be one of {', '.join(ENERGY_CHOICES)}, got {choice!r}")
+        raise ConfigurationError(f"energy must be one of {', '.join(ENERGY_CHOICES)}, got {choice!r}")
     if choice == "corrected":
         return EnergyPolicy(requested=choice, corrected=True, mp2020_sources=None)
     if choice == "uncorrected":
@@ -114,10 +114,10 @@ def resolve_energy(choice: str, *, correctable: int, uncorrectable: Mapping[str,
     if correctable and missing:
         which = ", ".join(f"{key} ({n})" for key, n in sorted(uncorrectable.items()))
         raise ConfigurationError(
-            f"--energy auto: {correctable} labelled rows have a corrected energy (stored, or MP2020 for Materials "
+            f"energy auto: {correctable} labelled rows have a corrected energy (stored, or MP2020 for Materials "
             f"Project PBE/PBE+U rows) but {missing} have none: {which}; one file cannot mix corrected and raw "
-            "energies: pass --energy uncorrected, --energy corrected (computes MP2020 for every PBE/PBE+U row, "
-            "asserting Materials Project input settings; others are skipped), or filter with --where source=..."
+            "energies: choose energy uncorrected, or energy corrected (computes MP2020 for every PBE/PBE+U row, "
+            "asserting Materials Project input settings; others are skipped), or keep fewer rows (where source=...)"
         )
     return EnergyPolicy(
         requested=choice, corrected=missing == 0 and correctable > 0, mp2020_sources=MP_SETTINGS_SOURCES

@@ -97,13 +97,13 @@ def check_one_energy_scale(scan: DatasetScan) -> None:
         found = ", ".join(f"{name} ({n} rows)" for name, n in sorted(scan.functionals.items()))
         raise ConfigurationError(
             f"the rows to export mix functionals: {found}; their energies lie on different scales and a trainer "
-            "cannot tell them apart: write one file per functional with --where functional=NAME (PBE and PBE+U, "
-            "Materials Project's GGA/GGA+U scheme, may share one: --where functional=PBE --where functional=PBE+U)"
+            "cannot tell them apart: write one file per functional, keeping where functional=NAME (PBE and PBE+U, "
+            "Materials Project's GGA/GGA+U scheme, may share one: where functional is PBE or PBE+U)"
         )
     for element, values in sorted(scan.hubbard_u.items()):
         if len(values) > 1:
             found = ", ".join(f"{u!r} eV ({n} rows)" for u, n in sorted(values.items()))
             raise ConfigurationError(
                 f"the rows to export use more than one Hubbard U for {element}: {found}; energies with different "
-                "U lie on different scales: keep one U per element in a file, e.g. with --where source_file=FILE"
+                "U lie on different scales: keep one U per element in a file, e.g. with where source_file=FILE"
             )

@@ -32,7 +32,7 @@ def parse_where(terms: Iterable[str]) -> dict[str, tuple[str, ...]]:
     for term in terms:
         column, sep, value = term.partition("=")
         if not sep or not column.strip():
-            raise ConfigurationError(f"--where expects COLUMN=VALUE (e.g. functional=PBE), got {term!r}")
+            raise ConfigurationError(f"a where term is COLUMN=VALUE (e.g. functional=PBE), got {term!r}")
         where[column.strip()] = (*where.get(column.strip(), ()), value)
     return where
 
@@ -50,23 +50,22 @@ def _where_scalar(column: str, kind: pa.DataType, value: str) -> pa.Scalar:
     if pa.types.is_boolean(kind):
         if text.lower() in _TRUE_WORDS | _FALSE_WORDS:
             return pa.scalar(text.lower() in _TRUE_WORDS, type=kind)
-        raise ConfigurationError(f"--where {column}: expected true or false, got {value!r}")
+        raise ConfigurationError(f"where {column}: expected true or false, got {value!r}")
     if pa.types.is_integer(kind):
         try:
             return pa.scalar(int(text), type=kind)
         except (ValueError, OverflowError, pa.ArrowInvalid) as exc:
-            raise ConfigurationError(f"--where {column}: expected an integer ({kind}), got {value!r}") from exc
+            raise ConfigurationError(f"where {column}: expected an integer ({kind}), got {value!r}") from exc
     if pa.types.is_floating(kind):
         try:
             number = float(text)
         except ValueError as exc:
-            raise ConfigurationError(f"--where {column}: expected a number, got {value!r}") from exc
+            raise ConfigurationError(f"where {column}: expected a number, got {value!r}") from exc
         if not np.isfinite(number):
-            raise ConfigurationError(f"--where {column}: expected a finite number, got {value!r}")
+            raise ConfigurationError(f"where {column}: expected a finite number, got {value!r}")
         return pa.scalar(number, type=kind)
     raise ConfigurationError(
-        f"--where {column}: {column} is a {kind} column; only string, integer, boolean and float columns "
-        "can be filtered"
+        f"where {column}: {column} is a {kind} column; only string, integer, boolean and float columns can be filtered"
     )
 
 
@@ -80,7 +79,7 @@ class RowFilter:
         for column, values in self.where.items():
             index = schema.get_field_index(column)
             if index < 0:
-                raise ConfigurationError(f"--where: no column {column!r}; known: {', '.join(schema.names)}")
+                raise ConfigurationError(f"where: no column {column!r}; known: {', '.join(schema.names)}")
             self._scalars[column] = [_where_scalar(column, schema.field(index).type, v) for v in values]
 
     @property

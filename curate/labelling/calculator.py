@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from curate.errors import ConfigurationError
 from curate.execution import Executor, InProcessExecutor
 from curate.labelling.provenance import apply_sidecar, sidecar_for
 from curate.models.calculator import calculator_factory, check_calculator_spec, is_ase_calculator, to_atoms
+
+if TYPE_CHECKING:
+    from curate.sources.ingest import FileReport
 
 LABEL_ROWS_PER_TASK = 32
 
@@ -121,3 +126,43 @@ def label_with_calculator(
     runner = executor or InProcessExecutor()
     for labelled in runner.map(label_task, tasks):
         yield from labelled
+
+
+def label_dataset(
+    source_dir: Path,
+    out_dir: Path,
+    spec: str,
+    *,
+    device: str | None = None,
+    executor: Executor | None = None,
+    rows_per_task: int = LABEL_ROWS_PER_TASK,
+) -> FileReport:
+    """Label every row of the dataset at ``source_dir`` with ``spec`` into the dataset at ``out_dir``.
+
+    ``out_dir`` is created or appended to; labelled rows pass the import quality gate (rejects are quarantined)
+    and the run is recorded in its history (calculator, rows per task, executor, source, counts). See
+    :func:`label_with_calculator` for ``spec``, ``device``, ``executor`` and ``rows_per_task``.
+    """
+    from curate.dataset.store import Dataset
+    from curate.labelling.provenance import read_rows
+    from curate.sources.ingest import FileReport, write_items
+
+    rows = read_rows(source_dir)
+    target = Dataset.create(out_dir)
+    report = FileReport(path=str(source_dir))
+    with target.writer() as writer:
+        labelled = label_with_calculator(rows, spec, device=device, executor=executor, rows_per_task=rows_per_task)
+        write_items(labelled, writer=writer, display_name=str(source_dir), file_report=report)
+        writer.flush()
+        target.record_history(
+            {
+                "command": "label",
+                "calculator": spec,
+                "task_rows": rows_per_task,
+                **({"execution": executor.describe()} if executor is not None else {}),
+                "source": str(source_dir),
+                "rows_added": report.rows_added,
+                "quarantined": report.quarantined,
+            }
+        )
+    return report

@@ -17,6 +17,20 @@ SIDECAR_NAME = "curate.json"
 _COPIED = ("material_id", "generator", "generator_params", "seed", "pair_id", "split")
 
 
+def read_rows(dataset_dir: Path) -> list[tuple[str, Configuration]]:
+    """(id, configuration) of every row of the dataset at ``dataset_dir``, in order: the candidates to label.
+
+    The ids travel with each calculation (the sidecar's ``candidate_id``) and become the labelled rows' parent_id.
+    """
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.dataset.store import Dataset
+
+    rows: list[tuple[str, Configuration]] = []
+    for batch in Dataset.open(dataset_dir).iter_batches():
+        rows += list(zip(batch.column("id").to_pylist(), batch_to_configurations(batch), strict=True))
+    return rows
+
+
 def sidecar_for(candidate_id: str, cfg: Configuration, **extra: Any) -> dict[str, Any]:
     """The sidecar content for a candidate row: its id, its provenance columns and ``extra`` settings."""
     return {"candidate_id": candidate_id, **{k: getattr(cfg, k) for k in _COPIED}, **extra}

@@ -43,10 +43,10 @@ class RetryPolicy:
 
 
 def resolve_api_key(api_key: str | None) -> str:
-    """The key from ``--api-key`` or ``MP_API_KEY``; ConfigurationError (key not shown) when missing or malformed."""
+    """``api_key``, else ``MP_API_KEY``; ConfigurationError (key not shown) when missing or malformed."""
     key = api_key or os.environ.get(API_KEY_ENV) or ""
     if not key:
-        raise ConfigurationError(f"no Materials Project API key: set {API_KEY_ENV} or pass --api-key")
+        raise ConfigurationError(f"no Materials Project API key: set {API_KEY_ENV} or pass api_key")
     if len(key) != API_KEY_LENGTH:
         raise ConfigurationError(
             f"the Materials Project API key must be {API_KEY_LENGTH} characters, the one given has {len(key)} "
@@ -110,7 +110,7 @@ def call_with_retries(
             if status in (401, 403):
                 raise ConfigurationError(
                     f"the Materials Project server at {endpoint} rejected the API key (HTTP {status}) while "
-                    f"fetching {what}; check {API_KEY_ENV} or --api-key"
+                    f"fetching {what}; check {API_KEY_ENV} or api_key"
                 ) from None
             if not is_transient(exc):
                 raise RemoteError(f"{what}: {_redact(str(exc), api_key).splitlines()[0]}") from None

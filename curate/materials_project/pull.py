@@ -50,7 +50,7 @@ class PullQuery:
     def check(self) -> None:
         """ConfigurationError when no filter is given (a pull of all of MP belongs to MP's bulk downloads)."""
         if not (self.chemsys or self.elements or self.material_ids):
-            raise ConfigurationError("give at least one of --chemsys, --elements, --material-ids")
+            raise ConfigurationError("give at least one of chemsys, elements, material_ids")
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from curate.errors import ConfigurationError
+
 Functional = Literal["gga", "r2scan", "both"]
 What = Literal["relaxation-frames", "statics", "both"]
 FUNCTIONAL_CHOICES: tuple[str, ...] = ("gga", "r2scan", "both")
 WHAT_CHOICES: tuple[str, ...] = ("relaxation-frames", "statics", "both")
+PULL_FUNCTIONALS: tuple[str, ...] = ("PBE", "r2SCAN")
+"""The families a pull chooses from, named as the functional column names their plain member: PBE is MP's GGA
+(PBE, with +U where MP applies it: rows say PBE or PBE+U), r2SCAN is r2SCAN (and r2SCAN+U)."""
 MATERIAL_FIELDS = ["material_id", "calc_types", "deprecated_tasks"]
 _FAMILIES = {"GGA": "gga", "GGA+U": "gga", "r2SCAN": "r2scan", "r2SCAN+U": "r2scan"}
 _KINDS = {"Structure Optimization": "relaxation", "Static": "static"}
+
+
+def functional_family(functionals: Iterable[str]) -> Functional:
+    """The pull ``functional`` (gga, r2scan or both) taking the families of these :data:`PULL_FUNCTIONALS` names.
+
+    Raises:
+        ConfigurationError: no name, or a name not in PULL_FUNCTIONALS.
+    """
+    names = set(functionals)
+    if not names or not names <= set(PULL_FUNCTIONALS):
+        raise ConfigurationError(f"functionals {sorted(names)}: a pull takes {', '.join(PULL_FUNCTIONALS)}")
+    if names == {"PBE"}:
+        return "gga"
+    return "r2scan" if names == {"r2SCAN"} else "both"
 
 
 @dataclass(frozen=True, order=True)

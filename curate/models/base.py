@@ -137,7 +137,7 @@ def select_device(requested: str | None = None) -> Device:
     if requested == "cuda" and not torch.cuda.is_available():
         from curate.errors import ConfigurationError
 
-        raise ConfigurationError("--device cuda was requested but torch sees no CUDA device")
+        raise ConfigurationError("device 'cuda' was requested but torch sees no CUDA device")
     if requested not in ("cpu", "cuda"):
         from curate.errors import ConfigurationError
 

@@ -59,7 +59,7 @@ class MACEModel:
                 else f"no MACE model file at {location!r}"
             )
             raise ConfigurationError(
-                f"{hint}: give a local file, e.g. --model mace:/path/to/model.model (download it on a connected "
+                f"{hint}: give a local file, e.g. the spec mace:/path/to/model.model (download it on a connected "
                 "machine with `python -c \"from mace.calculators import mace_mp; mace_mp('medium')\"`, which "
                 "caches it under ~/.cache/mace/, or take the .model file written by mace_run_train)"
             )

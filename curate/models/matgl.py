@@ -27,7 +27,7 @@ class MatGLModel:
             raise ConfigurationError(
                 f"no matgl model directory at {location!r} (expected model.json, model.pt, state.pt there); curate "
                 'does not download weights: on a connected machine run `python -c "import matgl; '
-                f"matgl.load_model('{location}').save('DIR')\"` and pass --model matgl:DIR"
+                f"matgl.load_model('{location}').save('DIR')\"` and load the spec matgl:DIR"
             )
         import matgl
 

@@ -285,7 +285,7 @@ def _prepare_out(out: Path, dataset: Dataset, names: list[str], *, overwrite: bo
             shutil.rmtree(out / DATA_DIR, ignore_errors=True)
             (out / MANIFEST_NAME).unlink()
             return False
-    raise DatasetError(f"{out}: already holds other files or other predictions; pass --overwrite or another --out")
+    raise DatasetError(f"{out}: already holds other files or other predictions; pass overwrite, or another out")
 
 
 def predict_dataset(

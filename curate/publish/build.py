@@ -42,7 +42,7 @@ class Release:
 def check_repo_id(repo_id: str) -> str:
     """Return ``repo_id`` if it is ``ORG/NAME``; raises ConfigurationError otherwise."""
     if not REPO_ID_PATTERN.match(repo_id) or ".." in repo_id or repo_id.endswith(".git"):
-        raise ConfigurationError(f"--repo must look like ORG/NAME (letters, digits, '-', '_', '.'), got {repo_id!r}")
+        raise ConfigurationError(f"repo id must look like ORG/NAME (letters, digits, '-', '_', '.'), got {repo_id!r}")
     return repo_id
 
 

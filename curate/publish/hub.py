@@ -48,7 +48,7 @@ def resolve_token() -> str:
 
     token = get_token()
     if not token:
-        raise ConfigurationError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run)")
+        raise ConfigurationError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
     return token
 
 

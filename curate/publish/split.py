@@ -142,7 +142,7 @@ def plan_split(
             if previous != existing:
                 raise InputError(
                     f"material group {group} already carries splits {previous!r} and {existing!r}; "
-                    "clear the split column or publish with --resplit",
+                    "clear the split column or split afresh (keep_existing_split=False)",
                     record=row_id,
                     field="split",
                 )

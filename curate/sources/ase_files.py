@@ -116,8 +116,8 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
     functional = info.get("functional") or options.functional
     if functional is None and (energy is not None or forces is not None):
         raise InputError(
-            "frames carry DFT labels but the file does not record the functional: pass --functional PBE "
-            "(or r2SCAN, ...)",
+            "frames carry DFT labels but the file does not record the functional: give the functional import "
+            "option, e.g. PBE (or r2SCAN, ...)",
             file=display_name,
             record=f"frame {index}",
             field="functional",

@@ -58,6 +58,16 @@ def functional_from_vasp(
     return _RUN_TYPE_TO_FUNCTIONAL.get(name, name)
 
 
+def functional_names() -> tuple[str, ...]:
+    """Every name :func:`functional_from_vasp` can return (emmet's run types, GGA read as PBE), sorted.
+
+    These are the ``functional`` column's names for DFT rows; the other importers write a subset of them.
+    """
+    from emmet.core.vasp.calc_types.enums import RunType
+
+    return tuple(sorted({_RUN_TYPE_TO_FUNCTIONAL.get(r.value, r.value) for r in RunType}, key=str.lower))
+
+
 def potcar_element(title_or_symbol: str) -> str:
     """Element of a POTCAR title ('PAW_PBE Fe_pv 06Sep2000') or symbol ('Fe_pv')."""
     token = title_or_symbol.split()[1] if " " in title_or_symbol.strip() else title_or_symbol.strip()
@@ -132,7 +142,7 @@ def calc_inputs(
         functional = functional_from_vasp(incar, parameters, titles)
     except RecordRejected as exc:
         if options.functional is None:
-            hint = RecordRejected(f"{exc.reason}; pass --functional if you know it", field=exc.field)
+            hint = RecordRejected(f"{exc.reason}; give the functional import option if you know it", field=exc.field)
             return CalcInputs(None, None, hint)
         functional = options.functional
     elements = [potcar_element(t) for t in titles] if titles else species_blocks(first_species)

@@ -108,7 +108,7 @@ def mace_known_answer(tmp_path_factory, real_structures, mace_file):  # noqa: F8
 def test_known_answer_through_the_cli(tmp_path: Path, mace_known_answer, mace_file) -> None:  # noqa: F811
     dataset, predictions = mace_known_answer
     out = tmp_path / "report"
-    args = ["softening", str(dataset), "--model", f"mace:{mace_file}", "--out-dir", str(out), "--dataset-report"]
+    args = ["softening", str(dataset), "--model", f"mace:{mace_file}", "--out", str(out), "--attach"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "softening.json").read_text())
@@ -143,15 +143,15 @@ def test_group_by_any_column_and_bad_column(tmp_path: Path, mace_known_answer, m
     runner = CliRunner()
     pred = tmp_path / "pred"
     args = ["softening", str(dataset), "-m", f"mace:{mace_file}", "--predictions", str(pred)]
-    result = runner.invoke(main, [*args, "--group-by", "nsites", "--out-dir", str(tmp_path / "r1")])
+    result = runner.invoke(main, [*args, "--group-by", "nsites", "--out", str(tmp_path / "r1")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r1" / "softening.json").read_text())
     assert [(g["group"], g["structures"]) for g in report["groups"]] == [("64", 3), ("8", 1)]
     # the predictions written on the first run are reused (no second "predicting" line)
-    again = runner.invoke(main, [*args, "--out-dir", str(tmp_path / "r2")])
+    again = runner.invoke(main, [*args, "--out", str(tmp_path / "r2")])
     assert again.exit_code == 0 and "predicting" not in again.stderr
-    bad = runner.invoke(main, [*args, "--group-by", "colour", "--out-dir", str(tmp_path / "r3")])
-    assert bad.exit_code == 2 and "--group-by 'colour' is not a column" in bad.output
+    bad = runner.invoke(main, [*args, "--group-by", "colour", "--out", str(tmp_path / "r3")])
+    assert bad.exit_code == 2 and "group_by 'colour' is not a column" in bad.output
 
 
 @pytest.mark.model

@@ -25,8 +25,8 @@ def si64_softening(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) 
     runner = CliRunner()
     imported = runner.invoke(main, ["import", "vasp", str(shared_data / SI64_MD), "--out", str(work / "si64")])
     assert imported.exit_code == 0, imported.output
-    args = ["softening", str(work / "si64"), "--model", "chgnet@0.3.0", "--out-dir", str(work / "report")]
-    result = runner.invoke(main, [*args, "--dataset-report"])
+    args = ["softening", str(work / "si64"), "--model", "chgnet@0.3.0", "--out", str(work / "report")]
+    result = runner.invoke(main, [*args, "--attach"])
     assert result.exit_code == 0, result.output
     return work, json.loads((work / "report" / "softening.json").read_text())
 
@@ -86,7 +86,7 @@ def test_known_answer_with_chgnet(tmp_path: Path, real_structures) -> None:  # n
     predictions = load_model("chgnet@0.3.0", device="cpu").predict(structures, max_atoms_per_batch=64)
     dataset = labelled_dataset(tmp_path / "ka", structures, predictions, ["md", "md", "md"])
     out = tmp_path / "report"
-    args = ["softening", str(dataset), "-m", "chgnet@0.3.0", "--out-dir", str(out), "--max-atoms-per-batch", "64"]
+    args = ["softening", str(dataset), "-m", "chgnet@0.3.0", "--out", str(out), "--max-atoms-per-batch", "64"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     overall = json.loads((out / "softening.json").read_text())["overall"]

@@ -106,7 +106,7 @@ def test_label_and_generate_cli_on_dask_equal_in_process(
 ) -> None:
     runner = CliRunner()
     address = client.scheduler.address
-    label = ["label", str(demo), "--calculator", "emt", "--task-rows", "4"]
+    label = ["label", str(demo), "--model", "emt", "--task-rows", "4"]
     generate = ["generate", str(demo), "--rattle", "0.05", "--strain-uniaxial", "0.02", "--task-rows", "4"]
     for name, args, rows in (("label", label, 30), ("generate", generate, 210)):
         local = runner.invoke(main, [*args, "--out", str(tmp_path / f"{name}-local")])
@@ -213,7 +213,7 @@ def test_local_process_pool_equals_in_process(mptrj: Path, in_process_import: Da
 
 def test_conflicting_execution_options_are_one_line_errors(demo: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    base = ["label", str(demo), "--calculator", "emt", "--out", str(tmp_path / "l")]
+    base = ["label", str(demo), "--model", "emt", "--out", str(tmp_path / "l")]
     result = runner.invoke(main, [*base, "--executor", "local", "--scheduler", "tcp://127.0.0.1:8786"])
     assert result.exit_code == 2 and result.output.strip() == "curate: error: --scheduler needs --executor dask"
     result = runner.invoke(main, [*base, "--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"])

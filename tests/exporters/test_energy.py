@@ -56,7 +56,7 @@ def test_auto_refuses_to_mix_corrected_and_raw_energies(real_datasets: dict[str,
         export_dataset(dataset, format_name="mptrj-json", out=tmp_path / "x.json")
     message = str(caught.value)
     assert "193 labelled rows have a corrected energy" in message and "vasp PBE (10)" in message
-    assert "--energy uncorrected" in message and "\n" not in message
+    assert "choose energy uncorrected" in message and "\n" not in message
     assert not (tmp_path / "x.json").exists()
     # corrected: the user vouches for MP settings; Si64 is an element, MP2020 corrects it by 0 eV
     report = export_dataset(dataset, format_name="mptrj-json", out=tmp_path / "c.json", energy="corrected")
@@ -80,7 +80,7 @@ def test_mp2020_refuses_a_u_value_that_is_not_mp(real_datasets: dict[str, Path],
 
 
 def test_energy_is_refused_for_formats_that_write_raw_energies(real_datasets: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="--energy applies to mptrj-json only: extxyz writes the raw"):
+    with pytest.raises(ConfigurationError, match="energy applies to mptrj-json only: extxyz writes the raw"):
         export_dataset(real_datasets["as2so6"], format_name="extxyz", out=tmp_path / "x.xyz", energy="corrected")
     report = export_dataset(real_datasets["as2so6"], format_name="extxyz", out=tmp_path / "x.xyz")
     assert report.energy == "raw" and report.energies == {KIND_RAW: 193}

@@ -54,7 +54,7 @@ def test_energy_written_is_reported_on_stderr(real_datasets: dict[str, Path], tm
     result = CliRunner().invoke(main, [*args, "--energy", "uncorrected"])
     assert "curate: energy (uncorrected): 193 rows uncorrected (raw DFT total energy)" in result.stderr
     result = CliRunner().invoke(main, [*args[:3], "extxyz", "-o", str(tmp_path / "a.xyz"), "--energy", "corrected"])
-    assert result.exit_code == 2 and "--energy applies to mptrj-json only" in result.stderr
+    assert result.exit_code == 2 and "curate: error: energy applies to mptrj-json only" in result.stderr
 
 
 def test_mixed_functionals_are_a_one_line_refusal(real_datasets: dict[str, Path], tmp_path: Path) -> None:
@@ -79,11 +79,11 @@ def test_missing_dataset_is_a_one_line_error_with_status_2(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("term", "message"),
     [
-        ("scf_converged=maybe", "--where scf_converged: expected true or false, got 'maybe'"),
-        ("energy=low", "--where energy: expected a number, got 'low'"),
-        ("ionic_step=1.5", "--where ionic_step: expected an integer (int32), got '1.5'"),
+        ("scf_converged=maybe", "where scf_converged: expected true or false, got 'maybe'"),
+        ("energy=low", "where energy: expected a number, got 'low'"),
+        ("ionic_step=1.5", "where ionic_step: expected an integer (int32), got '1.5'"),
         ("elements=Fe", "only string, integer, boolean and float columns can be filtered"),
-        ("colour=red", "--where: no column 'colour'"),
+        ("colour=red", "where: no column 'colour'"),
     ],
 )
 def test_bad_filter_is_refused_before_writing(

@@ -22,7 +22,7 @@ def test_pbe_and_r2scan_rows_are_refused_in_every_format(
         export_dataset(real_datasets["as2so6_and_lu_r2scan"], format_name=format_name, out=out)
     message = str(caught.value)
     assert "mix functionals: PBE (193 rows), r2SCAN (6 rows)" in message
-    assert "--where functional=NAME" in message and "\n" not in message
+    assert "keeping where functional=NAME" in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []  # refused before anything is written
 
 

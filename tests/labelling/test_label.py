@@ -86,7 +86,7 @@ def test_calculator_labels_are_emt_and_linked(tmp_path: Path) -> None:
 
     runner = CliRunner()
     runner.invoke(main, ["demo", "--out", str(tmp_path / "demo")])
-    result = runner.invoke(main, ["label", str(tmp_path / "demo"), "--calculator", "emt", "--out", str(tmp_path / "l")])
+    result = runner.invoke(main, ["label", str(tmp_path / "demo"), "--model", "emt", "--out", str(tmp_path / "l")])
     assert result.exit_code == 0, result.output
     demo = {r["id"]: r for r in Dataset.open(tmp_path / "demo").read().to_pylist()}
     labelled = Dataset.open(tmp_path / "l").read().to_pylist()

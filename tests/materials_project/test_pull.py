@@ -226,7 +226,7 @@ def test_cli_pull_writes_no_key_anywhere(fake_mp: FakeMP, mp_world: MPWorld, tmp
 
 
 def test_no_filter_is_refused(tmp_path: Path):
-    with pytest.raises(ConfigurationError, match="at least one of --chemsys"):
+    with pytest.raises(ConfigurationError, match="at least one of chemsys, elements, material_ids"):
         pull(PullQuery(), tmp_path / "ds", api_key=API_KEY, options=PullOptions())
 
 

@@ -96,7 +96,7 @@ def test_rerun_is_a_no_op_and_foreign_out_is_refused(
     assert again.exit_code == 0 and "already holds predictions" in again.output
     assert (predicted / "manifest.json").read_text() == manifest_before
     other = CliRunner().invoke(main, ["predict", str(real_dataset), "-m", f"mace:{mace_file}", "--out", str(predicted)])
-    assert other.exit_code == 2 and "pass --overwrite" in other.output
+    assert other.exit_code == 2 and "pass overwrite, or another out" in other.output
 
 
 @pytest.mark.model

@@ -158,7 +158,7 @@ def test_small_shards_and_bad_options(mixed_dataset: Path, tmp_path: Path) -> No
     assert sum(pq.ParquetFile(out / s).metadata.num_rows for s in pbe) == 196
     runner = CliRunner()
     result = runner.invoke(main, ["publish", str(mixed_dataset), "--repo", "no-slash", "--dry-run", "--out", "x"])
-    assert result.exit_code == 2 and "--repo must look like ORG/NAME" in result.output
+    assert result.exit_code == 2 and "repo id must look like ORG/NAME" in result.output
     result = runner.invoke(main, ["publish", str(mixed_dataset), "--repo", "o/n", "--dry-run"])
     assert result.exit_code == 2 and "--dry-run needs --out FOLDER" in result.output
     result = runner.invoke(main, ["publish", str(mixed_dataset), "--repo", "o/n", "--dry-run", "--out", str(out)])

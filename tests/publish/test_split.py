@@ -73,7 +73,7 @@ def test_existing_split_is_kept_for_the_whole_group_and_conflicts_are_refused(mi
     second_fe = fe.index(True, first_fe + 1)
     splits[second_fe] = "train"
     conflicting = table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits, pa.string()))
-    with pytest.raises(InputError, match=r"carries splits 'test' and 'train'.*--resplit"):
+    with pytest.raises(InputError, match=r"carries splits 'test' and 'train'.*keep_existing_split=False"):
         plan_split(conflicting.to_batches(), seed=0)
     splits[second_fe] = "holdout"
     bad = table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits, pa.string()))

@@ -123,7 +123,7 @@ def test_generate_refuses_bad_requests_in_one_line(si_dataset: Path, tmp_path: P
         (["--recipe", "perturb", "--rattle", "0.1"], "either --recipe or generator options"),
         ([], "nothing to generate"),
         (["--recipe", "no-such-recipe"], "no built-in recipe no-such-recipe.yaml"),
-        (["--md-temperature", "1000", "--md-calculator", "lj"], "unknown model 'lj'"),
+        (["--md-temperature", "1000", "--model", "lj"], "unknown model 'lj'"),
     ]
     for extra, message in cases:
         result = runner.invoke(main, ["generate", str(si_dataset), "--out", out, *extra])

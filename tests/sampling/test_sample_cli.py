@@ -44,7 +44,7 @@ def test_default_sample_picks_five_distinct_explained_structures(tmp_path: Path)
 
 def test_same_seed_same_picks_and_strategies_differ(tmp_path: Path) -> None:
     runner = CliRunner()
-    committee = ["--models", "chgnet@0.3.0", "--models", "chgnet@0.2.0"]
+    committee = ["--model", "chgnet@0.3.0", "--model", "chgnet@0.2.0"]
     for name in ("a", "b"):
         result = runner.invoke(main, ["sample", "--budget", "3", *committee, "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output

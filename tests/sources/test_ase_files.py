@@ -99,7 +99,7 @@ def test_labels_without_a_functional_are_refused_never_guessed(shared_data: Path
     with pytest.raises(InputError) as error:
         read_all(path)
     assert (error.value.file, error.value.record, error.value.field) == (str(path), "frame 0", "functional")
-    assert "pass --functional PBE" in error.value.reason
+    assert "give the functional import option, e.g. PBE" in error.value.reason
     assert {c.functional for c in read_all(path, functional="PBE")} == {"PBE"}
     unlabelled = tmp_path / "structures.extxyz"
     ase.io.write(unlabelled, [Atoms(a.symbols, a.positions, cell=a.cell, pbc=True) for a in ase.io.read(path, ":")])
@@ -222,7 +222,7 @@ def test_cli_imports_with_functional_and_refuses_without(shared_data: Path, tmp_
     path = tmp_path / "md.extxyz"
     ase.io.write(path, frames_with_calculator(shared_data, MD))
     refused = CliRunner().invoke(main, ["import", "ase", str(path), "--out", str(tmp_path / "ds")])
-    assert refused.exit_code == 1 and "--functional PBE" in refused.stderr
+    assert refused.exit_code == 1 and "functional import option, e.g. PBE" in refused.stderr
     args = ["import", "ase", str(path), "--out", str(tmp_path / "ds"), "--functional", "PBE"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

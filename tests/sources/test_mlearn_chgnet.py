@@ -65,7 +65,7 @@ def test_strained_cells_stress_matches_chgnet_in_sign_unit_and_order(ge_test: Pa
 def test_chgnet_softening_scale_on_ge_test(ge_test: Path, tmp_path: Path) -> None:
     """`curate softening` on the imported Ge test set: CHGNet 0.3.0 under-predicts PBE forces (0.609 measured)."""
     out = tmp_path / "report"
-    result = CliRunner().invoke(main, ["softening", str(ge_test), "--model", "chgnet@0.3.0", "--out-dir", str(out)])
+    result = CliRunner().invoke(main, ["softening", str(ge_test), "--model", "chgnet@0.3.0", "--out", str(out)])
     assert result.exit_code == 0, result.output
     overall = json.loads((out / "softening.json").read_text())["overall"]
     assert overall["force_components"] == 1568 * 3

@@ -1,4 +1,5 @@
-"""``curate validate`` serves two modes: the quality gate (DIR) and the correction experiment (--pool ...)."""
+"""``curate check`` (the quality gate over a dataset) and ``curate correction-gain`` (the correction experiment),
+once the two modes of ``curate validate``, which now only points to them."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def experiment_args(split: dict[str, Path], **paths: Path) -> list[str | Path]:
     return args
 
 
-def test_quality_gate_mode_is_unchanged(si64_split: dict[str, Path]) -> None:  # noqa: F811
-    clean = invoke("validate", si64_split["work"] / "all", "--strict")
+def test_check_is_the_quality_gate(si64_split: dict[str, Path]) -> None:  # noqa: F811
+    clean = invoke("check", si64_split["work"] / "all", "--strict")
     assert clean.exit_code == 0, clean.output
     assert clean.stdout.splitlines()[0].endswith("10 rows checked, 0 error(s), 0 warning(s)")
     # two atoms of a real frame 0.3 A apart (Si-Si covalent sum 2.22 A): a min-distance error, --strict fails
@@ -37,50 +38,55 @@ def test_quality_gate_mode_is_unchanged(si64_split: dict[str, Path]) -> None:  #
     positions = np.array(frame.positions)
     positions[1] = positions[0] + [0.3, 0.0, 0.0]
     planted = write_dataset(si64_split["work"] / "planted", [dataclasses.replace(frame, positions=positions)])
-    strict = invoke("validate", planted, "--strict")
+    strict = invoke("check", planted, "--strict")
     assert strict.exit_code == 1
     assert "1 error(s)" in strict.stdout and "min-distance" in strict.stdout
-    assert invoke("validate", planted).exit_code == 0
+    assert invoke("check", planted).exit_code == 0
 
 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        ((), "no DIR and no --pool/--correction/--benchmark"),
-        (("DIR", "--pool", "POOL"), "DIR and --pool were both given"),
-        (("DIR", "--repeats", "3"), "--repeats: only for the correction experiment"),
-        (("--pool", "POOL", "--strict"), "--strict: only for the quality gate"),
-        (("--pool", "POOL", "--benchmark", "B"), "also needs --correction, --model, --out"),
+        (("DIR", "--strict"), "`curate validate DIR` is now `curate check DIR`"),
+        ((), "`curate validate DIR` is now `curate check DIR`"),
+        (("--help",), "`curate validate DIR` is now `curate check DIR`"),
+        (("--pool", "POOL", "--repeats", "3"), "`curate validate --pool ...` is now `curate correction-gain --pool"),
+        (("--benchmark=B",), "`curate validate --pool ...` is now `curate correction-gain --pool"),
     ],
 )
-def test_wrong_mode_is_a_usage_error_explaining_both(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+def test_old_name_points_to_the_new_command(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
     result = invoke("validate", *(str(tmp_path / a) if a.isupper() else a for a in args))
     assert result.exit_code == 2
-    assert says in result.stderr
-    assert "curate validate DIR [--strict]" in result.stderr
-    assert "curate validate --pool P --correction C --benchmark B -m SPEC --out OUT" in result.stderr
+    assert result.stderr.count("\n") == 1 and says in result.stderr and result.stdout == ""
 
 
-def test_help_teaches_both_modes() -> None:
-    text = invoke("validate", "--help").stdout
-    assert "Mode 1, quality gate" in text and "curate validate si64 --strict" in text
-    assert "Mode 2, correction experiment" in text and "--method linear --repeats 5 --out gain" in text
+def test_correction_gain_names_what_it_misses(tmp_path: Path) -> None:
+    result = invoke("correction-gain", "--pool", tmp_path / "P", "--benchmark", tmp_path / "B")
+    assert result.exit_code == 2 and "Missing option '--correction'" in result.stderr
+
+
+def test_help_teaches_each_command() -> None:
+    text = invoke("check", "--help").stdout
+    assert "curate check si64 --strict" in text and "min-distance" in text
+    text = invoke("correction-gain", "--help").stdout
+    assert "--method linear --repeats 5 --out gain" in text
     assert "gain = random error - correction error" in text
+    assert " validate " not in invoke("--help").stdout, "the old name is hidden"
 
 
 def test_experiment_refusals_exit_2_naming_the_cause(si64_split: dict[str, Path]) -> None:  # noqa: F811
     common = ["-m", "chgnet@0.3.0", "--out", si64_split["work"] / "refused"]
-    leak = invoke("validate", *experiment_args(si64_split, pool=si64_split["work"] / "all"), *common)
+    leak = invoke("correction-gain", *experiment_args(si64_split, pool=si64_split["work"] / "all"), *common)
     assert leak.exit_code == 2
     benchmark_ids = load_training_set(si64_split["benchmark"]).ids
     assert "4 structure(s) of the pool" in leak.stderr and "a leak" in leak.stderr
     assert all(i in leak.stderr for i in benchmark_ids)
-    too_big = invoke("validate", *experiment_args(si64_split, correction=si64_split["benchmark"],
+    too_big = invoke("correction-gain", *experiment_args(si64_split, correction=si64_split["benchmark"],
                                                   pool=si64_split["correction"]), *common)  # fmt: skip
     assert too_big.exit_code == 2 and "more than the 1 of the pool" in too_big.stderr
     frame = load_training_set(si64_split["benchmark"]).configurations[0]
     unlabelled = write_dataset(si64_split["work"] / "no-energy", [dataclasses.replace(frame, energy=None)])
-    missing = invoke("validate", *experiment_args(si64_split, benchmark=unlabelled), *common)
+    missing = invoke("correction-gain", *experiment_args(si64_split, benchmark=unlabelled), *common)
     assert missing.exit_code == 2 and "--benchmark: row" in missing.stderr and "no finite energy" in missing.stderr
     assert not (si64_split["work"] / "refused").exists()
 
@@ -96,7 +102,7 @@ def test_experiment_mode_writes_its_report(si64_split: dict[str, Path]) -> None:
     out = si64_split["work"] / "cli-report"
     args = experiment_args(si64_split, pool=pool, benchmark=benchmark)
     options = ["-m", "chgnet@0.3.0", "--repeats", "2", "--seed", "1", "--device", "cpu", "--out", out]
-    result = invoke("validate", *args, *options)
+    result = invoke("correction-gain", *args, *options)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "validation.json").read_text())
     assert report["method"] == "linear" and report["repeats"] == 2 and report["seed"] == 1
