@@ -147,3 +147,57 @@ def test_random_subsets_are_seeded_distinct_and_uniform() -> None:
     assert all(len(set(row)) == 5 for row in a[:200])
     counts = np.bincount(a.reshape(-1), minlength=20)
     assert counts.min() > 0.8 * counts.mean()
+
+
+def test_advice_applies_a_clean_scale_and_refuses_one_that_cannot_help() -> None:
+    from curate.experiments.scale_advice import advise
+
+    helped = advise(_structures(7, n=3, planted_scale=1.3), weights=(0.1, 100.0, 0.1))
+    assert helped.apply and helped.scale == pytest.approx(1.3, rel=1e-9) and helped.check == "leave-one-out"
+    assert helped.standard_error == pytest.approx(0.0, abs=1e-9)
+    rng = np.random.default_rng(8)
+    unhelped = []
+    for item in _structures(8, n=3):
+        # labels unrelated to the prediction's direction: no scale of the prediction can come closer
+        noise = rng.normal(0.0, np.abs(item.forces_pred).mean() * 2, item.forces_pred.shape)
+        unhelped.append(
+            StructureLabels(
+                item.nsites,
+                item.energy_pred_ev,
+                item.reference_energy_ev,
+                item.energy_pred_ev,
+                item.forces_pred,
+                item.forces_pred + noise,
+            )
+        )
+    verdict = advise(unhelped, weights=(0.1, 100.0, 0.1))
+    assert not verdict.apply
+    assert "will not help" in verdict.reason or "barely determines" in verdict.reason
+
+
+def test_advice_flags_a_set_of_near_equilibrium_frames_as_ill_conditioned() -> None:
+    from curate.experiments.scale_advice import advise
+
+    rng = np.random.default_rng(9)
+    forces = rng.normal(0.0, 1e-3, (8, 3))
+    item = StructureLabels(8, -10.0, -12.0, -10.0, forces, 1.3 * forces + rng.normal(0, 2e-3, forces.shape))
+    verdict = advise([item], weights=(0.1, 100.0, 0.1))
+    assert verdict.ill_conditioned and not verdict.apply and verdict.check == "in-sample"
+
+
+def test_learning_curve_reports_random_quartiles_and_a_planted_best_strategy() -> None:
+    from curate.experiments.learning_curve import RANDOM, linear_learning_curve
+
+    pool = _structures(10, n=30)
+    stats = PoolScaleStatistics.from_structures([str(k) for k in range(30)], pool, weights=(0.0, 1.0, 0.0))
+    bench = BenchmarkErrors.from_structures(_structures(11, n=10))
+    best_single = int(np.argmin(bench.force_mae(stats.structure_scales())))
+    curve = linear_learning_curve(
+        stats, bench, budgets=[1, 2, 5], strategies={"oracle": lambda k: [best_single, *range(k - 1)][:k]}, draws=500
+    )
+    random_points = curve.curve(RANDOM)
+    assert [p.budget for p in random_points] == [1, 2, 5] and all(p.draws == 500 for p in random_points)
+    assert all(p.force_mae_q25 <= p.force_mae <= p.force_mae_q75 for p in random_points)
+    assert curve.curve("oracle")[0].force_mae <= random_points[0].force_mae_q25
+    assert curve.best_force_mae <= min(p.force_mae for p in curve.points) + 1e-12
+    assert np.isnan(curve.curve("oracle")[0].marginal_force_mae)
