@@ -1,0 +1,157 @@
+"""Learning curves of the linear correction: held-out error against budget, every strategy against random.
+
+For each budget k the strategies' picks are scored in closed form (:mod:`curate.experiments.linear_scale`):
+the scale fitted on the k picks and the benchmark's force MAE, |1 - softening scale|, energy and stress MAE
+after applying it. Random selection is the baseline: ``draws`` seeded random subsets per budget, reported as
+median and interquartile range. The marginal value of a strategy's k-th budget step is the drop in force MAE
+from the previous budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from curate.experiments.linear_scale import BenchmarkErrors, PoolScaleStatistics, random_subsets
+
+RANDOM = "random"
+PickFunction = Callable[[int], Sequence[int]]
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One strategy at one budget (for ``random``: the median over draws, with quartiles of the force MAE).
+
+    Attributes:
+        strategy: strategy name, or ``random``.
+        budget: structures in the correction set.
+        scale: fitted scale (random: median over draws).
+        force_mae: benchmark force MAE after the correction, eV/angstrom (random: median).
+        force_mae_q25, force_mae_q75: random only: quartiles of the force MAE over draws (else equal to it).
+        softening_deviation: |1 - softening scale| on the benchmark after the correction.
+        energy_mae: eV/atom; stress_mae: GPa (NaN without stress labels).
+        marginal_force_mae: force MAE change from the previous budget of the same strategy (NaN for the first).
+        draws: random subsets scored (1 for a strategy).
+    """
+
+    strategy: str
+    budget: int
+    scale: float
+    force_mae: float
+    force_mae_q25: float
+    force_mae_q75: float
+    softening_deviation: float
+    energy_mae: float
+    stress_mae: float
+    marginal_force_mae: float
+    draws: int
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """Every strategy's curve, the untouched model's errors and the best any single scale can do.
+
+    Attributes:
+        points: one per strategy and budget, budgets ascending within a strategy.
+        untouched_force_mae: benchmark force MAE of the uncorrected model, eV/angstrom.
+        untouched_softening_scale: its softening scale on the benchmark.
+        best_scale: the scale minimising the benchmark force MAE (an oracle: it reads the benchmark labels).
+        best_force_mae: the force MAE at that scale.
+    """
+
+    points: tuple[CurvePoint, ...]
+    untouched_force_mae: float
+    untouched_softening_scale: float
+    best_scale: float
+    best_force_mae: float
+
+    @property
+    def best_gain(self) -> float:
+        """The most a scale correction can lower the benchmark force MAE, as a fraction of the untouched MAE."""
+        return (self.untouched_force_mae - self.best_force_mae) / self.untouched_force_mae
+
+    def curve(self, strategy: str) -> list[CurvePoint]:
+        """The points of one strategy, budgets ascending."""
+        return [p for p in self.points if p.strategy == strategy]
+
+    def strategies(self) -> list[str]:
+        return list(dict.fromkeys(p.strategy for p in self.points))
+
+
+def _errors(bench: BenchmarkErrors, scales: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "force_mae": bench.force_mae(scales),
+        "softening_deviation": np.abs(1.0 - bench.softening_scale(scales)),
+        "energy_mae": bench.energy_mae(scales),
+        "stress_mae": bench.stress_mae(scales),
+    }
+
+
+def _point(strategy: str, budget: int, scales: np.ndarray, bench: BenchmarkErrors, previous: float) -> CurvePoint:
+    errors = _errors(bench, scales)
+    force = errors["force_mae"]
+    median = float(np.nanmedian(force))
+    return CurvePoint(
+        strategy=strategy,
+        budget=budget,
+        scale=float(np.nanmedian(scales)),
+        force_mae=median,
+        force_mae_q25=float(np.nanpercentile(force, 25)),
+        force_mae_q75=float(np.nanpercentile(force, 75)),
+        softening_deviation=float(np.nanmedian(errors["softening_deviation"])),
+        energy_mae=float(np.nanmedian(errors["energy_mae"])),
+        stress_mae=float(np.nanmedian(errors["stress_mae"])) if np.isfinite(errors["stress_mae"]).any() else np.nan,
+        marginal_force_mae=median - previous,
+        draws=len(scales),
+    )
+
+
+def linear_learning_curve(
+    stats: PoolScaleStatistics,
+    bench: BenchmarkErrors,
+    *,
+    budgets: Sequence[int],
+    strategies: Mapping[str, PickFunction],
+    draws: int = 1000,
+    seed: int = 0,
+) -> LearningCurve:
+    """Benchmark errors after a linear correction fitted on each strategy's picks, and on random draws.
+
+    Args:
+        stats: per-structure sums of the labelled pool.
+        bench: the held-out benchmark.
+        budgets: correction-set sizes, each between 1 and the pool size.
+        strategies: name -> function returning the pool row indices a strategy picks at a budget.
+        draws: random subsets per budget (seeded by ``seed`` and the budget).
+        seed: seed of the random draws.
+
+    Raises:
+        ValueError: a budget outside 1..pool size, or a strategy returning a wrong number of picks.
+    """
+    points: list[CurvePoint] = []
+    for name, pick in strategies.items():
+        previous = np.nan
+        for budget in sorted(budgets):
+            rows = np.asarray(list(pick(budget)), dtype=np.int64)
+            if len(rows) != budget:
+                raise ValueError(f"strategy {name!r} picked {len(rows)} structures at budget {budget}")
+            points.append(_point(name, budget, stats.scales(rows[None, :]), bench, previous))
+            previous = points[-1].force_mae
+    previous = np.nan
+    for budget in sorted(budgets):
+        subsets = random_subsets(len(stats), budget, draws, seed=seed + budget)
+        points.append(_point(RANDOM, budget, stats.scales(subsets), bench, previous))
+        previous = points[-1].force_mae
+    best = bench.best_force_scale()
+    return LearningCurve(
+        points=tuple(points),
+        untouched_force_mae=float(bench.force_mae(np.array([1.0]))[0]),
+        untouched_softening_scale=float(bench.softening_scale(1.0)),
+        best_scale=best,
+        best_force_mae=float(bench.force_mae(np.array([best]))[0]),
+    )

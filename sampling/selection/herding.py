@@ -1,0 +1,131 @@
+"""Information-weighted kernel herding: picks whose fitted correction stands for the whole pool.
+
+A linear correction fitted on a set S is the information-weighted mean of its structures' own scales,
+s(S) = sum_S Q_i s_i / sum_S Q_i (:mod:`curate.experiments.linear_scale`), where Q_i is how sharply structure i
+pins the scale down (its mean squared predicted force, from the model being corrected). The scale that serves
+the whole pool is the same mean over every candidate. Without labels the s_i are unknown, but they vary
+smoothly with the structure, so the set is chosen to make the Q-weighted distribution of the picks match the
+Q-weighted distribution of the pool in the model's own feature space: greedy minimisation of the maximum mean
+discrepancy (kernel herding; Chen, Welling & Smola 2010) between p = Q / sum Q over the pool and
+q = Q_S / sum Q_S over the picks,
+
+    MMD^2(S) = p'Kp - 2 p'K q + q'K q,      K_ij = exp(-|x_i - x_j|^2 / h),
+
+with x the standardised features and h the median squared distance between candidates. This balances
+informativeness (Q) against representativeness (K), so a lone frame from the hottest, least typical
+simulation is not chosen for its large forces alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sampling.selection.base import CandidatePool, Pick
+
+EXACT_KERNEL_MAX_CANDIDATES = 4000
+RANDOM_FEATURES = 2048
+BANDWIDTH_SAMPLE = 2000
+
+
+def _standardised(features: np.ndarray) -> np.ndarray:
+    spread = features.std(axis=0)
+    spread[spread == 0] = 1.0
+    return (features - features.mean(axis=0)) / spread
+
+
+def _median_squared_distance(x: np.ndarray, rng: np.random.Generator) -> float:
+    sample = x if len(x) <= BANDWIDTH_SAMPLE else x[rng.choice(len(x), BANDWIDTH_SAMPLE, replace=False)]
+    squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(axis=2)
+    median = float(np.median(squared[np.triu_indices(len(sample), 1)])) if len(sample) > 1 else 1.0
+    return median if median > 0 else 1.0
+
+
+class _Kernel:
+    """K(x_i, x_j) products the greedy step needs: exact below EXACT_KERNEL_MAX_CANDIDATES, else random Fourier
+    features (Rahimi & Recht 2007) with RANDOM_FEATURES seeded frequencies, so memory stays O(N d)."""
+
+    def __init__(self, x: np.ndarray, bandwidth: float, rng: np.random.Generator):
+        if len(x) <= EXACT_KERNEL_MAX_CANDIDATES:
+            squared = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+            self.matrix: np.ndarray | None = np.exp(-squared / bandwidth)
+            self.embedding: np.ndarray | None = None
+        else:
+            frequencies = rng.normal(0.0, np.sqrt(2.0 / bandwidth), (x.shape[1], RANDOM_FEATURES))
+            phases = rng.uniform(0.0, 2 * np.pi, RANDOM_FEATURES)
+            self.matrix = None
+            self.embedding = np.sqrt(2.0 / RANDOM_FEATURES) * np.cos(x @ frequencies + phases)
+
+    def times(self, weights: np.ndarray) -> np.ndarray:
+        """K @ weights, shape (N,)."""
+        if self.matrix is not None:
+            return self.matrix @ weights
+        assert self.embedding is not None
+        return self.embedding @ (self.embedding.T @ weights)
+
+    def column(self, index: int) -> np.ndarray:
+        """K[:, index], shape (N,)."""
+        if self.matrix is not None:
+            return self.matrix[:, index]
+        assert self.embedding is not None
+        return self.embedding @ self.embedding[index]
+
+    def diagonal(self) -> np.ndarray:
+        if self.matrix is not None:
+            return np.diag(self.matrix).copy()
+        assert self.embedding is not None
+        return (self.embedding**2).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class InformationHerding:
+    """Greedy MMD herding of the ``weight_score``-weighted pool in feature space (see the module docstring).
+
+    Attributes:
+        weight_score: the score whose values are the information weights Q (>= 0), e.g. ``force_information``.
+    """
+
+    weight_score: str = "force_information"
+    name: str = "herding"
+
+    def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
+        """Ordered picks; each one lowers the discrepancy between the weighted picks and the weighted pool most."""
+        if self.weight_score not in pool.scores:
+            raise KeyError(f"score {self.weight_score!r} not in the pool; available: {sorted(pool.scores)}")
+        weights = np.clip(np.nan_to_num(np.asarray(pool.scores[self.weight_score], dtype=np.float64)), 0.0, None)
+        n = len(pool)
+        if n == 0 or budget <= 0 or weights.sum() == 0:
+            return []
+        rng = np.random.default_rng(seed)
+        x = _standardised(np.nan_to_num(np.asarray(pool.features, dtype=np.float64)))
+        kernel = _Kernel(x, _median_squared_distance(x, rng), rng)
+        target = kernel.times(weights / weights.sum())  # (K p)_j
+        diagonal = kernel.diagonal()
+        chosen: list[int] = []
+        total, pulled, spread = 0.0, 0.0, 0.0  # sum Q_S, sum_S Q_i (Kp)_i, sum_S sum_S Q_i Q_l K_il
+        towards = np.zeros(n)  # sum_S Q_i K_ij
+        picks: list[Pick] = []
+        for _ in range(min(budget, int((weights > 0).sum()))):
+            grown = total + weights
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = (
+                    -2.0 * (pulled + weights * target) / grown
+                    + (spread + 2.0 * weights * towards + weights**2 * diagonal) / grown**2
+                )
+            value[weights == 0] = np.inf
+            value[chosen] = np.inf
+            best_value = float(value.min())
+            best = min(np.flatnonzero(value == best_value), key=lambda i: pool.ids[i])
+            chosen.append(int(best))
+            total += weights[best]
+            pulled += weights[best] * target[best]
+            spread += 2.0 * weights[best] * towards[best] + weights[best] ** 2 * diagonal[best]
+            towards += weights[best] * kernel.column(int(best))
+            share = 100.0 * weights[best] / weights.sum()
+            reason = (
+                f"makes the {self.weight_score}-weighted picks most like the weighted pool in the model's feature "
+                f"space ({self.weight_score} {weights[best]:.4g}, {share:.2g} % of the pool's)"
+            )
+            picks.append(Pick(len(picks) + 1, int(best), pool.ids[best], reason, pool.score_summary(int(best))))
+        return picks

@@ -1,0 +1,69 @@
+"""Information-weighted herding on pools whose representative pick is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sampling.selection.base import CandidatePool
+from sampling.selection.herding import InformationHerding
+
+
+def _two_regimes(seed: int = 0) -> CandidatePool:
+    """40 typical candidates around the origin (information 1) and one outlier far away (information 5)."""
+    rng = np.random.default_rng(seed)
+    typical = rng.normal(0.0, 1.0, (40, 6))
+    outlier = np.full((1, 6), 12.0)
+    features = np.concatenate([typical, outlier])
+    information = np.concatenate([np.ones(40), [5.0]])
+    return CandidatePool(
+        ids=[f"c{k:02d}" for k in range(41)], features=features, scores={"force_information": information}
+    )
+
+
+def test_the_first_pick_is_the_weighted_centre_not_the_most_informative_outlier() -> None:
+    pool = _two_regimes()
+    first = InformationHerding().select(pool, budget=1, seed=0)[0]
+    assert first.index != 40
+    centre = pool.features[:40].mean(axis=0)
+    distances = np.linalg.norm(pool.features[:40] - centre, axis=1)
+    assert distances[first.index] <= np.percentile(distances, 25), "the pick sits near the centre of the typical mass"
+
+
+def test_the_outlier_is_picked_once_the_budget_lets_its_share_be_represented() -> None:
+    pool = _two_regimes()
+    few = InformationHerding().select(pool, budget=5, seed=0)
+    assert 40 not in [p.index for p in few], "with 5 picks the outlier would weigh 5/9 of the picks for 1/9 of the pool"
+    many = InformationHerding().select(pool, budget=30, seed=0)
+    assert 40 in [p.index for p in many], "with 30 picks its weight 5/34 is close to its 5/45 share of the pool"
+    assert len({p.index for p in many}) == 30
+
+
+def test_candidates_without_information_are_never_picked() -> None:
+    rng = np.random.default_rng(1)
+    information = np.where(np.arange(30) % 3 == 0, 0.0, rng.uniform(0.5, 2.0, 30))
+    pool = CandidatePool(
+        ids=[f"z{k:02d}" for k in range(30)],
+        features=rng.normal(size=(30, 4)),
+        scores={"force_information": information},
+    )
+    picks = InformationHerding().select(pool, budget=30, seed=0)
+    assert len(picks) == 20
+    assert all(information[p.index] > 0 for p in picks)
+
+
+def test_random_features_agree_with_the_exact_kernel_on_a_large_pool() -> None:
+    """Above the exact-kernel size the herding runs on seeded random Fourier features: same first picks' region."""
+    from sampling.selection import herding
+
+    rng = np.random.default_rng(2)
+    features = np.concatenate([rng.normal(0, 1, (3000, 5)), rng.normal(8, 1, (1500, 5))])
+    information = np.ones(4500)
+    pool = CandidatePool(
+        ids=[f"r{k:05d}" for k in range(4500)], features=features, scores={"force_information": information}
+    )
+    picks = InformationHerding().select(pool, budget=3, seed=0)
+    assert herding.EXACT_KERNEL_MAX_CANDIDATES < 4500
+    in_large_cluster = sum(p.index < 3000 for p in picks)
+    assert in_large_cluster == 2, "two of three picks stand for the cluster holding two thirds of the pool"
+    again = InformationHerding().select(pool, budget=3, seed=0)
+    assert [p.candidate_id for p in again] == [p.candidate_id for p in picks]
