@@ -38,6 +38,8 @@ def test_unknown_specs_are_refused_before_anything_loads() -> None:
         calculator_factory("chgnet@9.9.9")
 
 
+@pytest.mark.slow
+@pytest.mark.model
 def test_model_calculator_gives_the_adapters_numbers_in_ase_units(
     mace_file: Path, real_structures: list[Configuration]
 ) -> None:
