@@ -22,6 +22,8 @@ def test_a_committee_has_two_distinct_members_checked_before_loading() -> None:
         Committee.load(["chgnet@0.3.0", "lj"])
 
 
+@pytest.mark.slow
+@pytest.mark.model
 def test_committee_arrays_hold_each_members_predictions(
     mace_file: Path, matgl_dir: Path, real_structures: list[Configuration]
 ) -> None:

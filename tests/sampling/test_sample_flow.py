@@ -25,6 +25,8 @@ from sampling.sample import score_and_select
 from sampling.scoring import SCORE_NAMES
 from tests.models.builders import build_mace_file, build_matgl_dir
 
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # every test builds and runs tiny MACE and M3GNet models
+
 
 @pytest.fixture(scope="module")
 def silicon() -> pa.Table:
