@@ -25,7 +25,9 @@ def test_export_formats_build_the_exporter_of_that_name() -> None:
 
 
 def test_unknown_names_list_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"unknown import format 'xyz'; known: mp-tasks, mptrj, matpes, vasp, ase"):
+    with pytest.raises(
+        KeyError, match=r"unknown import format 'xyz'; known: mp-tasks, mptrj, matpes, mlearn, vasp, ase"
+    ):
         get_importer("xyz")
     with pytest.raises(KeyError, match=r"unknown export format 'csv'; known: extxyz"):
         get_exporter("csv")

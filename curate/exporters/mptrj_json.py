@@ -61,7 +61,8 @@ def frame_key(cfg: Configuration, *, material: str, row: int) -> str:
 
 def structure_dict(cfg: Configuration) -> dict[str, Any]:
     """pymatgen ``Structure.as_dict()`` of the row with ``xyz`` set to the exact stored positions (angstrom)."""
-    lattice = Lattice(cfg.lattice, pbc=tuple(bool(p) for p in cfg.pbc))
+    a, b, c = (bool(p) for p in cfg.pbc)
+    lattice = Lattice(cfg.lattice, pbc=(a, b, c))
     structure = Structure(lattice, cfg.species, cfg.positions, coords_are_cartesian=True)
     as_dict = structure.as_dict()
     # pymatgen recomputes xyz from fractional coordinates, which moves them by ~1e-15 angstrom

@@ -51,7 +51,7 @@ class SplitPlan:
 
     def groups_per_split(self) -> dict[str, int]:
         """Number of material groups in each split."""
-        counts = dict.fromkeys(SPLIT_NAMES, 0)
+        counts: dict[str, int] = dict.fromkeys(SPLIT_NAMES, 0)
         for split in self.group_split.values():
             counts[split] += 1
         return counts
@@ -117,7 +117,7 @@ def plan_split(
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-9:
         raise ConfigurationError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
     grouper = MaterialGrouper()
-    existing_of_row: list[tuple[str, str | None]] = []
+    existing_of_row: list[tuple[str, SplitName | None]] = []
     for batch in batches:
         grouper.add(batch)
         for row_id, existing in zip(batch.column("id").to_pylist(), batch.column("split").to_pylist(), strict=True):

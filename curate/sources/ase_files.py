@@ -205,7 +205,7 @@ def iter_extxyz_frames(fh: IO[str], *, display_name: str) -> Iterator[tuple[int,
                 file=display_name,
                 record=f"frame {index}",
             ) from None
-        body = []
+        body: list[str] = []
         for _ in range(natoms + 1):
             next_line = _readline(fh, display_name, index)
             if not next_line:

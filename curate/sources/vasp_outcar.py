@@ -49,7 +49,9 @@ def final_magmoms_from_outcar(outcar: Path | None, *, nsites: int, final_energy_
 
     try:
         with open_text(outcar) as fh:
-            results = ase.io.read(fh, index=-1, format="vasp-out").calc.results
+            last = ase.io.read(fh, index=-1, format="vasp-out")
+        atoms = last[-1] if isinstance(last, list) else last
+        results = atoms.calc.results
     except (ValueError, IndexError, KeyError, AttributeError, EOFError, OSError) as exc:
         log.warning("%s: magnetic moments not read (%s: %s)", outcar, type(exc).__name__, exc)
         return None
@@ -289,7 +291,7 @@ def _outcar_step(
         calc_index=calc_index,
         ionic_step=index,
     )
-    collinear = np.shape(magmoms) == (len(species),)
+    collinear = magmoms is not None and np.shape(magmoms) == (len(species),)
     return cfg, np.asarray(magmoms, dtype=np.float64) if collinear else None
 
 

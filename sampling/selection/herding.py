@@ -116,7 +116,7 @@ class InformationHerding:
             value[weights == 0] = np.inf
             value[chosen] = np.inf
             best_value = float(value.min())
-            best = min(np.flatnonzero(value == best_value), key=lambda i: pool.ids[i])
+            best = min((int(i) for i in np.flatnonzero(value == best_value)), key=lambda i: pool.ids[i])
             chosen.append(int(best))
             total += weights[best]
             pulled += weights[best] * target[best]

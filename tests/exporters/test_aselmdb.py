@@ -13,7 +13,8 @@ from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters import export_dataset
 from curate.sources.ingest import import_paths
-from tests.exporters.roundtrip import (
+
+from .roundtrip import (
     METADATA_COLUMNS,
     assert_same_labels,
     every_column_configuration,

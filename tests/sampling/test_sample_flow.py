@@ -23,7 +23,8 @@ from sampling.output import write_sample_output
 from sampling.pool import builtin_pool
 from sampling.sample import score_and_select
 from sampling.scoring import SCORE_NAMES
-from tests.models.builders import build_mace_file, build_matgl_dir
+
+from ..models.builders import build_mace_file, build_matgl_dir
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # every test builds and runs tiny MACE and M3GNet models
 

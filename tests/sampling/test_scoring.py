@@ -15,7 +15,8 @@ from curate.sources.builtin import builtin_configuration
 from sampling.pool import builtin_pool
 from sampling.scoring import SCORE_NAMES, SCORERS, ScoringInputs, force_deviation_per_atom, score_candidates
 from sampling.scoring.novelty import ABSENT_ELEMENT_DISTANCE, structure_novelty
-from tests.sampling.builders import committee_predictions, committee_scores
+
+from .builders import committee_predictions, committee_scores
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sampling.selection import STRATEGIES, CandidatePool, make_selector
-from tests.sampling.builders import committee_scores
+
+from .builders import committee_scores
 
 
 def _pool_with_planted_disagreement(seed: int = 0) -> tuple[CandidatePool, int, int]:

@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from curate.cli import main
 from curate.dataset.store import Dataset
 from curate.sources.ingest import import_paths
-from tests.sources.test_ase_files import LU, MD, frames_with_calculator
-from tests.sources.test_vasp import raw_vasprun_steps
+
+from .test_ase_files import LU, MD, frames_with_calculator
+from .test_vasp import raw_vasprun_steps
 
 
 def write_aselmdb(path: Path, frames: list[Atoms], **key_value_pairs: object) -> list[int]:
