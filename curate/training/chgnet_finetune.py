@@ -32,7 +32,7 @@ from curate.training.data import TrainingSet, label_energy
 from curate.training.evaluate import Metrics, metrics_from_predictions
 from curate.training.fine_tuner import TorchFineTuner, TrainingSteps
 from curate.training.loop import index_batches
-from curate.training.result import EpochRecord, FinetuneRequest, FinetuneResult
+from curate.training.result import FinetuneRequest
 from curate.training.settings import FinetuneMethod, TrainingSettings
 
 EV_PER_A3_TO_GPA = 160.21766208
@@ -271,22 +271,3 @@ def _loss(
         stress_target = torch.stack([s for _, s in with_stress]).to(device)
         loss = loss + settings.stress_weight * criterion(stress_pred, stress_target)
     return loss, force_error
-
-
-def finetune_chgnet(
-    model: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    method: FinetuneMethod,
-    settings: TrainingSettings,
-    device: Device,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-) -> FinetuneResult:
-    """The CHGNet fine-tuner on a bare ``chgnet.model.CHGNet`` (the scaling experiment's call, until it takes
-    a :class:`~curate.training.fine_tuner.FineTuner`)."""
-    adapter = CHGNetModel(model, info=base, device=device)
-    return CHGNetFineTuner().finetune(
-        adapter, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch
-    )

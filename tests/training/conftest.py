@@ -62,16 +62,25 @@ def mace(tmp_path_factory: pytest.TempPathFactory) -> Model:
 @pytest.fixture(scope="session")
 def m3gnet(tmp_path_factory: pytest.TempPathFactory) -> Model:
     """A tiny random M3GNet (2 blocks) with element_refs, data_mean 0.1 eV and data_std 2, via Potential.save."""
+    path = build_m3gnet_dir(tmp_path_factory.mktemp("matgl") / "m3gnet")
+    return load_model(f"matgl:{path}", device="cpu")
+
+
+def build_m3gnet_dir(path: Path) -> Path:
+    """A tiny random M3GNet potential (16 units, 2 blocks, cutoff 4 A) with element_refs (every term of
+    E = data_std m + data_mean + R live), saved with Potential.save(path)."""
     import torch
     from matgl.apps.pes import Potential
     from matgl.models import M3GNet
 
-    path = tmp_path_factory.mktemp("matgl") / "m3gnet"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = M3GNet(element_types=ELEMENTS, units=16, nblocks=2, cutoff=4.0, threebody_cutoff=3.0)
-    Potential(model=model, element_refs=M3GNET_ELEMENT_REFS, data_mean=0.1, data_std=2.0, calc_stresses=True).save(path)
-    return load_model(f"matgl:{path}", device="cpu")
+    potential = Potential(
+        model=model, element_refs=M3GNET_ELEMENT_REFS, data_mean=0.1, data_std=2.0, calc_stresses=True
+    )
+    potential.save(path)
+    return path
 
 
 def relabel_scaled(
