@@ -1,4 +1,4 @@
-"""Fine-tune CHGNet: ``linear`` (closed-form energy scale), ``full`` and ``heads`` (a thin loop over its model).
+"""Fine-tune CHGNet (:class:`CHGNetFineTuner`): ``linear`` (closed-form energy scale), ``full`` and ``heads``.
 
 The loop trains CHGNet's own modules with CHGNet's own loss definition (weighted MSE/Huber/MAE of energy per
 atom, force components and stress components, as ``chgnet.trainer.CombinedLoss``), Adam and a cosine

@@ -81,7 +81,8 @@ class PlantedFineTuner(FineTuner):
 
     architecture = "chgnet"
 
-    def __init__(self) -> None:
+    def __init__(self, architecture: str = "chgnet") -> None:
+        self.architecture = architecture  # type: ignore[misc]
         self.calls: list[tuple[str, str, int]] = []
 
     def supports(self, model: Model) -> bool:
@@ -370,18 +371,21 @@ def test_cli_help_teaches_methods_and_options() -> None:
 
 @pytest.mark.model
 def test_cli_tiny_run_writes_table_and_report(r2scan_elements: Path, tmp_path: Path) -> None:
-    """The command loads chgnet@0.3.0 (its default --pretrained) and trains through the registered fine-tuner:
-    the planted one, registered for chgnet for the length of the test."""
-    with register(PlantedFineTuner()) as trainer:
-        _cli_tiny_run(r2scan_elements, tmp_path, trainer)
+    """The command loads --pretrained (a tiny random MACE file) and trains through the fine-tuner registered for
+    its architecture: the planted one, registered for mace for the length of the test."""
+    from tests.models.builders import build_mace_file
+
+    pretrained = f"mace:{build_mace_file(tmp_path / 'tiny.model')}"
+    with register(PlantedFineTuner("mace")) as trainer:
+        _cli_tiny_run(r2scan_elements, tmp_path, trainer, pretrained)
 
 
-def _cli_tiny_run(r2scan_elements: Path, tmp_path: Path, trainer: PlantedFineTuner) -> None:
+def _cli_tiny_run(r2scan_elements: Path, tmp_path: Path, trainer: PlantedFineTuner, pretrained: str) -> None:
     out = tmp_path / "run"
 
     def invoke(sizes: str = "20,5,10", epochs: str = "1"):  # type: ignore[no-untyped-def]
         args = ["scaling", "--target", str(r2scan_elements), "--sizes", sizes, "--methods", "scratch,tl-refit-ref",
-                "--epochs", epochs, "--device", "cpu", "--out", str(out)]  # fmt: skip
+                "--epochs", epochs, "--device", "cpu", "--out", str(out), "--pretrained", pretrained]  # fmt: skip
         return CliRunner().invoke(main, args)
 
     result = invoke()

@@ -126,7 +126,7 @@ CASES = {
     ),
 }
 ARCHITECTURE_PARAMS = [
-    pytest.param("chgnet", marks=pytest.mark.slow, id="chgnet"),
+    pytest.param("chgnet", marks=pytest.mark.slow, id="chgnet"),  # loads CHGNet 0.3.0 (412k weights)
     pytest.param("mace", id="mace"),
     pytest.param("matgl", id="matgl"),
 ]
@@ -170,7 +170,6 @@ def test_registry_is_keyed_by_the_adapters_architecture(mace: Model) -> None:
         )
 
 
-@pytest.mark.slow  # 20-30 s for the tiny models on 2 shared cores
 def test_linear_scale_is_exact_and_survives_save(
     case: tuple[TorchFineTuner, Model, Case], si: TrainingSet, tmp_path: Path
 ) -> None:
@@ -231,7 +230,6 @@ def test_heads_leaves_frozen_tensors_bit_identical(case: tuple[TorchFineTuner, M
     np.testing.assert_allclose(shifts, mean_per_atom - old["Si"], rtol=1e-5)
 
 
-@pytest.mark.slow  # > 20 s for each architecture on 2 shared cores
 def test_full_lowers_training_error_and_saves_what_it_predicts(
     case: tuple[TorchFineTuner, Model, Case], si: TrainingSet, tmp_path: Path
 ) -> None:
