@@ -2,8 +2,8 @@
 
 ``finetune`` loads the model (``chgnet@0.3.0``, ``chgnet:FILE``, ``mace:FILE``, ``matgl:DIR``) and hands it
 to the fine-tuner registered for its architecture (:data:`curate.training.registry.FINE_TUNERS`);
-``write_finetune_output`` writes the model file, ``training.json`` (the
-record of the run: base model, data fingerprints, settings, history, command) and a learning-curve PNG.
+``write_finetune_output`` writes the model file, ``training.json`` (the record of the run: base model, data
+fingerprints, settings, history, command) and a learning-curve PNG.
 """
 
 from __future__ import annotations
