@@ -53,7 +53,12 @@ _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_MET
 
 
 @click.command("scaling", cls=CurateCommand, renamed={"--pretrained": "--model"})
-@model_option(required=False, default="chgnet@0.3.0", help="The GGA-pretrained CHGNet (chgnet@VERSION or chgnet:FILE).")
+@model_option(
+    required=False,
+    default="chgnet@0.3.0",
+    help="The GGA-pretrained model: chgnet@VERSION, chgnet:FILE, mace:FILE or matgl:DIR (any architecture with a "
+    "fine-tuner).",
+)
 @click.option(
     "--target",
     required=True,
@@ -139,7 +144,7 @@ def command(
     Example:
       curate scaling --target r2scan-set --sizes 100,300,1000,3000 --out scaling-run
     """
-    from curate.experiments.scaling import ScalingPlan, load_pretrained_chgnet, run_scaling
+    from curate.experiments.scaling import ScalingPlan, load_pretrained, run_scaling
     from curate.experiments.scaling_report import report_markdown, scaling_report, write_report
     from curate.models.base import select_device
     from curate.training.data import load_training_set
@@ -148,7 +153,8 @@ def command(
     resolved = select_device(device)
     data = load_training_set(target)
     click.echo(f"target {target}: {len(data)} structures; loading {model} on {resolved}", err=True)
-    pretrained, info = load_pretrained_chgnet(model, device=resolved)
+    pretrained = load_pretrained(model, device=resolved)
+    info = pretrained.info
     run = run_scaling(
         data,
         pretrained=pretrained,

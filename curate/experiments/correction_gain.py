@@ -4,13 +4,15 @@ The experiment of the softening paper, made a control: the model is fine-tuned o
 (e.g. the structures ``curate sample`` picked) and once on each of R random sets of the same size drawn from
 the pool (seeded, :func:`curate.training.data.random_subsets`), every run with the same settings and seed.
 Every fine-tuned model and the untouched one are evaluated on a held-out benchmark
-(:func:`curate.training.evaluate.metrics_from_predictions`). The gain of the chosen set over random data is,
-per random set k and error metric m,
+(:func:`curate.training.evaluate.metrics_from_predictions`). Training goes through the
+:class:`~curate.training.fine_tuner.FineTuner` registered for the model's architecture (or one passed in).
+The gain of the chosen set over random data is, per random set k and error metric m,
 
     gain_k(m) = m(random_k) - m(correction),
 
-reported as the mean +- sample standard deviation (ddof = 1) over the R random sets; positive = the chosen
-set is better. For the softening scale a the error is |1 - a| (a = 1 is no softening).
+reported as the mean +- sample standard deviation (ddof = 1) over the R random sets
+(:mod:`curate.experiments.gains`); positive = the chosen set is better. For the softening scale a the error
+is |1 - a| (a = 1 is no softening).
 """
 
 from __future__ import annotations
@@ -23,109 +25,15 @@ from typing import Any, Literal
 import numpy as np
 
 from curate.errors import ConfigurationError, InputError
+from curate.experiments.gains import MIN_REPEATS, MeanStd, gains_over_random, softening_error, spread_over_random
 from curate.models.base import Model, ModelInfo, Prediction, SharesGraphs, max_atoms_for
 from curate.training.data import TrainingSet, load_training_set, random_subsets
 from curate.training.evaluate import Metrics, metrics_from_predictions
+from curate.training.fine_tuner import FineTuner
 from curate.training.settings import FinetuneMethod, TrainingSettings
 
-# error metrics compared between sets (lower is better); softening_error = |1 - softening scale|
-GAIN_METRICS: tuple[str, ...] = (
-    "force_mae_ev_per_ang",
-    "softening_error",
-    "force_cmae_ev_per_ang",
-    "energy_mae_ev_per_atom",
-    "stress_mae_gpa",
-)
-MIN_REPEATS = 2  # a standard deviation needs two random sets
 LEAK_IDS_SHOWN = 10
 SetKind = Literal["correction", "random"]
-
-
-@dataclass(frozen=True)
-class MeanStd:
-    """Mean and sample standard deviation (ddof = 1) of a few numbers, with the numbers.
-
-    Attributes:
-        mean: arithmetic mean.
-        std: sample standard deviation, sqrt(sum (v - mean)^2 / (n - 1)).
-        values: the numbers, in input order.
-    """
-
-    mean: float
-    std: float
-    values: tuple[float, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form: mean, std, values."""
-        return {"mean": self.mean, "std": self.std, "values": list(self.values)}
-
-    def text(self, digits: int = 4) -> str:
-        """``mean ± std`` with ``digits`` decimals."""
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-
-
-def mean_std(values: Sequence[float]) -> MeanStd:
-    """Mean and sample standard deviation (ddof = 1) of ``values``.
-
-    Raises:
-        ValueError: fewer than two values (the sample standard deviation is undefined) or a non-finite value.
-    """
-    array = np.asarray(values, dtype=np.float64)
-    if array.size < MIN_REPEATS:
-        raise ValueError(f"mean +- std needs at least {MIN_REPEATS} values, got {array.size}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"mean +- std of non-finite values: {array.tolist()}")
-    return MeanStd(float(array.mean()), float(array.std(ddof=1)), tuple(float(v) for v in array))
-
-
-def softening_error(scale: float) -> float:
-    """|1 - a|: how far a softening scale a is from no systematic force error (dimensionless)."""
-    return abs(1.0 - scale)
-
-
-def error_metrics(metrics: Metrics) -> dict[str, float | None]:
-    """The :data:`GAIN_METRICS` of one evaluation (stress MAE is None when the benchmark has no stress)."""
-    return {
-        "force_mae_ev_per_ang": metrics.force_mae_ev_per_ang,
-        "softening_error": softening_error(metrics.softening_scale),
-        "force_cmae_ev_per_ang": metrics.force_cmae_ev_per_ang,
-        "energy_mae_ev_per_atom": metrics.energy_mae_ev_per_atom,
-        "stress_mae_gpa": metrics.stress_mae_gpa,
-    }
-
-
-def gains_over_random(correction: Metrics, random: Sequence[Metrics]) -> dict[str, MeanStd]:
-    """Gain of the correction set over each random set, gain_k = error(random_k) - error(correction).
-
-    Args:
-        correction: benchmark metrics of the model fine-tuned on the correction set.
-        random: benchmark metrics of the models fine-tuned on the random sets (at least two).
-
-    Returns:
-        Per metric of :data:`GAIN_METRICS` (stress only when present), the mean +- std of the gains over the
-        random sets, in the metric's unit (eV/angstrom, eV/atom, GPa; dimensionless for softening_error).
-        Positive = the correction set gives the lower error.
-    """
-    chosen = error_metrics(correction)
-    per_set = [error_metrics(m) for m in random]
-    gains: dict[str, MeanStd] = {}
-    for name in GAIN_METRICS:
-        reference = chosen[name]
-        values = [s[name] for s in per_set]
-        if reference is None or any(v is None for v in values):
-            continue
-        gains[name] = mean_std([float(v) - reference for v in values if v is not None])
-    return gains
-
-
-def spread_over_random(random: Sequence[Metrics]) -> dict[str, MeanStd]:
-    """Mean +- std over the random sets of every metric (and of the softening scale itself)."""
-    per_set = [{**error_metrics(m), "softening_scale": m.softening_scale} for m in random]
-    return {
-        name: mean_std([float(s[name]) for s in per_set])  # type: ignore[arg-type]
-        for name in ("softening_scale", *GAIN_METRICS)
-        if all(s[name] is not None for s in per_set)
-    }
 
 
 def _named_ids(ids: Sequence[str]) -> str:
@@ -144,7 +52,7 @@ def check_experiment_inputs(
             (a leak: the ids are named); the benchmark's forces are all zero (no softening scale).
     """
     if repeats < MIN_REPEATS:
-        raise ConfigurationError(f"--repeats must be >= {MIN_REPEATS} to report mean +- std, got {repeats}")
+        raise ConfigurationError(f"repeats must be >= {MIN_REPEATS} to report mean +- std, got {repeats}")
     if len(correction) > len(pool):
         raise ConfigurationError(
             f"the correction set {correction.origin} has {len(correction)} structures, more than the "
@@ -189,11 +97,11 @@ def validation_split(size: int, val_fraction: float | None, *, seed: int) -> tup
     if not val_fraction:
         return list(range(size)), []
     if not 0.0 < val_fraction < 1.0:
-        raise ConfigurationError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigurationError(f"val_fraction must be in [0, 1), got {val_fraction}")
     n_val = max(1, round(val_fraction * size))
     if n_val >= size:
         raise ConfigurationError(
-            f"--val-fraction {val_fraction} of {size} structure(s) leaves nothing to train on; "
+            f"val_fraction {val_fraction} of {size} structure(s) leaves nothing to train on; "
             "use a larger correction set or no validation set (the last epoch is then kept)"
         )
     order = np.random.default_rng(seed).permutation(size)
@@ -208,7 +116,7 @@ class TrainedSet:
         label: ``correction`` or ``random 1`` ... ``random R``.
         kind: correction or random.
         train_ids: dataset ids of the structures trained on.
-        val_ids: dataset ids of the validation structures (empty without --val-fraction).
+        val_ids: dataset ids of the validation structures (empty without a validation fraction).
         pool_indices: for a random set, the indices into the pool that were drawn; empty for the correction.
         metrics: benchmark metrics of the fine-tuned model.
         energy_scale: the fitted scalar for ``linear``, else None.
@@ -334,6 +242,55 @@ class BenchmarkEvaluator:
         return metrics_from_predictions(self.benchmark, self.predictions(model))
 
 
+class _SetTrainer:
+    """Fine-tunes the model on one training set after another and evaluates each on the benchmark.
+
+    The same structures in the same order with the same settings and seed train the same model (up to
+    floating-point non-determinism), so a repeated set reuses the earlier run's model and metrics.
+    """
+
+    def __init__(
+        self,
+        base: Model,
+        tuner: FineTuner,
+        evaluator: BenchmarkEvaluator,
+        *,
+        method: FinetuneMethod,
+        settings: TrainingSettings,
+        val_fraction: float | None,
+        say: Callable[[str], None],
+    ):
+        self.base, self.tuner, self.evaluator = base, tuner, evaluator
+        self.method, self.settings, self.val_fraction, self.say = method, settings, val_fraction, say
+        self.done: dict[tuple[str, ...], TrainedSet] = {}
+
+    def run(self, label: str, kind: SetKind, items: TrainingSet, pool_indices: Sequence[int]) -> TrainedSet:
+        """Train on ``items`` (less its seeded validation split) and evaluate; or reuse an identical earlier run."""
+        train_idx, val_idx = validation_split(len(items), self.val_fraction, seed=self.settings.seed)
+        train = items.subset(train_idx, origin=f"{items.origin} ({label})")
+        val = items.subset(val_idx, origin=f"{items.origin} ({label}, validation)") if val_idx else None
+        key = (*train.ids, "|", *(() if val is None else val.ids))
+        if key in self.done:
+            earlier = self.done[key]
+            self.say(f"{label}: the same structures as {earlier.label}; its model and metrics are reused")
+            return replace(earlier, label=label, kind=kind, pool_indices=tuple(pool_indices), same_as=earlier.label)
+        result = self.tuner.finetune(self.base, train, val, method=self.method, settings=self.settings)
+        metrics = self.evaluator.metrics(result.model)
+        self.say(_progress_line(label, metrics))
+        self.done[key] = TrainedSet(
+            label=label,
+            kind=kind,
+            train_ids=train.ids,
+            val_ids=() if val is None else val.ids,
+            pool_indices=tuple(pool_indices),
+            metrics=metrics,
+            energy_scale=result.energy_scale,
+            best_epoch=result.best_epoch,
+            train_seconds=result.train_seconds,
+        )
+        return self.done[key]
+
+
 def run_correction_gain(
     *,
     pool: TrainingSet,
@@ -347,6 +304,7 @@ def run_correction_gain(
     device: str | None = None,
     max_atoms_per_batch: int | None = None,
     on_progress: Callable[[str], None] | None = None,
+    fine_tuner: FineTuner | None = None,
 ) -> CorrectionGainResult:
     """Fine-tune ``model_spec`` on the correction set and on ``repeats`` random pool sets of its size; evaluate.
 
@@ -367,54 +325,29 @@ def run_correction_gain(
         device: cpu, cuda, or None/auto.
         max_atoms_per_batch: atoms per forward pass when evaluating (default: what fits in memory).
         on_progress: receives one line per finished step (for stderr).
+        fine_tuner: trains every set (default: the one registered for the model's architecture).
 
     Raises:
-        ConfigurationError: see :func:`check_experiment_inputs` and :func:`validation_split`.
+        ConfigurationError: see :func:`check_experiment_inputs` and :func:`validation_split`; no fine-tuner for
+            the model's architecture.
     """
     from curate.models import load_model
     from curate.models.base import select_device
-    from curate.training.finetune import finetune
+    from curate.training.registry import fine_tuner_for
 
     check_experiment_inputs(pool, correction, benchmark, repeats=repeats)
     validation_split(len(correction), val_fraction, seed=settings.seed)  # refuse before any model work
     say = on_progress or (lambda _message: None)
-    resolved = select_device(device)
-    base = load_model(model_spec, device=resolved)
+    base = load_model(model_spec, device=select_device(device))
+    tuner = fine_tuner or fine_tuner_for(base)
     evaluator = BenchmarkEvaluator(benchmark, base, max_atoms_per_batch=max_atoms_per_batch)
     before = evaluator.metrics(base)
     say(_progress_line("before", before))
-
-    done: dict[tuple[str, ...], TrainedSet] = {}
-
-    def train_and_evaluate(label: str, kind: SetKind, items: TrainingSet, pool_indices: Sequence[int]) -> TrainedSet:
-        train_idx, val_idx = validation_split(len(items), val_fraction, seed=settings.seed)
-        train = items.subset(train_idx, origin=f"{items.origin} ({label})")
-        val = items.subset(val_idx, origin=f"{items.origin} ({label}, validation)") if val_idx else None
-        key = (*train.ids, "|", *(() if val is None else val.ids))
-        if key in done:  # same structures, same order, same settings and seed: the same model
-            earlier = done[key]
-            say(f"{label}: the same structures as {earlier.label}; its model and metrics are reused")
-            return replace(earlier, label=label, kind=kind, pool_indices=tuple(pool_indices), same_as=earlier.label)
-        result = finetune(base, train, val, method=method, settings=settings)
-        metrics = evaluator.metrics(result.model)
-        say(_progress_line(label, metrics))
-        done[key] = TrainedSet(
-            label=label,
-            kind=kind,
-            train_ids=train.ids,
-            val_ids=() if val is None else val.ids,
-            pool_indices=tuple(pool_indices),
-            metrics=metrics,
-            energy_scale=result.energy_scale,
-            best_epoch=result.best_epoch,
-            train_seconds=result.train_seconds,
-        )
-        return done[key]
-
-    chosen = train_and_evaluate("correction", "correction", correction, ())
+    trainer = _SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
+    chosen = trainer.run("correction", "correction", correction, ())
     draws = random_subsets(len(pool), len(correction), repeats, seed=settings.seed)
     random_runs = tuple(
-        train_and_evaluate(f"random {k}", "random", pool.subset(indices, origin=pool.origin), indices)
+        trainer.run(f"random {k}", "random", pool.subset(indices, origin=pool.origin), indices)
         for k, indices in enumerate(draws, start=1)
     )
     pool_ids = set(pool.ids)

@@ -12,16 +12,9 @@ import numpy as np
 from curate import __version__
 from curate.dataset.io import atomic_write_text
 from curate.errors import ConfigurationError
-from curate.experiments.scaling import (
-    METHOD_ATOMREF,
-    METHOD_HELP,
-    RESULTS_FILE,
-    SCALING_METHODS,
-    PowerLawFit,
-    ScalingPlan,
-    ScalingSplit,
-    fit_power_law,
-)
+from curate.experiments.power_law import PowerLawFit, fit_power_law
+from curate.experiments.scaling import METHOD_ATOMREF, METHOD_HELP, SCALING_METHODS, ScalingPlan, ScalingSplit
+from curate.experiments.scaling_results import RESULTS_FILE
 from curate.models.base import ModelInfo
 from curate.training.data import TrainingSet
 

@@ -4,8 +4,8 @@ The GGA -> r2SCAN recipe: fit mu_e by least squares of the energy per atom on th
 the training structures (:func:`curate.diagnostics.reference_energies.fit_atomref`). Elements absent from the training
 set cannot be fitted; they keep the pretrained reference shifted by the mean shift (mu_refit - mu_pretrained)
 of the fitted elements, since the difference between functionals is mostly a systematic offset.
-:func:`refit_by_element` computes the new values; each fine-tuner writes them into its own model
-(:func:`refit_reference_energies` for CHGNet's AtomRef).
+:func:`refit_by_element` computes the new values; each fine-tuner reads and writes them in its own model
+(:func:`chgnet_atomref` and :func:`set_chgnet_atomref` for CHGNet's AtomRef).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from curate.diagnostics.reference_energies import counts_of, fit_atomref
 from curate.errors import ConfigurationError
-from curate.training.data import TrainingSet
+from curate.training.data import TrainingSet, label_energy
 
 
 def refit_by_element(old: Mapping[str, float], train: TrainingSet) -> tuple[dict[str, float], dict[str, Any]]:
@@ -29,7 +29,7 @@ def refit_by_element(old: Mapping[str, float], train: TrainingSet) -> tuple[dict
     Raises:
         ConfigurationError: ``train`` has an element ``old`` has no reference energy for.
     """
-    fit = fit_atomref([counts_of(c.species) for c in train], [float(c.energy) for c in train])  # type: ignore[arg-type]
+    fit = fit_atomref([counts_of(c.species) for c in train], [label_energy(c) for c in train])
     fitted = fit.energies_ev_per_atom
     unknown = sorted(set(fitted) - set(old))
     if unknown:
@@ -47,6 +47,30 @@ def refit_by_element(old: Mapping[str, float], train: TrainingSet) -> tuple[dict
     return new, record
 
 
+def chgnet_atomref(model: Any) -> dict[str, float] | None:
+    """A CHGNet's AtomRef (``model.composition_model.fc``, 94 elements by Z), element -> eV/atom; None without."""
+    from pymatgen.core import Element
+
+    composition = getattr(model, "composition_model", None)
+    if composition is None or not hasattr(composition, "fc"):
+        return None
+    weight = composition.fc.weight.detach().cpu().numpy().reshape(-1).astype(np.float64)
+    return {Element.from_Z(z).symbol: float(mu) for z, mu in enumerate(weight, start=1)}
+
+
+def set_chgnet_atomref(model: Any, values: Mapping[str, float]) -> None:
+    """Write a CHGNet's AtomRef (element -> eV/atom, every element of :func:`chgnet_atomref`) in place."""
+    import torch
+
+    composition = model.composition_model
+    ordered = [values[symbol] for symbol in chgnet_atomref(model) or {}]
+    with torch.no_grad():
+        tensor = torch.as_tensor(ordered, dtype=composition.fc.weight.dtype)
+        composition.fc.weight.copy_(tensor.reshape(1, -1))
+    if hasattr(composition, "fitted"):
+        composition.fitted = True
+
+
 def refit_reference_energies(model: Any, train: TrainingSet) -> dict[str, Any]:
     """Refit a CHGNet's AtomRef (``model.composition_model.fc``, 94 elements, eV/atom) to ``train`` in place.
 
@@ -55,18 +79,9 @@ def refit_reference_energies(model: Any, train: TrainingSet) -> dict[str, Any]:
     Raises:
         ConfigurationError: the model has no AtomRef composition model.
     """
-    import torch
-    from pymatgen.core import Element
-
-    composition = getattr(model, "composition_model", None)
-    if composition is None or not hasattr(composition, "fc"):
+    old = chgnet_atomref(model)
+    if old is None:
         raise ConfigurationError("this model has no AtomRef composition model to refit")
-    weight = composition.fc.weight.detach().cpu().numpy().reshape(-1).astype(np.float64)
-    old = {Element.from_Z(z).symbol: float(mu) for z, mu in enumerate(weight, start=1)}
     new, record = refit_by_element(old, train)
-    with torch.no_grad():
-        values = torch.as_tensor(list(new.values()), dtype=composition.fc.weight.dtype)
-        composition.fc.weight.copy_(values.reshape(1, -1))
-    if hasattr(composition, "fitted"):
-        composition.fitted = True
+    set_chgnet_atomref(model, new)
     return record

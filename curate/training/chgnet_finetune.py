@@ -1,4 +1,4 @@
-"""Fine-tune CHGNet: ``linear`` (closed-form energy scale), ``full`` and ``heads`` (a thin loop over its model).
+"""Fine-tune CHGNet (:class:`CHGNetFineTuner`): ``linear`` (closed-form energy scale), ``full`` and ``heads``.
 
 The loop trains CHGNet's own modules with CHGNet's own loss definition (weighted MSE/Huber/MAE of energy per
 atom, force components and stress components, as ``chgnet.trainer.CombinedLoss``), Adam and a cosine
@@ -17,8 +17,7 @@ The numbers are the same computation: forces F = -dE/dx, stress sigma = (1/V) dE
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,14 @@ import numpy as np
 
 from curate.dataset.io import atomic_output
 from curate.errors import ConfigurationError
-from curate.models.base import Device, ModelInfo, max_atoms_for
+from curate.models.base import Device, Model, ModelInfo, Prediction, max_atoms_for
 from curate.models.chgnet import CHGNetModel, interaction_energy_and_gradients
-from curate.training.atomref import refit_reference_energies
-from curate.training.data import TrainingSet
+from curate.training.atomref import chgnet_atomref, set_chgnet_atomref
+from curate.training.data import TrainingSet, label_energy
 from curate.training.evaluate import Metrics, metrics_from_predictions
-from curate.training.linear import fit_energy_scale
-from curate.training.loop import EpochLoopResult, FinetuneRequest, count_parameters, index_batches, run_epochs
-from curate.training.result import EpochRecord, FinetuneResult
+from curate.training.fine_tuner import TorchFineTuner, TrainingSteps
+from curate.training.loop import index_batches
+from curate.training.result import FinetuneRequest
 from curate.training.settings import FinetuneMethod, TrainingSettings
 
 EV_PER_A3_TO_GPA = 160.21766208
@@ -70,7 +69,7 @@ def label_tensors(data: TrainingSet) -> dict[str, list[Any]]:
     import torch
 
     return {
-        "e": [torch.tensor(float(c.energy) / c.nsites, dtype=torch.float32) for c in data],
+        "e": [torch.tensor(label_energy(c) / c.nsites, dtype=torch.float32) for c in data],
         "f": [torch.as_tensor(np.asarray(c.forces), dtype=torch.float32) for c in data],
         "s": [None if c.stress is None else torch.as_tensor(np.asarray(c.stress), dtype=torch.float32) for c in data],
     }
@@ -105,8 +104,8 @@ def _criterion(settings: TrainingSettings) -> Callable[[Any, Any], Any]:
     return torch.nn.L1Loss()
 
 
-def set_trainable(model: Any, *, method: FinetuneMethod, settings: TrainingSettings) -> tuple[int, int]:
-    """Freeze and unfreeze CHGNet's parameters for ``method``; returns (trainable, frozen) parameter counts.
+def set_trainable(model: Any, *, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
+    """Freeze and unfreeze CHGNet's parameters for ``method``; returns the names of the trainable modules.
 
     * ``full``: everything except the magnetic-moment head (not trained on) and, unless
       ``settings.atomref == "trainable"``, the composition model (AtomRef);
@@ -116,26 +115,30 @@ def set_trainable(model: Any, *, method: FinetuneMethod, settings: TrainingSetti
     """
     for p in model.parameters():
         p.requires_grad = method == "full"
+    names: list[str] = []
     if method == "heads":
         n_conv = len(model.atom_conv_layers)
-        blocks: list[list[Any]] = [
-            [model.atom_conv_layers[i], model.bond_conv_layers[i], model.angle_layers[i]] for i in range(n_conv - 1)
+        blocks: list[list[str]] = [
+            [f"atom_conv_layers.{i}", f"bond_conv_layers.{i}", f"angle_layers.{i}"] for i in range(n_conv - 1)
         ]
-        blocks.append([model.atom_conv_layers[n_conv - 1]])
+        blocks.append([f"atom_conv_layers.{n_conv - 1}"])
         k = min(settings.heads_trainable_blocks, len(blocks))
-        trainable = [m for block in blocks[len(blocks) - k :] for m in block if m is not None]
-        trainable += [m for m in (model.readout_norm, model.mlp) if m is not None]
-        for module in trainable:
-            for p in module.parameters():
+        modules = dict(model.named_modules())
+        names = [n for block in blocks[len(blocks) - k :] for n in block if modules.get(n) is not None]
+        names += [n for n in ("readout_norm", "mlp") if getattr(model, n, None) is not None]
+        for name in names:
+            for p in modules[name].parameters():
                 p.requires_grad = True
     for p in model.site_wise.parameters():
         p.requires_grad = False
     if model.composition_model is not None:
         for p in model.composition_model.parameters():
             p.requires_grad = settings.atomref == "trainable"
-    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    frozen_count = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-    return trainable_count, frozen_count
+        if settings.atomref == "trainable":
+            names.append("composition_model")
+    if method == "full":
+        names = [n for n, child in model.named_children() if any(p.requires_grad for p in child.parameters())]
+    return names
 
 
 def bake_energy_scale(model: Any, scale: float) -> None:
@@ -166,98 +169,71 @@ def reference_energies(model: Any, graphs: Sequence[Any]) -> list[float]:
     return [float(e) * int(g.atomic_number.shape[0]) for e, g in zip(per_atom, graphs, strict=True)]
 
 
-def _save_function(model: Any) -> Callable[[Path], str]:
-    def save(folder: Path) -> str:
+class CHGNetFineTuner(TorchFineTuner):
+    """Fine-tunes a :class:`~curate.models.chgnet.CHGNetModel` (its ``chgnet.model.CHGNet``).
+
+    ``full`` trains everything but the magnetic-moment head and (unless ``atomref=trainable``) AtomRef;
+    ``heads`` see :func:`set_trainable`. The saved file is ``chgnet-finetuned.pth.tar`` (``chgnet:FILE``).
+    """
+
+    architecture = "chgnet"
+    adapter = CHGNetModel
+    baked_into = ("mlp last Linear weight", "mlp last Linear bias")
+
+    def native(self, model: Model) -> Any:
+        return model.model  # type: ignore[attr-defined]
+
+    def wrap(self, native: Any, *, info: ModelInfo, device: Device) -> Model:
+        return CHGNetModel(native, info=info, device=device)
+
+    def fresh_native(self, native: Any, *, seed: int) -> Any:
+        return fresh_chgnet_like(native, seed=seed)
+
+    def save_native(self, native: Any, folder: Path) -> str:
         import torch
 
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / MODEL_FILE
         with atomic_output(path) as tmp:
-            torch.save({"model": copy.deepcopy(model).cpu().as_dict()}, tmp)
+            torch.save({"model": copy.deepcopy(native).cpu().as_dict()}, tmp)
         return f"chgnet:{path.resolve()}"
 
-    return save
+    def atomref_values(self, native: Any) -> dict[str, float] | None:
+        return chgnet_atomref(native)
 
+    def set_atomref_values(self, native: Any, values: Mapping[str, float]) -> None:
+        set_chgnet_atomref(native, values)
 
-def finetune_chgnet(
-    model: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    method: FinetuneMethod,
-    settings: TrainingSettings,
-    device: Device,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-) -> FinetuneResult:
-    """Fine-tune a CHGNet (``chgnet.model.CHGNet``, not modified: a copy is trained) on ``train``.
-
-    Args:
-        model: the starting CHGNet.
-        base: provenance of the starting model.
-        train: labelled training structures.
-        val: validation structures; the epoch with the lowest validation force MAE is kept. Without it the
-            last epoch is kept.
-        method: ``linear`` (closed-form energy scale, :mod:`curate.training.linear`), ``full`` or ``heads``.
-        settings: hyper-parameters (epochs, learning rates, loss weights, batch size, seed, AtomRef mode).
-        device: cpu or cuda.
-        on_epoch: called after every epoch (progress bars).
-
-    Returns:
-        The result with the trained model behind the curate Model interface; ``save_model(folder)`` writes
-        ``chgnet-finetuned.pth.tar`` and returns the ``chgnet:FILE`` spec that loads it.
-    """
-    if len(train) == 0:
-        raise ConfigurationError("the training set is empty")
-    request = FinetuneRequest("chgnet", base, train, val, method, settings, device, on_epoch)
-    trained = copy.deepcopy(model).to(device)
-    extra: dict[str, Any] = {}
-    if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_reference_energies(trained, train)
-    if method == "linear":
-        started = time.perf_counter()
-        adapter = CHGNetModel(trained, info=request.trained_info(), device=device)
-        graphs = build_training_graphs(trained, train)
-        predictions = adapter.predict_graphs(
-            graphs, [c.nsites for c in train], max_atoms_per_batch=max_atoms_for([adapter])
+    def fit_inputs(self, model: Model, native: Any, data: TrainingSet) -> tuple[list[Prediction], list[float]]:
+        """Predictions and AtomRef energies from one set of graphs (CHGNet's own AtomRef arithmetic)."""
+        graphs = build_training_graphs(native, data)
+        predictions = model.predict_graphs(  # type: ignore[attr-defined]
+            graphs, [c.nsites for c in data], max_atoms_per_batch=max_atoms_for([model])
         )
-        references = reference_energies(trained, graphs)
-        scale = fit_energy_scale(train, predictions, settings, reference_energies_ev=references)
-        bake_energy_scale(trained, scale)
-        total = count_parameters(trained.parameters())
-        seconds = time.perf_counter() - started
-        return request.result(
-            adapter, _save_function(trained), extra, trainable=1, frozen=total, energy_scale=scale, seconds=seconds
-        )
-    trainable, frozen = set_trainable(trained, method=method, settings=settings)
-    adapter = CHGNetModel(trained, info=request.trained_info(), device=device)
-    loop = _train(trained, adapter, request)
-    for p in trained.parameters():
-        p.requires_grad = True
-    return request.result(adapter, _save_function(trained), extra, trainable=trainable, frozen=frozen, loop=loop)
+        return predictions, reference_energies(native, graphs)
 
+    def scale_energy(self, native: Any, scale: float) -> Any:
+        bake_energy_scale(native, scale)
+        return native
 
-def _train(model: Any, adapter: CHGNetModel, request: FinetuneRequest) -> EpochLoopResult:
-    """The epoch loop over graphs built once; validation through ``adapter`` (no double-backward graph)."""
-    train, val, settings, device = request.train, request.validation, request.settings, request.device
-    graphs = build_training_graphs(model, train)
-    labels = label_tensors(train)
-    criterion = _criterion(settings)
+    def prepare(self, native: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
+        return set_trainable(native, method=method, settings=settings)
 
-    def step(batch: np.ndarray) -> tuple[Any, Any]:
-        predicted = forward_efs_for_training(model, [graphs[i].to(device) for i in batch])
-        return _loss(predicted, labels, batch, settings, criterion, device)
+    def training_steps(self, native: Any, request: FinetuneRequest) -> TrainingSteps:
+        """Graphs built once; forces and stress from one autograd pass; validation without the training graph."""
+        train, settings, device = request.train, request.settings, request.device
+        graphs = build_training_graphs(native, train)
+        labels = label_tensors(train)
+        criterion = _criterion(settings)
 
-    validate = _validator(adapter, model, val) if val is not None else None
-    return run_epochs(
-        model,
-        batches=index_batches(len(train), settings),
-        step=step,
-        validate=validate,
-        n_train=len(train),
-        settings=settings,
-        on_epoch=request.on_epoch,
-    )
+        def step(batch: np.ndarray) -> tuple[Any, Any]:
+            predicted = forward_efs_for_training(native, [graphs[i].to(device) for i in batch])
+            return _loss(predicted, labels, batch, settings, criterion, device)
+
+        validate = None
+        if request.validation is not None:
+            adapter = CHGNetModel(native, info=request.trained_info(), device=device)
+            validate = _validator(adapter, native, request.validation)
+        return TrainingSteps(batches=index_batches(len(train), settings), step=step, validate=validate)
 
 
 def _validator(adapter: CHGNetModel, model: Any, val: TrainingSet) -> Callable[[], Metrics]:
@@ -276,7 +252,7 @@ def _validator(adapter: CHGNetModel, model: Any, val: TrainingSet) -> Callable[[
 def _loss(
     predicted: dict[str, Any],
     labels: dict[str, list[Any]],
-    batch: Sequence[int],
+    batch: Sequence[int] | np.ndarray,
     settings: TrainingSettings,
     criterion: Callable[[Any, Any], Any],
     device: str,

@@ -93,6 +93,13 @@ def check_labelled(cfg: Configuration, *, row_id: str, origin: str) -> None:
         raise InputError(f"row {row_id}: stress must be a finite 3x3 tensor (GPa)", field="stress", **where)
 
 
+def label_energy(cfg: Configuration) -> float:
+    """The energy label of a configuration of a :class:`TrainingSet` (checked finite there), eV."""
+    if cfg.energy is None:
+        raise ValueError("a configuration without an energy label is not a training structure")
+    return float(cfg.energy)
+
+
 def load_training_set(path: str | Path, *, batch_rows: int = 1024) -> TrainingSet:
     """Every row of the dataset at ``path`` as a TrainingSet, in dataset order.
 

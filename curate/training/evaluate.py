@@ -13,7 +13,7 @@ import numpy as np
 
 from curate.diagnostics.softening import corrected_mae, softening_slope
 from curate.models.base import Model, Prediction, max_atoms_for
-from curate.training.data import TrainingSet
+from curate.training.data import TrainingSet, label_energy
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def metrics_from_predictions(data: TrainingSet, predictions: list[Prediction]) -
     if len(predictions) != len(data):
         raise ValueError(f"{len(predictions)} predictions for {len(data)} structures")
     energy_errors = [
-        abs(p.energy - float(c.energy)) / c.nsites for c, p in zip(data.configurations, predictions, strict=True)
+        abs(p.energy - label_energy(c)) / c.nsites for c, p in zip(data.configurations, predictions, strict=True)
     ]
     reference_forces = np.concatenate([np.asarray(c.forces).reshape(-1) for c in data.configurations])
     predicted_forces = np.concatenate([np.asarray(p.forces).reshape(-1) for p in predictions])

@@ -1,8 +1,9 @@
 """Fine-tune any supported uMLIP named by a model spec, and write the result as a folder a spec loads.
 
 ``finetune`` loads the model (``chgnet@0.3.0``, ``chgnet:FILE``, ``mace:FILE``, ``matgl:DIR``) and hands it
-to its architecture's fine-tuner; ``write_finetune_output`` writes the model file, ``training.json`` (the
-record of the run: base model, data fingerprints, settings, history, command) and a learning-curve PNG.
+to the fine-tuner registered for its architecture (:data:`curate.training.registry.FINE_TUNERS`);
+``write_finetune_output`` writes the model file, ``training.json`` (the record of the run: base model, data
+fingerprints, settings, history, command) and a learning-curve PNG.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 
 from curate import __version__
 from curate.dataset.io import atomic_write_text
-from curate.errors import ConfigurationError
 from curate.models import Model, load_model, select_device
 from curate.training.data import TrainingSet
+from curate.training.registry import fine_tuner_for
 from curate.training.result import EpochRecord, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
 
@@ -48,7 +49,8 @@ def finetune(
         on_epoch: called after each epoch.
 
     Raises:
-        ConfigurationError: unknown spec or method, or the model cannot be loaded.
+        ConfigurationError: unknown spec or method, the model cannot be loaded, or no fine-tuner is registered
+            for its architecture.
     """
     method = check_method(method)
     if isinstance(spec, str):
@@ -57,28 +59,8 @@ def finetune(
     else:
         loaded = spec
         resolved = loaded.device
-    trainer = _finetuner(loaded.info.architecture)
-    native = loaded.potential if loaded.info.architecture == "matgl" else loaded.model  # type: ignore[attr-defined]
-    return trainer(
-        native, loaded.info, train, val, method=method, settings=settings, device=resolved, on_epoch=on_epoch
-    )
-
-
-def _finetuner(architecture: str) -> Callable[..., FinetuneResult]:
-    """The fine-tuning function of an architecture (imported only when used)."""
-    if architecture == "chgnet":
-        from curate.training.chgnet_finetune import finetune_chgnet
-
-        return finetune_chgnet
-    if architecture == "mace":
-        from curate.training.mace_finetune import finetune_mace
-
-        return finetune_mace
-    if architecture == "matgl":
-        from curate.training.matgl_finetune import finetune_matgl
-
-        return finetune_matgl
-    raise ConfigurationError(f"fine-tuning is not available for architecture {architecture!r}")
+    tuner = fine_tuner_for(loaded)
+    return tuner.finetune(loaded, train, val, method=method, settings=settings, device=resolved, on_epoch=on_epoch)
 
 
 def write_finetune_output(

@@ -27,7 +27,7 @@ import numpy as np
 
 from curate.errors import ConfigurationError
 from curate.models.base import Prediction
-from curate.training.data import TrainingSet
+from curate.training.data import TrainingSet, label_energy
 from curate.training.settings import TrainingSettings
 
 
@@ -37,7 +37,7 @@ def _terms(
     """(name, scaled part of the prediction, label minus unscaled part) per loss term."""
     pairs = list(zip(train, predictions, reference_energies_ev, strict=True))
     energies_pred = np.array([(p.energy - r) / c.nsites for c, p, r in pairs])
-    energies_ref = np.array([(float(c.energy) - r) / c.nsites for c, _, r in pairs])
+    energies_ref = np.array([(label_energy(c) - r) / c.nsites for c, _, r in pairs])
     forces_pred = np.concatenate([np.asarray(p.forces).reshape(-1) for p in predictions])
     forces_ref = np.concatenate([np.asarray(c.forces).reshape(-1) for c in train])
     terms = [("energy", energies_pred, energies_ref), ("force", forces_pred, forces_ref)]

@@ -1,4 +1,4 @@
-"""What the CHGNet, MACE and matgl fine-tuners share: the request, the epoch loop and the result.
+"""The epoch loop every fine-tuner shares (:class:`curate.training.fine_tuner.TorchFineTuner` calls it).
 
 The loop is architecture-free: each fine-tuner hands it the model, an iterable of training batches per epoch,
 a ``step`` that turns one batch into (loss, detached force errors) and a ``validate`` that returns the
@@ -13,15 +13,12 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from curate.models.base import Device, Model, ModelInfo
-from curate.training.data import TrainingSet
-from curate.training.result import EpochRecord, FinetuneResult
-from curate.training.settings import FinetuneMethod, TrainingSettings
+from curate.training.result import EpochLoopResult, EpochRecord
+from curate.training.settings import TrainingSettings
 
 
 class ValidationErrors(Protocol):
@@ -78,15 +75,6 @@ class ErrorSums:
             force_mae_ev_per_ang=self.force_abs / self.force_count,
             stress_mae_gpa=self.stress_abs / self.stress_count if self.stress_count else None,
         )
-
-
-@dataclass(frozen=True)
-class EpochLoopResult:
-    """What :func:`run_epochs` did: one record per epoch, the epoch whose weights were kept, training time (s)."""
-
-    history: list[EpochRecord]
-    best_epoch: int
-    train_seconds: float
 
 
 def index_batches(n_train: int, settings: TrainingSettings) -> Callable[[], Iterator[np.ndarray]]:
@@ -200,67 +188,3 @@ def parameter_to_buffer(module: Any, name: str) -> None:
     """Turn ``module``'s Parameter ``name`` back into a buffer (as the architecture saves and loads it)."""
     value = module._parameters.pop(name)
     module.register_buffer(name, value.detach().clone())
-
-
-@dataclass(frozen=True)
-class FinetuneRequest:
-    """One fine-tuning run as asked for (the arguments every ``finetune_<architecture>`` takes)."""
-
-    architecture: str
-    base: ModelInfo
-    train: TrainingSet
-    val: TrainingSet | None
-    method: FinetuneMethod
-    settings: TrainingSettings
-    device: Device
-    on_epoch: Callable[[EpochRecord], None] | None
-
-    @property
-    def validation(self) -> TrainingSet | None:
-        """The validation set that picks the best epoch; None when there is none or it is empty."""
-        return self.val if self.val is not None and len(self.val) > 0 else None
-
-    def trained_info(self) -> ModelInfo:
-        """Provenance of the in-memory fine-tuned model (no file yet): the base's names + ``+method``."""
-        base, method = self.base, self.method
-        return ModelInfo(
-            spec=f"{base.spec}+{method}",
-            name=f"{base.name}+{method}",
-            architecture=self.architecture,
-            version=f"{base.version}+{method}",
-            functional=base.functional,
-            library=base.library,
-            file="(in memory)",
-            file_sha256="unknown",
-        )
-
-    def result(
-        self,
-        model: Model,
-        save_model: Callable[[Path], str],
-        extra: dict[str, Any],
-        *,
-        trainable: int,
-        frozen: int,
-        loop: EpochLoopResult | None = None,
-        energy_scale: float | None = None,
-        seconds: float = 0.0,
-    ) -> FinetuneResult:
-        """The FinetuneResult of a trained run (``loop``) or of ``linear`` (``energy_scale``, ``seconds``)."""
-        return FinetuneResult(
-            architecture=self.architecture,
-            method=self.method,
-            base=self.base,
-            settings=self.settings,
-            model=model,
-            history=[] if loop is None else loop.history,
-            best_epoch=None if loop is None else loop.best_epoch,
-            energy_scale=energy_scale,
-            train_structures=len(self.train),
-            train_seconds=seconds if loop is None else loop.train_seconds,
-            trainable_parameters=trainable,
-            frozen_parameters=frozen,
-            data={"train": self.train.describe(), "val": None if self.val is None else self.val.describe()},
-            save_model=save_model,
-            extra=extra,
-        )

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,68 +31,15 @@ import numpy as np
 from curate.dataset.configuration import Configuration
 from curate.dataset.io import atomic_output
 from curate.errors import ConfigurationError
-from curate.models.base import Device, ModelInfo, max_atoms_for
+from curate.models.base import Device, Model, ModelInfo
 from curate.models.mace import MACEModel, heads_of, import_mace
-from curate.training.atomref import refit_by_element
-from curate.training.data import TrainingSet
-from curate.training.linear import fit_energy_scale
-from curate.training.loop import (
-    ErrorSums,
-    FinetuneRequest,
-    LoaderErrors,
-    buffer_to_parameter,
-    count_parameters,
-    parameter_to_buffer,
-    run_epochs,
-)
-from curate.training.result import EpochRecord, FinetuneResult
-from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
+from curate.training.data import TrainingSet, label_energy
+from curate.training.fine_tuner import TorchFineTuner, TrainingSteps
+from curate.training.loop import ErrorSums, LoaderErrors, buffer_to_parameter, parameter_to_buffer
+from curate.training.result import FinetuneRequest
+from curate.training.settings import FinetuneMethod, TrainingSettings
 
 MODEL_FILE = "model.model"
-
-
-def finetune_mace(
-    model: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    method: FinetuneMethod,
-    settings: TrainingSettings,
-    device: Device,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-) -> FinetuneResult:
-    """Fine-tune a MACE ``torch.nn.Module`` on ``train`` (``model`` itself is not modified).
-
-    Args:
-        model: a MACE or ScaleShiftMACE module, as loaded by :class:`curate.models.mace.MACEModel`.
-        base: provenance of ``model``.
-        train: labelled training structures (energy eV, forces eV/angstrom, stress GPa or None).
-        val: validation structures; the epoch with the lowest validation force MAE is kept (the last epoch
-            when None).
-        method: ``linear`` (energy scale s, closed form, baked into the weights), ``full`` (all weights) or
-            ``heads`` (the last ``settings.heads_trainable_blocks`` interaction+product blocks and all readouts).
-        settings: loss weights, learning-rate schedule, epochs, batch size, seed, atomref mode.
-        device: cpu or cuda.
-        on_epoch: called with each epoch's record as it finishes.
-
-    Returns:
-        A FinetuneResult whose ``model`` is a :class:`MACEModel` over the trained weights and whose
-        ``save_model(folder)`` writes ``folder/model.model`` (torch.save) and returns ``mace:<abs path>``.
-
-    Raises:
-        ConfigurationError: a structure has an element the model does not know, the model's energy cannot be
-            scaled exactly (``linear``), or ``heads_trainable_blocks`` exceeds the model's interaction blocks.
-    """
-    check_method(method)
-    if len(train) == 0:
-        raise ConfigurationError("the training set is empty")
-    import_mace()
-    check_elements(model, train)
-    if val is not None:
-        check_elements(model, val)
-    request = FinetuneRequest("mace", base, train, val, method, settings, device, on_epoch)
-    return _finetune_linear(model, request) if method == "linear" else _finetune_gradient(model, request)
 
 
 def check_elements(model: Any, data: TrainingSet) -> None:
@@ -147,85 +93,7 @@ def bake_energy_scale(model: Any, scale: float, *, head: int = 0) -> Any:
     return model
 
 
-def reference_energies(model: Any, data: TrainingSet, *, head: int = 0) -> list[float]:
-    """R = sum of the model's E0 over each structure's atoms (eV, total), the part ``linear`` does not scale."""
-    by_element = _e0_by_element(model, head=head)
-    return [float(sum(by_element[s] for s in cfg.species)) for cfg in data]
-
-
-def _finetune_linear(model: Any, request: FinetuneRequest) -> FinetuneResult:
-    start = time.perf_counter()
-    frozen = MACEModel.from_module(copy.deepcopy(model), info=request.base, device=request.device)
-    head = frozen.heads.index(frozen.head)
-    extra: dict[str, Any] = {"atomref": request.settings.atomref}
-    if request.settings.atomref == "refit":
-        extra["atomref_refit"] = refit_e0(frozen.model, request.train, head=head)
-    predictions = frozen.predict(list(request.train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
-    references = reference_energies(frozen.model, request.train, head=head)
-    scale = fit_energy_scale(request.train, predictions, request.settings, reference_energies_ev=references)
-    baked = bake_energy_scale(frozen.model, scale, head=head)
-    seconds = time.perf_counter() - start
-    adapter = MACEModel.from_module(baked, info=request.trained_info(), device=request.device)
-    extra["baked_into"] = ["scale_shift.scale", "scale_shift.shift"]
-    total = count_parameters(model.parameters())
-    return request.result(
-        adapter, _saver(adapter), extra, trainable=1, frozen=total, energy_scale=scale, seconds=seconds
-    )
-
-
 # ---------------------------------------------------------------------------------------------- full, heads
-
-
-def _finetune_gradient(model: Any, request: FinetuneRequest) -> FinetuneResult:
-    import torch
-    from mace.tools import torch_geometric
-
-    settings, device = request.settings, request.device
-    working = copy.deepcopy(model).to(device)
-    heads, head = heads_of(model)
-    head_index = heads.index(head)
-    extra: dict[str, Any] = {"atomref": settings.atomref}
-    if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_e0(working, request.train, head=head_index)
-    trainable_names = select_trainable(working, request.method, settings)
-    e0_trainable = settings.atomref == "trainable"
-    if e0_trainable:
-        buffer_to_parameter(working.atomic_energies_fn, "atomic_energies")
-    extra["trainable_modules"] = trainable_names + (["atomic_energies_fn"] if e0_trainable else [])
-
-    train_graphs = build_graphs(model, request.train)
-    generator = torch.Generator().manual_seed(settings.seed)
-    train_loader = torch_geometric.dataloader.DataLoader(
-        train_graphs, batch_size=settings.batch_size, shuffle=True, drop_last=False, generator=generator
-    )
-    validate = None
-    if request.validation is not None:
-        val_graphs = build_graphs(model, request.validation)
-        val_loader = torch_geometric.dataloader.DataLoader(val_graphs, batch_size=settings.batch_size, shuffle=False)
-        validate = functools.partial(_evaluate_loader, working, val_loader, device=device)
-    loss_fn = make_loss(settings, device=device)
-
-    def step(batch: Any) -> tuple[Any, Any]:
-        pred, batch = _forward(working, batch.to(device), training=True)
-        return loss_fn(batch, pred), (pred["forces"] - batch.forces).detach()
-
-    trainable = count_parameters(p for p in working.parameters() if p.requires_grad)
-    loop = run_epochs(
-        working,
-        batches=lambda: train_loader,
-        step=step,
-        validate=validate,
-        n_train=len(request.train),
-        settings=settings,
-        on_epoch=request.on_epoch,
-    )
-    if e0_trainable:
-        parameter_to_buffer(working.atomic_energies_fn, "atomic_energies")
-        extra["atomref_trained_ev"] = _e0_by_element(working, head=head_index)
-    e0_count = working.atomic_energies_fn.atomic_energies.numel() if e0_trainable else 0
-    frozen = count_parameters(working.parameters()) + e0_count - trainable
-    adapter = MACEModel.from_module(working, info=request.trained_info(), device=device)
-    return request.result(adapter, _saver(adapter), extra, trainable=trainable, frozen=frozen, loop=loop)
 
 
 def select_trainable(model: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
@@ -290,7 +158,7 @@ def _mace_config(cfg: Configuration, *, head: str) -> Any:
         atomic_numbers=np.array([atomic_numbers[s] for s in cfg.species]),
         positions=np.asarray(cfg.positions, dtype=float),
         properties={
-            "energy": float(cfg.energy),  # type: ignore[arg-type]
+            "energy": label_energy(cfg),
             "forces": np.asarray(cfg.forces, dtype=float),
             "stress": np.asarray(cfg.stress, dtype=float) if has_stress else None,
         },
@@ -365,51 +233,85 @@ def _evaluate_loader(model: Any, loader: Any, *, device: Device) -> LoaderErrors
 # ---------------------------------------------------------------------------------------------- E0s
 
 
-def refit_e0(model: Any, train: TrainingSet, *, head: int = 0) -> dict[str, Any]:
-    """Refit the model's E0 (eV/atom) of head ``head`` to ``train`` in place; returns a JSON-ready record.
-
-    The elements of ``train`` get mu_e from the least squares of E/N on fractional composition
-    (:func:`curate.diagnostics.reference_energies.fit_atomref`); every other element keeps its E0 shifted by the mean
-    shift (mu_refit - E0) of the fitted ones, the same rule as :mod:`curate.training.atomref` for CHGNet.
-    """
-    from ase.data import chemical_symbols
-
-    symbols = [chemical_symbols[int(z)] for z in model.atomic_numbers]
-    energies = model.atomic_energies_fn.atomic_energies.clone()
-    row = energies if energies.dim() == 1 else energies[head]
-    old = dict(zip(symbols, row.detach().cpu().tolist(), strict=True))
-    new, record = refit_by_element(old, train)
-    row[:] = _as_tensor_like(list(new.values()), row)
-    model.atomic_energies_fn.atomic_energies = energies
-    return record
-
-
-def _as_tensor_like(values: list[float], like: Any) -> Any:
-    """``values`` as a tensor with ``like``'s dtype and device."""
-    import torch
-
-    return torch.as_tensor(values, dtype=like.dtype, device=like.device)
-
-
-def _e0_by_element(model: Any, *, head: int) -> dict[str, float]:
+def e0_by_element(model: Any) -> dict[str, float]:
+    """The E0 (eV/atom) of the head curate predicts with, element -> value, in the model's element order."""
     from ase.data import chemical_symbols
 
     energies = model.atomic_energies_fn.atomic_energies.detach().cpu()
-    row = energies if energies.dim() == 1 else energies[head]
+    row = energies if energies.dim() == 1 else energies[_head_index(model)]
     return {chemical_symbols[int(z)]: float(e) for z, e in zip(model.atomic_numbers, row, strict=True)}
 
 
-# ---------------------------------------------------------------------------------------------- saving
+def set_e0(model: Any, values: Mapping[str, float]) -> None:
+    """Write the E0 (element -> eV/atom, every element of the model) of the predicting head in place."""
+    import torch
+    from ase.data import chemical_symbols
+
+    energies = model.atomic_energies_fn.atomic_energies.clone()
+    row = energies if energies.dim() == 1 else energies[_head_index(model)]
+    ordered = [values[chemical_symbols[int(z)]] for z in model.atomic_numbers]
+    row[:] = torch.as_tensor(ordered, dtype=row.dtype, device=row.device)
+    model.atomic_energies_fn.atomic_energies = energies
 
 
-def _saver(adapter: MACEModel) -> Callable[[Path], str]:
-    def save_model(folder: Path) -> str:
-        """Write ``folder/model.model`` (torch.save of the module, on CPU) and return ``mace:<abs path>``."""
+def _head_index(model: Any) -> int:
+    heads, head = heads_of(model)
+    return heads.index(head)
+
+
+# ---------------------------------------------------------------------------------------------- fresh weights
+
+
+def fresh_mace_like(model: Any, *, seed: int) -> Any:
+    """A MACE of ``model``'s class and hyper-parameters with freshly initialised weights (seeded, locally).
+
+    The hyper-parameters are mace's own reading of a model (``extract_config_mace_model``, what mace uses to
+    rebuild foundation models); E0, scale and shift are copied from ``model`` with them.
+
+    Raises:
+        ConfigurationError: a MACE class mace cannot read the hyper-parameters of (a plain ``MACE``).
+    """
+    import torch
+    from mace.tools import torch_tools
+    from mace.tools.scripts_utils import extract_config_mace_model
+
+    config = extract_config_mace_model(model)
+    if "error" in config:
+        raise ConfigurationError(f"cannot build fresh weights for a {type(model).__name__}: {config['error']}")
+    dtype = next(model.parameters()).dtype
+    with torch.random.fork_rng(devices=[]), torch_tools.default_dtype(dtype):
+        torch.manual_seed(seed)
+        return type(model)(**config)
+
+
+class MACEFineTuner(TorchFineTuner):
+    """Fine-tunes a :class:`~curate.models.mace.MACEModel` (its MACE ``torch.nn.Module``, head ``default``).
+
+    ``heads`` trains the last ``settings.heads_trainable_blocks`` interaction+product blocks and every readout
+    (:func:`select_trainable`); the saved file is ``model.model`` (``torch.save`` of the module, ``mace:FILE``).
+    """
+
+    architecture = "mace"
+    adapter = MACEModel
+    baked_into = ("scale_shift.scale", "scale_shift.shift")
+
+    def native(self, model: Model) -> Any:
+        return model.model  # type: ignore[attr-defined]
+
+    def wrap(self, native: Any, *, info: ModelInfo, device: Device) -> Model:
+        return MACEModel.from_module(native, info=info, device=device)
+
+    def check_elements(self, native: Any, data: TrainingSet) -> None:
+        import_mace()
+        check_elements(native, data)
+
+    def fresh_native(self, native: Any, *, seed: int) -> Any:
+        return fresh_mace_like(native, seed=seed)
+
+    def save_native(self, native: Any, folder: Path) -> str:
         import torch
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        module = copy.deepcopy(adapter.model).cpu()
+        module = copy.deepcopy(native).cpu()
         # a saved MACE model trains again as mace_run_train expects: gradients on
         for parameter in module.parameters():
             parameter.requires_grad_(True)
@@ -418,4 +320,53 @@ def _saver(adapter: MACEModel) -> Callable[[Path], str]:
             torch.save(module, partial)
         return f"mace:{path}"
 
-    return save_model
+    def atomref_values(self, native: Any) -> dict[str, float] | None:
+        return e0_by_element(native)
+
+    def set_atomref_values(self, native: Any, values: Mapping[str, float]) -> None:
+        set_e0(native, values)
+
+    def scale_energy(self, native: Any, scale: float) -> Any:
+        return bake_energy_scale(native, scale, head=_head_index(native))
+
+    def prepare(self, native: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
+        names = select_trainable(native, method, settings)
+        if settings.atomref == "trainable":
+            buffer_to_parameter(native.atomic_energies_fn, "atomic_energies")
+            names.append("atomic_energies_fn")
+        return names
+
+    def release(self, native: Any, settings: TrainingSettings) -> None:
+        if settings.atomref == "trainable":
+            parameter_to_buffer(native.atomic_energies_fn, "atomic_energies")
+
+    def training_steps(self, native: Any, request: FinetuneRequest) -> TrainingSteps:
+        """mace ``AtomicData`` graphs built once, batched by mace's DataLoader (shuffled by a seeded generator)."""
+        import torch
+        from mace.tools import torch_geometric
+
+        settings, device = request.settings, request.device
+        generator = torch.Generator().manual_seed(settings.seed)
+        train_loader = torch_geometric.dataloader.DataLoader(
+            build_graphs(native, request.train),  # type: ignore[arg-type]  # mace batches lists of graphs
+            batch_size=settings.batch_size,
+            shuffle=True,
+            drop_last=False,
+            generator=generator,
+        )
+        validate = None
+        if request.validation is not None:
+            val_graphs = build_graphs(native, request.validation)
+            val_loader = torch_geometric.dataloader.DataLoader(
+                val_graphs,  # type: ignore[arg-type]
+                batch_size=settings.batch_size,
+                shuffle=False,
+            )
+            validate = functools.partial(_evaluate_loader, native, val_loader, device=device)
+        loss_fn = make_loss(settings, device=device)
+
+        def step(batch: Any) -> tuple[Any, Any]:
+            pred, batch = _forward(native, batch.to(device), training=True)
+            return loss_fn(batch, pred), (pred["forces"] - batch.forces).detach()
+
+        return TrainingSteps(batches=lambda: train_loader, step=step, validate=validate)

@@ -20,32 +20,21 @@ adds zero to the stress term (its label is set to the prediction), which still c
 from __future__ import annotations
 
 import copy
-import functools
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from curate.errors import ConfigurationError
-from curate.models.base import Device, ModelInfo, max_atoms_for
+from curate.models.base import Device, Model, ModelInfo
 from curate.models.matgl import MatGLModel
-from curate.training.atomref import refit_by_element
-from curate.training.data import TrainingSet
-from curate.training.linear import fit_energy_scale
-from curate.training.loop import (
-    ErrorSums,
-    FinetuneRequest,
-    LoaderErrors,
-    buffer_to_parameter,
-    count_parameters,
-    parameter_to_buffer,
-    run_epochs,
-)
-from curate.training.result import EpochRecord, FinetuneResult
-from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
+from curate.training.data import TrainingSet, label_energy
+from curate.training.fine_tuner import TorchFineTuner, TrainingSteps
+from curate.training.loop import ErrorSums, LoaderErrors, buffer_to_parameter, parameter_to_buffer
+from curate.training.result import FinetuneRequest
+from curate.training.settings import FinetuneMethod, TrainingSettings
 
 MODEL_FOLDER = "model"
 # per model class: the interaction-block lists (block i of each list forms interaction block i) and the
@@ -56,52 +45,6 @@ HEADS_LAYOUT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "CHGNet": (("atom_graph_layers", "bond_graph_layers"), ("sitewise_readout", "final_layer")),
 }
 LOSS_NAMES = {"mse": "mse_loss", "huber": "huber_loss", "mae": "l1_loss"}
-
-
-def finetune_matgl(
-    potential: Any,
-    base: ModelInfo,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    *,
-    method: FinetuneMethod,
-    settings: TrainingSettings,
-    device: Device,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-) -> FinetuneResult:
-    """Fine-tune a matgl ``Potential`` on ``train`` (``potential`` itself is not modified).
-
-    Args:
-        potential: a ``matgl.apps.pes.Potential`` computing forces and stresses (as loaded by
-            :class:`curate.models.matgl.MatGLModel`).
-        base: provenance of ``potential``.
-        train: labelled training structures (energy eV, forces eV/angstrom, stress GPa or None).
-        val: validation structures; the epoch with the lowest validation force MAE is kept (the last epoch
-            when None).
-        method: ``linear`` (energy scale s, closed form, baked into the Potential), ``full`` (all weights) or
-            ``heads`` (the last ``settings.heads_trainable_blocks`` interaction blocks and the readout).
-        settings: loss weights, learning-rate schedule, epochs, batch size, seed, atomref mode.
-        device: cpu or cuda.
-        on_epoch: called with each epoch's record as it finishes.
-
-    Returns:
-        A FinetuneResult whose ``model`` is a :class:`MatGLModel` over the trained potential and whose
-        ``save_model(folder)`` runs ``Potential.save(folder/"model")`` and returns ``matgl:<abs path>``.
-
-    Raises:
-        ConfigurationError: a structure has an element the model does not know; ``linear`` on a potential
-            with ZBL repulsion (not linear in one scalar); ``trainable``/``refit`` atomref on a potential
-            without element_refs; ``heads`` on a model class without a known block layout or with more
-            trainable blocks asked for than it has.
-    """
-    check_method(method)
-    if len(train) == 0:
-        raise ConfigurationError("the training set is empty")
-    check_elements(potential, train)
-    if val is not None:
-        check_elements(potential, val)
-    request = FinetuneRequest("matgl", base, train, val, method, settings, device, on_epoch)
-    return _finetune_linear(potential, request) if method == "linear" else _finetune_gradient(potential, request)
 
 
 def check_elements(potential: Any, data: TrainingSet) -> None:
@@ -158,14 +101,6 @@ def bake_energy_scale(potential: Any, scale: float) -> Any:
     return potential
 
 
-def reference_energies(potential: Any, data: TrainingSet) -> list[float]:
-    """R = sum of element_refs over each structure's atoms (eV, total; 0 without element_refs)."""
-    if potential.element_refs is None:
-        return [0.0] * len(data)
-    by_element = _refs_by_element(potential)
-    return [float(sum(by_element[s] for s in cfg.species)) for cfg in data]
-
-
 def _sync_init_args(potential: Any) -> None:
     """Make the constructor arguments Potential.save records equal the current buffers."""
     args = potential._init_args
@@ -175,83 +110,7 @@ def _sync_init_args(potential: Any) -> None:
         args["element_refs"] = potential.element_refs.property_offset.detach().cpu().tolist()
 
 
-def _finetune_linear(potential: Any, request: FinetuneRequest) -> FinetuneResult:
-    start = time.perf_counter()
-    frozen = MatGLModel.from_potential(copy_potential(potential), info=request.base, device=request.device)
-    extra: dict[str, Any] = {"atomref": request.settings.atomref}
-    if request.settings.atomref == "refit":
-        extra["atomref_refit"] = refit_element_refs(frozen.potential, request.train)
-        _sync_init_args(frozen.potential)
-    predictions = frozen.predict(list(request.train.configurations), max_atoms_per_batch=max_atoms_for([frozen]))
-    references = reference_energies(frozen.potential, request.train)
-    scale = fit_energy_scale(request.train, predictions, request.settings, reference_energies_ev=references)
-    baked = bake_energy_scale(frozen.potential, scale)
-    extra["baked_into"] = ["data_std", "data_mean"]
-    seconds = time.perf_counter() - start
-    adapter = MatGLModel.from_potential(baked, info=request.trained_info(), device=request.device)
-    total = count_parameters(potential.parameters())
-    return request.result(
-        adapter, _saver(adapter), extra, trainable=1, frozen=total, energy_scale=scale, seconds=seconds
-    )
-
-
 # ---------------------------------------------------------------------------------------------- full, heads
-
-
-def _finetune_gradient(potential: Any, request: FinetuneRequest) -> FinetuneResult:
-    import torch
-    from matgl.graph.data import MGLDataLoader
-
-    settings, device = request.settings, request.device
-    working = copy_potential(potential).to(device)
-    extra: dict[str, Any] = {"atomref": settings.atomref}
-    if settings.atomref == "refit":
-        extra["atomref_refit"] = refit_element_refs(working, request.train)
-    if settings.atomref == "trainable" and working.element_refs is None:
-        raise _no_refs_error(settings.atomref)
-    trainable_names = select_trainable(working, request.method, settings)
-    refs_trainable = settings.atomref == "trainable"
-    if refs_trainable:
-        buffer_to_parameter(working.element_refs, "property_offset")
-    extra["trainable_modules"] = trainable_names + (["element_refs"] if refs_trainable else [])
-
-    train_set = build_dataset(working, request.train)
-    val_set = None if request.validation is None else build_dataset(working, request.validation)
-    generator = torch.Generator().manual_seed(settings.seed)
-    train_loader, val_loader = MGLDataLoader(
-        train_data=train_set,
-        val_data=val_set if val_set is not None else train_set,
-        batch_size=settings.batch_size,
-        num_workers=0,
-        pin_memory=False,
-        generator=generator,
-    )
-    module = _lightning_module(working, settings).to(device)  # its torchmetrics too
-
-    def step(batch: tuple) -> tuple[Any, Any]:
-        results, preds, labels = _step(module, batch, device=device)
-        return results["Total_Loss"], (preds[1] - labels[1]).detach()
-
-    trainable = count_parameters(p for p in working.parameters() if p.requires_grad)
-    loop = run_epochs(
-        working,
-        batches=lambda: train_loader,
-        step=step,
-        validate=None if val_set is None else functools.partial(_evaluate_loader, module, val_loader, device=device),
-        n_train=len(request.train),
-        settings=settings,
-        on_epoch=request.on_epoch,
-    )
-    refs_count = working.element_refs.property_offset.numel() if refs_trainable else 0
-    if refs_trainable:
-        parameter_to_buffer(working.element_refs, "property_offset")
-        extra["atomref_trained_ev"] = _refs_by_element(working)
-    _sync_init_args(working)
-    for parameter in working.parameters():  # as a freshly loaded Potential: ready to train again
-        parameter.requires_grad_(True)
-    frozen = count_parameters(working.parameters()) + refs_count - trainable
-    adapter = MatGLModel.from_potential(working, info=request.trained_info(), device=device)
-    return request.result(adapter, _saver(adapter), extra, trainable=trainable, frozen=frozen, loop=loop)
 
 
 def select_trainable(potential: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
@@ -309,7 +168,7 @@ def build_dataset(potential: Any, data: TrainingSet) -> Any:
     ]
     missing = np.full((3, 3), np.nan)
     labels = {
-        "energies": [float(c.energy) for c in data],  # type: ignore[arg-type]
+        "energies": [label_energy(c) for c in data],
         "forces": [np.asarray(c.forces, dtype=float).tolist() for c in data],
         "stresses": [(missing if c.stress is None else np.asarray(c.stress, dtype=float)).tolist() for c in data],
     }
@@ -366,52 +225,128 @@ def _evaluate_loader(module: Any, loader: Any, *, device: Device) -> LoaderError
 # ---------------------------------------------------------------------------------------------- element refs
 
 
-def refit_element_refs(potential: Any, train: TrainingSet) -> dict[str, Any]:
-    """Refit ``potential.element_refs`` (eV/atom, element_types order) to ``train`` in place; returns a record.
+def refs_by_element(potential: Any) -> dict[str, float] | None:
+    """element_refs (eV/atom), element -> value in ``element_types`` order; None without element_refs.
 
-    The elements of ``train`` get mu_e from the least squares of E/N on fractional composition
-    (:func:`curate.diagnostics.reference_energies.fit_atomref`); every other element keeps its reference shifted by the
-    mean shift (mu_refit - pretrained) of the fitted ones, the same rule as :mod:`curate.training.atomref`.
+    Raises ConfigurationError for per-state element_refs (one row per state, not one value per element).
+    """
+    if potential.element_refs is None:
+        return None
+    offsets = potential.element_refs.property_offset
+    if offsets.dim() != 1:
+        raise ConfigurationError(f"cannot use per-state element_refs of shape {tuple(offsets.shape)}")
+    return dict(zip(potential.model.element_types, offsets.detach().cpu().tolist(), strict=True))
 
-    Raises ConfigurationError when the potential has no element_refs (its energies are then absolute and a
-    composition baseline would be counted twice) or has per-state refs.
+
+def set_refs(potential: Any, values: Mapping[str, float]) -> None:
+    """Write element_refs (element -> eV/atom, every element type) in place, and the arguments save records."""
+    import torch
+
+    offsets = potential.element_refs.property_offset
+    potential.element_refs.property_offset = torch.as_tensor(
+        [values[e] for e in potential.model.element_types], dtype=offsets.dtype, device=offsets.device
+    )
+    _sync_init_args(potential)
+
+
+# ---------------------------------------------------------------------------------------------- fresh weights
+
+
+def fresh_potential_like(potential: Any, *, seed: int) -> Any:
+    """A Potential around a model of ``potential.model``'s class and constructor arguments, freshly initialised.
+
+    The model is rebuilt from the constructor arguments matgl records for saving (``_init_args``) under a
+    seeded, local torch RNG; element_refs, data_mean and data_std are copied from ``potential``.
     """
     import torch
 
-    if potential.element_refs is None:
-        raise _no_refs_error("refit")
-    offsets = potential.element_refs.property_offset
-    if offsets.dim() != 1:
-        raise ConfigurationError(f"cannot refit per-state element_refs of shape {tuple(offsets.shape)}")
-    old = _refs_by_element(potential)
-    new, record = refit_by_element(old, train)
-    potential.element_refs.property_offset = torch.as_tensor(
-        [new[e] for e in potential.model.element_types], dtype=offsets.dtype, device=offsets.device
-    )
-    return record
-
-
-def _no_refs_error(mode: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"atomref={mode} needs element_refs, and this matgl Potential has none (it predicts absolute energies); "
-        "use atomref=frozen"
-    )
-
-
-def _refs_by_element(potential: Any) -> dict[str, float]:
-    offsets = potential.element_refs.property_offset.detach().cpu().tolist()
-    return dict(zip(potential.model.element_types, offsets, strict=True))
+    model = potential.model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh_model = type(model)(**model._init_args)
+    fresh = copy_potential(potential)
+    fresh.model = fresh_model.to(next(potential.parameters()).device)
+    return fresh
 
 
 # ---------------------------------------------------------------------------------------------- saving
 
 
-def _saver(adapter: MatGLModel) -> Callable[[Path], str]:
-    def save_model(folder: Path) -> str:
-        """``Potential.save(folder/"model")`` of a CPU copy; returns ``matgl:<abs path>``."""
-        path = (Path(folder) / MODEL_FOLDER).resolve()
-        potential = copy_potential(adapter.potential).cpu()
-        potential.save(path)
+class MatGLFineTuner(TorchFineTuner):
+    """Fine-tunes a :class:`~curate.models.matgl.MatGLModel` (its ``matgl.apps.pes.Potential``).
+
+    ``heads`` trains the last ``settings.heads_trainable_blocks`` blocks of the model's block lists and its
+    readout (:data:`HEADS_LAYOUT`); the saved folder is ``model/`` (``Potential.save``, ``matgl:DIR``).
+    """
+
+    architecture = "matgl"
+    adapter = MatGLModel
+    baked_into = ("data_std", "data_mean")
+
+    def native(self, model: Model) -> Any:
+        return model.potential  # type: ignore[attr-defined]
+
+    def wrap(self, native: Any, *, info: ModelInfo, device: Device) -> Model:
+        return MatGLModel.from_potential(native, info=info, device=device)
+
+    def copy(self, native: Any) -> Any:
+        return copy_potential(native)
+
+    def check_elements(self, native: Any, data: TrainingSet) -> None:
+        check_elements(native, data)
+
+    def fresh_native(self, native: Any, *, seed: int) -> Any:
+        return fresh_potential_like(native, seed=seed)
+
+    def save_native(self, native: Any, folder: Path) -> str:
+        path = (folder / MODEL_FOLDER).resolve()
+        copy_potential(native).cpu().save(path)
         return f"matgl:{path}"
 
-    return save_model
+    def atomref_values(self, native: Any) -> dict[str, float] | None:
+        return refs_by_element(native)
+
+    def set_atomref_values(self, native: Any, values: Mapping[str, float]) -> None:
+        set_refs(native, values)
+
+    def scale_energy(self, native: Any, scale: float) -> Any:
+        return bake_energy_scale(native, scale)
+
+    def prepare(self, native: Any, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
+        names = select_trainable(native, method, settings)
+        if settings.atomref == "trainable":
+            buffer_to_parameter(native.element_refs, "property_offset")
+            names.append("element_refs")
+        return names
+
+    def release(self, native: Any, settings: TrainingSettings) -> None:
+        if settings.atomref == "trainable":
+            parameter_to_buffer(native.element_refs, "property_offset")
+        _sync_init_args(native)
+
+    def training_steps(self, native: Any, request: FinetuneRequest) -> TrainingSteps:
+        """matgl graphs built once (MGLDataset), batched by MGLDataLoader; matgl's Lightning loss."""
+        import torch
+        from matgl.graph.data import MGLDataLoader
+
+        settings, device = request.settings, request.device
+        train_set = build_dataset(native, request.train)
+        val_set = None if request.validation is None else build_dataset(native, request.validation)
+        train_loader, val_loader = MGLDataLoader(
+            train_data=train_set,
+            val_data=val_set if val_set is not None else train_set,
+            batch_size=settings.batch_size,
+            num_workers=0,
+            pin_memory=False,
+            generator=torch.Generator().manual_seed(settings.seed),
+        )
+        module = _lightning_module(native, settings).to(device)  # its torchmetrics too
+
+        def step(batch: tuple) -> tuple[Any, Any]:
+            results, preds, labels = _step(module, batch, device=device)
+            return results["Total_Loss"], (preds[1] - labels[1]).detach()
+
+        def validate() -> LoaderErrors:
+            return _evaluate_loader(module, val_loader, device=device)
+
+        return TrainingSteps(batches=lambda: train_loader, step=step, validate=None if val_set is None else validate)

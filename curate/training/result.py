@@ -1,4 +1,4 @@
-"""What a fine-tuning run returns: the per-epoch history, the trained model, and how to save it."""
+"""A fine-tuning run as asked for, and what it returns: the per-epoch history, the trained model, how to save it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.models.base import Model, ModelInfo
-from curate.training.settings import TrainingSettings
+from curate.models.base import Device, Model, ModelInfo
+from curate.training.data import TrainingSet
+from curate.training.settings import FinetuneMethod, TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,76 @@ class FinetuneResult:
             "history": [r.as_dict() for r in self.history],
             "extra": self.extra,
         }
+
+
+@dataclass(frozen=True)
+class EpochLoopResult:
+    """What :func:`curate.training.loop.run_epochs` did: per-epoch records, the epoch kept, training time (s)."""
+
+    history: list[EpochRecord]
+    best_epoch: int
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """One fine-tuning run as asked for (what :meth:`curate.training.fine_tuner.FineTuner.finetune` was given)."""
+
+    architecture: str
+    base: ModelInfo
+    train: TrainingSet
+    val: TrainingSet | None
+    method: FinetuneMethod
+    settings: TrainingSettings
+    device: Device
+    on_epoch: Callable[[EpochRecord], None] | None
+
+    @property
+    def validation(self) -> TrainingSet | None:
+        """The validation set that picks the best epoch; None when there is none or it is empty."""
+        return self.val if self.val is not None and len(self.val) > 0 else None
+
+    def trained_info(self) -> ModelInfo:
+        """Provenance of the in-memory fine-tuned model (no file yet): the base's names + ``+method``."""
+        base, method = self.base, self.method
+        return ModelInfo(
+            spec=f"{base.spec}+{method}",
+            name=f"{base.name}+{method}",
+            architecture=self.architecture,
+            version=f"{base.version}+{method}",
+            functional=base.functional,
+            library=base.library,
+            file="(in memory)",
+            file_sha256="unknown",
+        )
+
+    def result(
+        self,
+        model: Model,
+        save_model: Callable[[Path], str],
+        extra: dict[str, Any],
+        *,
+        trainable: int,
+        frozen: int,
+        loop: EpochLoopResult | None = None,
+        energy_scale: float | None = None,
+        seconds: float = 0.0,
+    ) -> FinetuneResult:
+        """The FinetuneResult of a trained run (``loop``) or of ``linear`` (``energy_scale``, ``seconds``)."""
+        return FinetuneResult(
+            architecture=self.architecture,
+            method=self.method,
+            base=self.base,
+            settings=self.settings,
+            model=model,
+            history=[] if loop is None else loop.history,
+            best_epoch=None if loop is None else loop.best_epoch,
+            energy_scale=energy_scale,
+            train_structures=len(self.train),
+            train_seconds=seconds if loop is None else loop.train_seconds,
+            trainable_parameters=trainable,
+            frozen_parameters=frozen,
+            data={"train": self.train.describe(), "val": None if self.val is None else self.val.describe()},
+            save_model=save_model,
+            extra=extra,
+        )

@@ -19,17 +19,9 @@ import pytest
 from curate.dataset.configuration import Configuration, configurations_to_batch
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, InputError
-from curate.experiments.correction_gain import (
-    check_experiment_inputs,
-    gains_over_random,
-    load_role,
-    mean_std,
-    run_correction_gain,
-    softening_error,
-    spread_over_random,
-    validation_split,
-)
+from curate.experiments.correction_gain import check_experiment_inputs, load_role, run_correction_gain, validation_split
 from curate.experiments.correction_report import report_markdown, write_report
+from curate.experiments.gains import gains_over_random, mean_std, softening_error, spread_over_random
 from curate.sources.ingest import import_paths
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.evaluate import Metrics

@@ -1,8 +1,8 @@
 """Scaling experiment: power-law fit, split and nested subsets, resume after a kill, report, real CHGNet run, CLI.
 
-Most tests inject a stub trainer whose model errs by a planted power law, MAE = a * N^-0.35, so every number
-the pipeline reports has a known answer and no uMLIP is loaded; one test trains the real chgnet@0.3.0 on the
-89 MatPES r2SCAN elemental structures.
+Most tests pass (or, for the CLI, register) a planted fine-tuner whose model errs by a planted power law,
+MAE = a * N^-0.35, so every number the pipeline reports has a known answer and nothing is trained; one test
+trains the real chgnet@0.3.0 on the 89 MatPES r2SCAN elemental structures.
 """
 
 from __future__ import annotations
@@ -18,19 +18,15 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.errors import ConfigurationError
-from curate.experiments.scaling import (
-    R2SCAN_SETTINGS,
-    RESULTS_FILE,
-    ScalingPlan,
-    fit_power_law,
-    read_results,
-    run_scaling,
-    split_target,
-)
+from curate.experiments.power_law import fit_power_law
+from curate.experiments.scaling import R2SCAN_SETTINGS, SCALING_METHODS, ScalingPlan, run_scaling, split_target
 from curate.experiments.scaling_report import scaling_report, write_report
-from curate.models.base import ModelInfo, Prediction
+from curate.experiments.scaling_results import RESULTS_FILE, read_results
+from curate.models.base import Model, ModelInfo, Prediction
 from curate.training.data import TrainingSet, load_training_set, material_key
-from curate.training.result import FinetuneResult
+from curate.training.fine_tuner import FineTuner, fresh_info
+from curate.training.registry import register
+from curate.training.result import EpochLoopResult, FinetuneRequest, FinetuneResult
 
 PLANTED_EXPONENT = 0.35
 # planted prefactors (eV/atom, eV/A) per (starting point, AtomRef mode): scratch worst, refit best
@@ -58,8 +54,11 @@ class PlantedErrorModel:
 
     device = "cpu"
 
-    def __init__(self, energy_error_ev_per_atom: float, force_error_ev_per_ang: float):
-        self.info = BASE
+    def __init__(
+        self, energy_error_ev_per_atom: float, force_error_ev_per_ang: float, *, info: ModelInfo = BASE, fresh=False
+    ):
+        self.info = info
+        self.fresh = fresh  # made by PlantedFineTuner.fresh_copy
         self.energy_error = energy_error_ev_per_atom
         self.force_error = force_error_ev_per_ang
 
@@ -74,41 +73,46 @@ class PlantedErrorModel:
         ]
 
 
-class StubTrainer:
-    """finetune_chgnet's signature; the trained model errs by PREFACTORS * N^-0.35. Records every call."""
+PRETRAINED = PlantedErrorModel(0.0, 0.0)
 
-    def __init__(self) -> None:
+
+class PlantedFineTuner(FineTuner):
+    """Trains nothing: the model it returns errs by PREFACTORS * N^-0.35; fresh copies are marked. Records calls."""
+
+    architecture = "chgnet"
+
+    def __init__(self, architecture: str = "chgnet") -> None:
+        self.architecture = architecture  # type: ignore[misc]
         self.calls: list[tuple[str, str, int]] = []
 
-    def __call__(self, model: Any, base: ModelInfo, train: TrainingSet, val: Any, **kw: Any) -> FinetuneResult:
-        start = "fresh" if base.spec.startswith("fresh:") else "pretrained"
-        settings = kw["settings"]
-        assert kw["method"] == "full"
-        assert (model == "fresh-model") == (start == "fresh")
+    def supports(self, model: Model) -> bool:
+        return model.info.architecture == self.architecture
+
+    def fresh_copy(self, model: Model, *, seed: int) -> Model:
+        return PlantedErrorModel(0.0, 0.0, info=fresh_info(model.info, seed=seed), fresh=True)
+
+    def save(self, model: Model, folder: Path) -> str:
+        return ""
+
+    def run(self, model: Model, request: FinetuneRequest) -> FinetuneResult:
+        start = "fresh" if model.info.spec.startswith("fresh:") else "pretrained"
+        settings, train = request.settings, request.train
+        assert request.method == "full"
+        assert getattr(model, "fresh", False) == (start == "fresh")
         self.calls.append((start, settings.atomref, len(train)))
         a_e, a_f = PREFACTORS[(start, settings.atomref)]
         scale = len(train) ** -PLANTED_EXPONENT
-        return FinetuneResult(
-            architecture="chgnet",
-            method="full",
-            base=base,
-            settings=settings,
-            model=PlantedErrorModel(a_e * scale, a_f * scale),
-            history=[],
-            best_epoch=settings.epochs,
-            energy_scale=None,
-            train_structures=len(train),
-            train_seconds=0.0,
-            trainable_parameters=1,
-            frozen_parameters=0,
-            data={},
-            save_model=lambda folder: "",
-            extra={"train_ids": list(train.ids)},
+        return request.result(
+            PlantedErrorModel(a_e * scale, a_f * scale),
+            self.save_model,
+            {"train_ids": list(train.ids)},
+            trainable=1,
+            frozen=0,
+            loop=EpochLoopResult(history=[], best_epoch=settings.epochs, train_seconds=0.0),
         )
 
-
-def fresh_stub(model: Any, *, seed: int) -> str:
-    return "fresh-model"
+    def save_model(self, folder: Path) -> str:
+        return ""
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +130,8 @@ def target(r2scan_elements: Path) -> TrainingSet:
     return load_training_set(r2scan_elements)
 
 
-def _run(target: TrainingSet, out: Path, plan: ScalingPlan, trainer: StubTrainer, **kw: Any):  # type: ignore[no-untyped-def]
-    return run_scaling(
-        target, pretrained="gga-model", base=BASE, plan=plan, out=out, trainer=trainer, fresh_model=fresh_stub, **kw
-    )
+def _run(target: TrainingSet, out: Path, plan: ScalingPlan, trainer: PlantedFineTuner, **kw: Any):  # type: ignore[no-untyped-def]
+    return run_scaling(target, pretrained=PRETRAINED, plan=plan, out=out, fine_tuner=trainer, **kw)
 
 
 def test_power_law_fit_recovers_planted_exponent() -> None:
@@ -170,7 +172,7 @@ def test_split_is_by_material_and_subsets_are_nested(target: TrainingSet) -> Non
 
 def test_resume_skips_finished_points_and_a_killed_run_finishes_the_rest(target: TrainingSet, tmp_path: Path) -> None:
     plan = ScalingPlan(methods=("scratch", "tl-frozen-ref", "tl-refit-ref"), sizes=(5, 10, 20), settings=TINY)
-    trainer = StubTrainer()
+    trainer = PlantedFineTuner()
 
     class Killed(Exception):
         pass
@@ -185,7 +187,7 @@ def test_resume_skips_finished_points_and_a_killed_run_finishes_the_rest(target:
     assert len(saved) == 4  # every finished point survived the kill, the 4th included
     stamps = {(r["method"], r["n_train"]): r["finished_at"] for r in saved}
 
-    resumed = StubTrainer()
+    resumed = PlantedFineTuner()
     run = _run(target, tmp_path, plan, resumed)
     assert run.computed == 5 and len(resumed.calls) == 5
     assert sorted(c[2] for c in resumed.calls) == [10, 10, 20, 20, 20]  # only the missing points
@@ -194,7 +196,7 @@ def test_resume_skips_finished_points_and_a_killed_run_finishes_the_rest(target:
         (r["method"], r["n_train"]): r["finished_at"] for r in run.rows if (r["method"], r["n_train"]) in stamps
     } == stamps
 
-    again = StubTrainer()
+    again = PlantedFineTuner()
     rerun = _run(target, tmp_path, plan, again)
     assert rerun.computed == 0 and again.calls == []
     assert [r["finished_at"] for r in rerun.rows] == [r["finished_at"] for r in run.rows]
@@ -222,29 +224,29 @@ def test_changed_settings_are_refused_unless_overwrite_and_new_seeds_extend(
     target: TrainingSet, tmp_path: Path
 ) -> None:
     plan = ScalingPlan(methods=("tl-refit-ref",), sizes=(5, 10), settings=TINY)
-    _run(target, tmp_path, plan, StubTrainer())
+    _run(target, tmp_path, plan, PlantedFineTuner())
     changed = ScalingPlan(methods=("tl-refit-ref",), sizes=(5, 10), settings=TINY.with_changes(epochs=2))
     with pytest.raises(ConfigurationError, match=r"training\.epochs"):
-        _run(target, tmp_path, changed, StubTrainer())
+        _run(target, tmp_path, changed, PlantedFineTuner())
     other_split = ScalingPlan(methods=("tl-refit-ref",), sizes=(5,), settings=TINY, split_fractions=(7, 2, 1))
     with pytest.raises(ConfigurationError, match="split_fractions"):
-        _run(target, tmp_path, other_split, StubTrainer())
+        _run(target, tmp_path, other_split, PlantedFineTuner())
 
     reseeded = ScalingPlan(methods=("tl-refit-ref",), sizes=(5, 10), settings=TINY.with_changes(seed=1))
-    trainer = StubTrainer()
+    trainer = PlantedFineTuner()
     run = _run(target, tmp_path, reseeded, trainer)
     assert run.computed == 2 and len(run.table_rows) == 4  # another seed adds points to the same table
     assert sorted((r["seed"], r["n_train"]) for r in run.table_rows) == [(0, 5), (0, 10), (1, 5), (1, 10)]
 
-    overwritten = _run(target, tmp_path, changed, StubTrainer(), overwrite=True)
+    overwritten = _run(target, tmp_path, changed, PlantedFineTuner(), overwrite=True)
     assert overwritten.computed == 2 and len(read_results(tmp_path / RESULTS_FILE)[0]) == 2
-    assert _run(target, tmp_path, changed, StubTrainer(), overwrite=True).computed == 0  # its own points kept
+    assert _run(target, tmp_path, changed, PlantedFineTuner(), overwrite=True).computed == 0  # its own points kept
 
 
 def test_report_fits_planted_exponent_per_method(target: TrainingSet, tmp_path: Path) -> None:
     methods = ("scratch", "tl-trainable-ref", "tl-frozen-ref", "tl-refit-ref")
     plan = ScalingPlan(methods=methods, sizes=(4, 8, 16, 32, 64), settings=TINY)
-    run = _run(target, tmp_path, plan, StubTrainer())
+    run = _run(target, tmp_path, plan, PlantedFineTuner())
     report = scaling_report(
         run.table_rows, plan=plan, base=BASE, target=target, split=run.split, command="test", device="cpu"
     )
@@ -290,12 +292,13 @@ def test_refitted_atomref_beats_frozen_gga_atomref_on_r2scan(target: TrainingSet
     the mean offset. The validation elements are absent from training (each element is its own material),
     so they get the pretrained reference plus the mean shift: better, far from perfect.
     """
-    from curate.experiments.scaling import load_pretrained_chgnet
+    from curate.experiments.scaling import load_pretrained
 
-    model, info = load_pretrained_chgnet("chgnet@0.3.0", device="cpu")
+    pretrained = load_pretrained("chgnet@0.3.0", device="cpu")
+    model = pretrained.model  # type: ignore[attr-defined]
     gga_atomref = model.composition_model.fc.weight.detach().clone()
     plan = ScalingPlan(methods=("tl-frozen-ref", "tl-refit-ref"), sizes=(8, 24), settings=TINY)
-    run = run_scaling(target, pretrained=model, base=info, plan=plan, out=tmp_path, device="cpu")
+    run = run_scaling(target, pretrained=pretrained, plan=plan, out=tmp_path, device="cpu")
     rows = {(r["method"], r["n_train"]): r for r in run.rows}
     assert len(rows) == 4
     for n in (8, 24):
@@ -311,6 +314,54 @@ def test_refitted_atomref_beats_frozen_gga_atomref_on_r2scan(target: TrainingSet
     assert bool((model.composition_model.fc.weight == gga_atomref).all())  # each point trained a copy
 
 
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["mace", "matgl"])
+def test_every_method_runs_for_mace_and_matgl(architecture: str, shared_data: Path, tmp_path: Path) -> None:
+    """Tiny random MACE and M3GNet (with reference energies) through all four methods, scratch included.
+
+    Target: the 10 real Si64 MD frames (PBE, 2000 K), each frame its own group for the split (8:1:1), so the
+    validation and test frames carry forces; one epoch at N = 3. Seed 1: the tiny models were drawn with
+    seed 0, so seed 0 would draw the very same "fresh" weights.
+    """
+    import dataclasses
+
+    from curate.experiments.scaling import load_pretrained
+    from curate.sources.ingest import import_paths
+
+    from ..models.builders import build_mace_file
+    from ..training.conftest import SI64_MD, build_m3gnet_dir
+
+    import_paths([shared_data / SI64_MD], format_name="vasp", out=tmp_path / "si64")
+    frames = load_training_set(tmp_path / "si64")
+    target = TrainingSet(
+        tuple(dataclasses.replace(c, material_id=f"frame-{k}") for k, c in enumerate(frames)),
+        frames.ids,
+        frames.origin,
+        frames.content_hash,
+    )
+    if architecture == "mace":
+        spec = f"mace:{build_mace_file(tmp_path / 'tiny.model')}"
+    else:
+        spec = f"matgl:{build_m3gnet_dir(tmp_path / 'm3gnet')}"
+    pretrained = load_pretrained(spec, device="cpu")
+    plan = ScalingPlan(methods=SCALING_METHODS, sizes=(3,), settings=TINY.with_changes(seed=1))
+    run = run_scaling(target, pretrained=pretrained, plan=plan, out=tmp_path / "run", device="cpu")
+    assert run.computed == 4 and run.split.describe()["val"]["structures"] == 1
+    rows = {(r["method"], r["n_train"]): r for r in run.rows}
+    for (method, n), row in rows.items():
+        extra = json.loads(row["extra_json"])
+        assert row["epochs"] == 1 and row["atomref"] == plan.settings_for(method).atomref
+        assert math.isfinite(row["val_energy_mae_ev_per_atom"]) and math.isfinite(row["test_force_mae_ev_per_ang"])
+        refit = method in ("scratch", "tl-refit-ref")
+        assert ("atomref_refit" in extra) == refit
+        assert not refit or extra["atomref_refit"]["num_structures"] == n
+    # scratch trains the same weights as transfer learning, from other starting values
+    scratch, transfer = rows[("scratch", 3)], rows[("tl-refit-ref", 3)]
+    assert scratch["trainable_parameters"] == transfer["trainable_parameters"]
+    assert scratch["val_force_mae_ev_per_ang"] != transfer["val_force_mae_ev_per_ang"]
+
+
 def test_cli_help_teaches_methods_and_options() -> None:
     result = CliRunner().invoke(main, ["scaling", "--help"])
     assert result.exit_code == 0, result.output
@@ -319,21 +370,24 @@ def test_cli_help_teaches_methods_and_options() -> None:
         assert text in result.output, text
 
 
-def test_cli_tiny_run_writes_table_and_report(
-    r2scan_elements: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import curate.experiments.scaling as scaling
-    import curate.training.chgnet_finetune as chgnet_finetune
+@pytest.mark.model
+@pytest.mark.slow
+def test_cli_tiny_run_writes_table_and_report(r2scan_elements: Path, tmp_path: Path) -> None:
+    """The command loads --pretrained (a tiny random MACE file) and trains through the fine-tuner registered for
+    its architecture: the planted one, registered for mace for the length of the test."""
+    from ..models.builders import build_mace_file
 
-    trainer = StubTrainer()
-    monkeypatch.setattr(scaling, "load_pretrained_chgnet", lambda spec, device: ("gga-model", BASE))
-    monkeypatch.setattr(chgnet_finetune, "finetune_chgnet", trainer)
-    monkeypatch.setattr(chgnet_finetune, "fresh_chgnet_like", fresh_stub)
+    pretrained = f"mace:{build_mace_file(tmp_path / 'tiny.model')}"
+    with register(PlantedFineTuner("mace")) as trainer:
+        _cli_tiny_run(r2scan_elements, tmp_path, trainer, pretrained)
+
+
+def _cli_tiny_run(r2scan_elements: Path, tmp_path: Path, trainer: PlantedFineTuner, pretrained: str) -> None:
     out = tmp_path / "run"
 
     def invoke(sizes: str = "20,5,10", epochs: str = "1"):  # type: ignore[no-untyped-def]
         args = ["scaling", "--target", str(r2scan_elements), "--sizes", sizes, "--methods", "scratch,tl-refit-ref",
-                "--epochs", epochs, "--device", "cpu", "--out", str(out)]  # fmt: skip
+                "--epochs", epochs, "--device", "cpu", "--out", str(out), "--pretrained", pretrained]  # fmt: skip
         return CliRunner().invoke(main, args)
 
     result = invoke()
