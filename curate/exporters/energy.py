@@ -150,7 +150,7 @@ class MP2020Corrections:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # spglib's, once per call of sulfide_type
             if "O" in cfg.species:
-                data["oxide_type"] = oxide_type(structure, 1.05)  # the cut-off MP2020 itself uses
+                data["oxide_type"] = str(oxide_type(structure, 1.05))  # the cut-off MP2020 itself uses
             if "S" in cfg.species:
                 data["sulfide_type"] = sulfide_type(structure)
         key = (tuple(sorted(Counter(cfg.species).items())), run_type, tuple(hubbards.items()), *sorted(data.items()))

@@ -283,6 +283,8 @@ class AseImporter:
         import ase.db
         import lmdb
 
+        database_errors: tuple[type[BaseException], ...] = (sqlite3.Error, lmdb.Error, *_FRAME_ERRORS)
+
         index = 0
         # read-only and without a lock file, as fairchem opens them: shared data sets sit on read-only storage
         connect_args = {"readonly": True} if file_format == ASELMDB else {}
@@ -298,7 +300,7 @@ class AseImporter:
                     atoms.info.update(row.key_value_pairs)
                     atoms.info.update(row.get("data") or {})
                     yield from _frame_item(atoms, display_name=display_name, index=index, options=options)
-        except (sqlite3.Error, lmdb.Error, *_FRAME_ERRORS) as exc:
+        except database_errors as exc:
             raise InputError(
                 f"ASE ({file_format}) cannot read on ({type(exc).__name__}: {exc})",
                 file=display_name,
