@@ -54,6 +54,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
       curate label DIR --vasp-inputs OUT        MP-compatible VASP inputs (or -m SPEC --out DIR labels)
       curate finetune -m chgnet@0.3.0 --train DIR --method linear --out M   fine-tune; prints the new model spec
       curate correction-gain --pool P --correction C --benchmark B -m SPEC   chosen set vs random sets of its size
+      curate learning-curve --pool P --benchmark B -m SPEC -o R   held-out error vs budget, strategies vs random
       curate scaling --target DIR --sizes 100,300,1000 --out R   GGA -> r2SCAN transfer: MAE vs N per method
       curate publish DIR --repo ORG/NAME        Hugging Face dataset repo + card with bias metrics (--dry-run --out)
       curate pull hf ORG/NAME --out DIR         a published dataset (or release folder) back into curate
@@ -78,6 +79,7 @@ def _register() -> None:
         import_cmd,
         info_cmd,
         label_cmd,
+        learning_curve_cmd,
         pair_report_cmd,
         predict_cmd,
         publish_cmd,
@@ -103,6 +105,7 @@ def _register() -> None:
         finetune_cmd,
         correction_gain_cmd,
         scaling_cmd,
+        learning_curve_cmd,
         export_cmd,
         publish_cmd,
         demo_cmd,

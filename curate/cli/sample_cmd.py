@@ -34,7 +34,8 @@ from sampling.selection import STRATEGIES
     default="greedy",
     show_default=True,
     help="greedy: most disagreement first with a diversity guard; fps: farthest-point; "
-    "direct: PCA+BIRCH clusters; random: seeded baseline.",
+    "direct: PCA+BIRCH clusters; herding: picks whose --score-weighted distribution matches the pool's "
+    "(the set a linear correction should be fitted on; see curate learning-curve); random: seeded baseline.",
 )
 @click.option(
     "--score",

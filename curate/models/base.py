@@ -41,6 +41,22 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class Description:
+    """What one pass of a model says about N structures beyond its labels.
+
+    Attributes:
+        predictions: one :class:`Prediction` per structure, input order.
+        features: the model's own structure features (the pooled representation its readout reads), (N, d).
+        reference_energies_ev: the composition-only part R of each predicted energy (elemental reference
+            energies, eV per structure); the interaction energy is ``prediction.energy - R``.
+    """
+
+    predictions: list[Prediction]
+    features: np.ndarray
+    reference_energies_ev: np.ndarray
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """Provenance of a loaded model, written next to every prediction it makes.
 
@@ -125,6 +141,18 @@ class SharesGraphs(Protocol):
         self, graphs: Sequence[Any], nsites: Sequence[int], *, max_atoms_per_batch: int
     ) -> list[Prediction]:
         """Predict from graphs built by any model with the same :meth:`graph_key`."""
+        ...
+
+
+@runtime_checkable
+class DescribesStructures(Protocol):
+    """A model that can also return its own structure features and reference energies in its prediction pass."""
+
+    info: ModelInfo
+    device: Device
+
+    def describe(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> Description:
+        """Predictions, features (N, d) and reference energies (N,), eV, for ``structures``."""
         ...
 
 

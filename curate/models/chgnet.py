@@ -11,6 +11,7 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from curate.dataset.configuration import Configuration
 from curate.dataset.io import sha256_of_path
 from curate.errors import ConfigurationError, InputError
-from curate.models.base import Device, ModelInfo, Prediction, atom_batches
+from curate.models.base import Description, Device, ModelInfo, Prediction, atom_batches
 
 CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")
 CHGNET_FUNCTIONALS = {"0.3.0": "PBE", "0.2.0": "PBE", "r2scan": "r2SCAN"}
@@ -54,6 +55,15 @@ def _weights_frozen(model: Any) -> Iterator[None]:
     finally:
         for p in trainable:
             p.requires_grad_(True)
+
+
+@dataclass(frozen=True)
+class _Described:
+    """One structure's prediction, crystal features (or None) and AtomRef energy (eV)."""
+
+    prediction: Prediction
+    features: np.ndarray | None
+    reference_energy_ev: float
 
 
 class CHGNetModel:
@@ -161,9 +171,29 @@ class CHGNetModel:
         On the CPU a forward pass holds at most :data:`CPU_BATCH_ATOMS` atoms (or ``max_atoms_per_batch``
         when smaller); a larger structure gets a pass of its own.
         """
+        return [d.prediction for d in self._run_batches(graphs, nsites, max_atoms_per_batch, with_features=False)]
+
+    def describe(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> Description:
+        """Predictions plus the model's own structure features and reference energies, in one pass.
+
+        Features are CHGNet's crystal features (the pooled atom features its energy readout reads), shape
+        (N, 64); reference energies are its AtomRef (composition model) energies, eV per structure.
+        """
+        graphs = self.build_graphs(structures)
+        nsites = [c.nsites for c in structures]
+        described = self._run_batches(graphs, nsites, max_atoms_per_batch, with_features=True)
+        return Description(
+            predictions=[d.prediction for d in described],
+            features=np.array([d.features for d in described], dtype=np.float64).reshape(len(described), -1),
+            reference_energies_ev=np.array([d.reference_energy_ev for d in described], dtype=np.float64),
+        )
+
+    def _run_batches(
+        self, graphs: Sequence[Any], nsites: Sequence[int], max_atoms_per_batch: int, *, with_features: bool
+    ) -> list[_Described]:
         if self.device == "cpu":
             max_atoms_per_batch = min(max_atoms_per_batch, CPU_BATCH_ATOMS)
-        out: list[Prediction | None] = [None] * len(graphs)
+        out: list[_Described | None] = [None] * len(graphs)
         # CHGNet runs its bond and angle layers only when the batch has angles at all; a structure without
         # angles (e.g. small Li cells: no two bonds under 3 A) then gets a different energy in a mixed batch
         # than alone (0.74 eV for a 3-atom Li cell with 0.2.0). Batching such structures among themselves
@@ -174,11 +204,12 @@ class CHGNetModel:
             for subset in (with_angles, without):
                 for batch in atom_batches([nsites[i] for i in subset], max_atoms_per_batch):
                     indices = [subset[j] for j in batch]
-                    for i, prediction in zip(indices, self._forward_efs([graphs[i] for i in indices]), strict=True):
-                        out[i] = prediction
-        return [p for p in out if p is not None]
+                    results = self._forward_efs([graphs[i] for i in indices], with_features=with_features)
+                    for i, described in zip(indices, results, strict=True):
+                        out[i] = described
+        return [d for d in out if d is not None]
 
-    def _forward_efs(self, graphs: Sequence[Any]) -> list[Prediction]:
+    def _forward_efs(self, graphs: Sequence[Any], *, with_features: bool = False) -> list[_Described]:
         """One forward and one backward pass over a batch of graphs.
 
         The same computation as ``CHGNet.forward(task="efs")``: F = -dE/dx, sigma = (1/V) dE/d(strain) x
@@ -192,7 +223,9 @@ class CHGNetModel:
         model = self.model
         device = next(model.parameters()).device
         graphs = [g.to(device) for g in graphs]
-        raw, total, grads, batched = interaction_energy_and_gradients(model, graphs, create_graph=False)
+        raw, total, grads, batched = interaction_energy_and_gradients(
+            model, graphs, create_graph=False, return_crystal_feas=with_features
+        )
         atoms = raw["atoms_per_graph"]
         # a model without a composition model (AtomRef) predicts the interaction energy alone
         composition = None if model.composition_model is None else model.composition_model(graphs).detach()
@@ -211,7 +244,10 @@ class CHGNetModel:
                 energy = float(total[k] if composition is None else total[k] + composition[k])
             forces = (-grads[k]).detach().cpu().numpy().astype(np.float64).reshape(n_atoms, 3)
             stress = (grads[n + k] * (160.21766208 / volumes[k])).detach().cpu().numpy().astype(np.float64)
-            out.append(Prediction(energy=energy, forces=forces, stress=stress.reshape(3, 3)))
+            prediction = Prediction(energy=energy, forces=forces, stress=stress.reshape(3, 3))
+            reference = 0.0 if composition is None else float(composition[k]) * n_atoms
+            features = raw["crystal_fea"][k].detach().cpu().numpy().astype(np.float64) if with_features else None
+            out.append(_Described(prediction, features, reference))
         return out
 
     def predict(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> list[Prediction]:
@@ -221,7 +257,7 @@ class CHGNetModel:
 
 
 def interaction_energy_and_gradients(
-    model: Any, graphs: Sequence[Any], *, create_graph: bool
+    model: Any, graphs: Sequence[Any], *, create_graph: bool, return_crystal_feas: bool = False
 ) -> tuple[dict[str, Any], Any, tuple[Any, ...], Any]:
     """CHGNet's network energy of a batch and its gradient with respect to every position and strain.
 
@@ -248,7 +284,7 @@ def interaction_energy_and_gradients(
             angle_basis_expansion=model.angle_basis_expansion,
             compute_stress=True,
         )
-    raw = model._compute(batched, compute_force=False, compute_stress=False)
+    raw = model._compute(batched, compute_force=False, compute_stress=False, return_crystal_feas=return_crystal_feas)
     # _compute returns eV/atom for intensive models; dE/dx needs the total energy
     total = raw["e"] * raw["atoms_per_graph"] if model.is_intensive else raw["e"]
     grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains], create_graph=create_graph)

@@ -8,14 +8,18 @@ from sampling.selection.base import CandidatePool, IdOrdered, Pick, Selector
 from sampling.selection.direct import DirectSampling
 from sampling.selection.fps import FarthestPoint
 from sampling.selection.greedy import GreedyUncertainty
+from sampling.selection.herding import InformationHerding
 from sampling.selection.random_baseline import RandomBaseline
 
-Strategy = Literal["greedy", "fps", "direct", "random"]
+Strategy = Literal["greedy", "fps", "direct", "herding", "random"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 def make_selector(name: str, *, score: str = "force_std_max", min_distance: float = 0.0) -> Selector:
-    """The selector registered as ``name`` (``greedy`` uses ``score`` and the ``min_distance`` guard).
+    """The selector registered as ``name``.
+
+    ``greedy`` ranks by ``score`` with the ``min_distance`` guard; ``fps`` starts from the highest ``score``;
+    ``herding`` weights candidates by ``score`` (for a linear correction: ``force_information``).
 
     Every selector runs on the pool sorted by id (:class:`IdOrdered`), so picks never depend on input order.
     """
@@ -26,6 +30,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
         selector = FarthestPoint(score=score)
     elif name == "direct":
         selector = DirectSampling()
+    elif name == "herding":
+        selector = InformationHerding(weight_score=score)
     elif name == "random":
         selector = RandomBaseline()
     else:

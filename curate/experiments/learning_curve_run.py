@@ -1,0 +1,126 @@
+"""``curate learning-curve``: held-out error against budget for every strategy, linear correction, on real data.
+
+One pass of the model being corrected over the pool and one over the benchmark give everything: its
+predictions (for the closed-form scale of any subset and its benchmark errors), its own structure features and
+each structure's force information (what the strategies select on). Labels of the pool are read only to score
+the picks afterwards (retrospective), never by a strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from curate.errors import ConfigurationError
+from curate.experiments.learning_curve import LearningCurve, PickFunction, linear_learning_curve
+from curate.experiments.linear_scale import BenchmarkErrors, PoolScaleStatistics, StructureLabels
+from curate.models.base import DescribesStructures, default_max_atoms_per_batch
+from curate.models.registry import load_model
+from curate.training.data import TrainingSet, load_training_set
+from curate.training.settings import TrainingSettings
+from sampling.selection import CandidatePool, make_selector
+
+INFORMATION_SCORE = "force_information"
+CURVE_STRATEGIES: tuple[str, ...] = ("herding", "information", "fps", "direct")
+DEFAULT_STRATEGY = "herding"
+
+
+@dataclass(frozen=True)
+class DescribedSet:
+    """A labelled dataset as the model sees it: labels with predictions, features, information per structure."""
+
+    ids: tuple[str, ...]
+    labels: tuple[StructureLabels, ...]
+    features: np.ndarray
+
+
+def describe_set(data: TrainingSet, model: DescribesStructures, *, max_atoms_per_batch: int) -> DescribedSet:
+    """Run the model once over ``data`` and pair its predictions with the DFT labels (schema units)."""
+    described = model.describe(list(data.configurations), max_atoms_per_batch=max_atoms_per_batch)
+    labels = tuple(
+        StructureLabels(
+            nsites=cfg.nsites,
+            energy_pred_ev=float(pred.energy),
+            reference_energy_ev=float(reference),
+            energy_dft_ev=float(cfg.energy),  # type: ignore[arg-type]  # load_training_set checked labels
+            forces_pred=np.asarray(pred.forces),
+            forces_dft=np.asarray(cfg.forces),
+            stress_pred=None if cfg.stress is None else np.asarray(pred.stress),
+            stress_dft=None if cfg.stress is None else np.asarray(cfg.stress),
+        )
+        for cfg, pred, reference in zip(
+            data.configurations, described.predictions, described.reference_energies_ev, strict=True
+        )
+    )
+    return DescribedSet(tuple(data.ids), labels, described.features)
+
+
+def strategy_picks(
+    pool: DescribedSet, stats: PoolScaleStatistics, names: Sequence[str], *, seed: int
+) -> dict[str, PickFunction]:
+    """Name -> function of the budget returning pool rows, for the label-free strategies in ``names``.
+
+    herding: information-weighted kernel herding in the model's feature space (the default);
+    information: the largest force information first; fps: farthest-point in feature space from the most
+    informative structure; direct: DIRECT's PCA + BIRCH clusters of the features.
+    """
+    unknown = sorted(set(names) - set(CURVE_STRATEGIES))
+    if unknown:
+        raise ConfigurationError(f"unknown strategies {unknown}; known: {', '.join(CURVE_STRATEGIES)}")
+    candidates = CandidatePool(
+        ids=list(pool.ids), features=pool.features, scores={INFORMATION_SCORE: stats.information()}
+    )
+    selectors = {
+        "herding": make_selector("herding", score=INFORMATION_SCORE),
+        "information": make_selector("greedy", score=INFORMATION_SCORE),
+        "fps": make_selector("fps", score=INFORMATION_SCORE),
+        "direct": make_selector("direct"),
+    }
+
+    def picker(name: str) -> Callable[[int], list[int]]:
+        return lambda budget: [p.index for p in selectors[name].select(candidates, budget=budget, seed=seed)]
+
+    return {name: picker(name) for name in names}
+
+
+def run_learning_curve(
+    pool_dir: Path,
+    benchmark_dir: Path,
+    *,
+    model_spec: str,
+    budgets: Sequence[int],
+    strategies: Sequence[str] = CURVE_STRATEGIES,
+    draws: int = 1000,
+    seed: int = 0,
+    settings: TrainingSettings | None = None,
+    device: str | None = None,
+    max_atoms_per_batch: int | None = None,
+) -> LearningCurve:
+    """The linear-correction learning curve of ``model_spec`` on a labelled pool and a held-out benchmark.
+
+    Raises:
+        ConfigurationError: a budget larger than the pool, a benchmark sharing rows with the pool, a model that
+            cannot describe structures (its own features), or an unknown strategy.
+    """
+    settings = settings or TrainingSettings()
+    pool_set, bench_set = load_training_set(pool_dir), load_training_set(benchmark_dir)
+    shared = sorted(set(pool_set.ids) & set(bench_set.ids))
+    if shared:
+        raise ConfigurationError(f"the benchmark shares {len(shared)} rows with the pool (e.g. {shared[0]})")
+    if max(budgets) > len(pool_set):
+        raise ConfigurationError(f"budget {max(budgets)} exceeds the pool's {len(pool_set)} structures")
+    model = load_model(model_spec, device=device)
+    if not isinstance(model, DescribesStructures):
+        raise ConfigurationError(f"{model_spec}: this model cannot return its own structure features yet")
+    atoms = max_atoms_per_batch or default_max_atoms_per_batch()
+    pool = describe_set(pool_set, model, max_atoms_per_batch=atoms)
+    bench = describe_set(bench_set, model, max_atoms_per_batch=atoms)
+    weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
+    stats = PoolScaleStatistics.from_structures(pool.ids, pool.labels, weights=weights)
+    picks = strategy_picks(pool, stats, strategies, seed=seed)
+    return linear_learning_curve(
+        stats, BenchmarkErrors.from_structures(bench.labels), budgets=budgets, strategies=picks, draws=draws, seed=seed
+    )

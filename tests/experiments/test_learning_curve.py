@@ -1,0 +1,87 @@
+"""The linear-correction learning curve on real off-equilibrium DFT data (mlearn Ge and Li, Si64 MD)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.experiments.learning_curve import RANDOM, LearningCurve
+from curate.experiments.learning_curve_run import DEFAULT_STRATEGY, run_learning_curve
+from curate.sources.ingest import import_paths
+
+
+def _import(path: Path, format_name: str, out: Path) -> Path:
+    import_paths([path], format_name=format_name, out=out)
+    return out
+
+
+def _check_default_beats_random(curve: LearningCurve, budgets: tuple[int, ...]) -> None:
+    """At each budget: force MAE at or below the random median, and at least half the best possible gain."""
+    best_gain = curve.untouched_force_mae - curve.best_force_mae
+    random_median = {p.budget: p.force_mae for p in curve.curve(RANDOM)}
+    for point in curve.curve(DEFAULT_STRATEGY):
+        if point.budget not in budgets:
+            continue
+        assert point.force_mae <= random_median[point.budget] + 1e-9, point
+        if best_gain >= 0.03 * curve.untouched_force_mae:
+            assert curve.untouched_force_mae - point.force_mae >= 0.5 * best_gain, point
+
+
+@pytest.mark.slow
+@pytest.mark.model
+@pytest.mark.parametrize("element", ["Ge", "Li"])
+def test_the_default_strategy_meets_random_on_mlearn(shared_data: Path, tmp_path: Path, element: str) -> None:
+    pool = _import(shared_data / f"mlearn/{element}_training.json", "mlearn", tmp_path / "pool")
+    bench = _import(shared_data / f"mlearn/{element}_test.json", "mlearn", tmp_path / "bench")
+    curve = run_learning_curve(
+        pool, bench, model_spec="chgnet@0.3.0", budgets=(1, 5), strategies=(DEFAULT_STRATEGY,), draws=1000
+    )
+    expected_untouched = {"Ge": 0.2055, "Li": 0.0466}[element]
+    assert curve.untouched_force_mae == pytest.approx(expected_untouched, abs=5e-4)
+    assert curve.best_gain > 0.2, "CHGNet is soft on both: a scale correction can remove over 20 % of the error"
+    _check_default_beats_random(curve, (1, 5))
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_si64_split_in_time_and_the_cli_reports(shared_data: Path, tmp_path: Path) -> None:
+    """Si64 MD at 2000 K: the first 6 frames are the pool, the last 4 the benchmark."""
+    from curate.dataset.store import Dataset
+
+    everything = _import(shared_data / "vasp/pymatgen_core/outputs__vasprun.md.xml.gz", "vasp", tmp_path / "all")
+    table = Dataset.open(everything).read().sort_by("ionic_step")
+    for name, rows in (("pool", table.slice(0, 6)), ("bench", table.slice(6))):
+        with Dataset.create(tmp_path / name).writer() as writer:
+            writer.append(rows.combine_chunks().to_batches()[0])
+    result = CliRunner().invoke(
+        main,
+        [
+            "learning-curve",
+            "--pool",
+            str(tmp_path / "pool"),
+            "--benchmark",
+            str(tmp_path / "bench"),
+            "-m",
+            "chgnet@0.3.0",
+            "--budgets",
+            "1,2,5",
+            "--draws",
+            "200",
+            "-o",
+            str(tmp_path / "curve"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "| 1 | herding |" in result.output and "random (median of 200)" in result.output
+    for name in ("learning-curve.json", "learning-curve.md", "learning-curve.png"):
+        assert (tmp_path / "curve" / name).stat().st_size > 0
+    import json
+
+    record = json.loads((tmp_path / "curve" / "learning-curve.json").read_text())
+    assert record["untouched_softening_scale"] < 0.8, "CHGNet 0.3.0 is soft on hot Si"
+    points = {(p["strategy"], p["budget"]): p for p in record["points"]}
+    for budget in (1, 5):
+        assert points[("herding", budget)]["force_mae"] <= points[("random", budget)]["force_mae"] + 1e-9
