@@ -33,12 +33,12 @@ import pyarrow.parquet as pq
 from curate import __version__
 from curate.dataset.card import write_card
 from curate.dataset.io import atomic_write_text
+from curate.dataset.quarantine import Quarantine
 from curate.dataset.schema import row_schema
 from curate.dataset.shards import ShardFile, next_shard_sequence, shard_name
 from curate.errors import DatasetError
 
 MANIFEST_NAME = "manifest.json"
-QUARANTINE_NAME = "quarantine.jsonl"
 DATA_DIR = "data"
 LOCK_NAME = ".curate.lock"
 FORMAT_NAME = "curate-dataset"
@@ -230,10 +230,7 @@ class Dataset:
 
     def quarantine_records(self) -> list[dict[str, Any]]:
         """Rejected records written by imports, oldest first."""
-        path = self.path / QUARANTINE_NAME
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return Quarantine(self.path).records()
 
     # ------------------------------------------------------------------ writing
     @contextmanager
@@ -315,8 +312,7 @@ class DatasetWriter:
         self._group_rows = 0
         self._shard: ShardFile | None = None
         self._shard_id_sum = 0
-        self._quarantine_keys: set[tuple[Any, ...]] | None = None
-        self._quarantine_fh: Any = None
+        self._quarantine = Quarantine(dataset.path)
         self.added = 0
         self.duplicates = 0
         self.quarantined = 0
@@ -375,29 +371,13 @@ class DatasetWriter:
 
     def quarantine(self, *, file: str | None, record: str | None, field: str | None, reason: str) -> None:
         """Record a rejected record with its reason (once per file/record/field/reason)."""
-        key = (file, record, field, reason)
-        path = self.dataset.path / QUARANTINE_NAME
-        if self._quarantine_keys is None:
-            self._quarantine_keys = {
-                (q.get("file"), q.get("record"), q.get("field"), q.get("reason"))
-                for q in self.dataset.quarantine_records()
-            }
-        if key in self._quarantine_keys:
-            return
-        self._quarantine_keys.add(key)
-        if self._quarantine_fh is None:
-            self._quarantine_fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        entry = {"file": file, "record": record, "field": field, "reason": reason}
-        self._quarantine_fh.write(json.dumps(entry) + "\n")
-        self._quarantine_fh.flush()
-        self.quarantined += 1
+        if self._quarantine.add(file=file, record=record, field=field, reason=reason):
+            self.quarantined += 1
 
     def close(self) -> None:
         """Flush pending rows, close the quarantine file and rewrite the card."""
         self.flush()
-        if self._quarantine_fh is not None:
-            self._quarantine_fh.close()
-            self._quarantine_fh = None
+        self._quarantine.close()
         write_card(self.dataset.path, self.dataset.manifest)
 
 
