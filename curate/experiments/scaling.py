@@ -181,7 +181,7 @@ def split_target(target: TrainingSet, plan: ScalingPlan) -> ScalingSplit:
         ConfigurationError: the largest planned N exceeds the training split (refused, not clipped: a point
             labelled N must have trained on N structures), or the validation split is empty.
     """
-    from curate.training.data import material_key
+    from curate.training.data import material_names
 
     parts = split_by_group(target, plan.split_fractions, seed=plan.split_seed)
     train_idx, val_idx, test_idx = parts
@@ -197,7 +197,8 @@ def split_target(target: TrainingSet, plan: ScalingPlan) -> ScalingSplit:
             f"sizes ask for N = {max(plan.sizes)} but the training split ({shares} of {len(target)} structures, "
             f"split seed {plan.split_seed}) holds {len(train)}; use sizes <= {len(train)} or a larger target"
         )
-    materials = tuple(len({material_key(target.configurations[i]) for i in p}) for p in parts)
+    names = material_names(target)
+    materials = tuple(len({names[i] for i in p}) for p in parts)
     return ScalingSplit(train, val, test, materials)  # type: ignore[arg-type]
 
 

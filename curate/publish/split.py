@@ -12,7 +12,6 @@ different splits is refused, since it leaks one material across splits).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,6 +19,7 @@ from typing import Literal
 import pyarrow as pa
 
 from curate.dataset.material import MATERIAL_COLUMNS, MaterialGrouper
+from curate.dataset.split import assign_groups
 from curate.errors import ConfigurationError, InputError
 
 SplitName = Literal["train", "validation", "test"]
@@ -64,32 +64,11 @@ def _assign_groups(
     seed: int,
     fractions: Sequence[float],
 ) -> tuple[dict[str, SplitName], dict[str, int]]:
-    """The split of every material group, and the rows each split then holds.
-
-    Args:
-        group_rows: material group key -> number of rows.
-        group_existing: group key -> the split its rows already carry (kept as is).
-        seed: seed of the tie order.
-        fractions: target share of rows for train, validation, test.
-    """
-    total = sum(group_rows.values())
-    targets = [f * total for f in fractions]
-    filled: dict[str, int] = dict.fromkeys(SPLIT_NAMES, 0)
-    group_split: dict[str, SplitName] = {}
-    for group, split in group_existing.items():
-        group_split[group] = split
-        filled[split] += group_rows[group]
-    # largest groups first (one relaxation can hold hundreds of frames), ties in a seeded hash order; each goes
-    # to the split furthest below its target row count, so the shares land close to the targets
-    order = sorted(
-        (g for g in group_rows if g not in group_split),
-        key=lambda g: (-group_rows[g], hashlib.sha256(f"{seed}:{g}".encode()).hexdigest()),
-    )
-    for group in order:
-        best = max(range(3), key=lambda i: (targets[i] - filled[SPLIT_NAMES[i]], -i))
-        group_split[group] = SPLIT_NAMES[best]
-        filled[SPLIT_NAMES[best]] += group_rows[group]
-    return group_split, filled
+    """The split of every material group (:func:`curate.dataset.split.assign_groups`), and its rows per split."""
+    fixed = {group: SPLIT_NAMES.index(split) for group, split in group_existing.items()}
+    part_of, filled = assign_groups(group_rows, fractions, seed=seed, fixed=fixed)
+    group_split = {group: SPLIT_NAMES[part] for group, part in part_of.items()}
+    return group_split, {SPLIT_NAMES[i]: rows for i, rows in enumerate(filled)}
 
 
 def plan_split(

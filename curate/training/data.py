@@ -7,13 +7,16 @@ loss). Rows without energy or forces are refused with their id, file and record,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from curate.dataset.configuration import Configuration, batch_to_configurations
+from curate.dataset.configuration import Configuration, batch_to_configurations, geometry_hash, reduced_formula
+from curate.dataset.material import material_groups
+from curate.dataset.split import assign_groups
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, InputError
 
@@ -119,69 +122,50 @@ def load_training_set(path: str | Path, *, batch_rows: int = 1024) -> TrainingSe
     return TrainingSet(tuple(configurations), tuple(ids), str(Path(path)), dataset.content_hash)
 
 
-def material_key(cfg: Configuration) -> str:
-    """The material a structure belongs to: its material_id, else its reduced formula (never per frame)."""
-    if cfg.material_id:
-        return str(cfg.material_id)
-    from pymatgen.core import Composition
+def material_names(items: TrainingSet) -> list[str]:
+    """The material of each structure by curate's one definition (:mod:`curate.dataset.material`): its group name."""
+    configurations = items.configurations
+    table = pa.table(
+        {
+            "id": list(items.ids),
+            "material_id": [c.material_id for c in configurations],
+            "task_id": [c.task_id for c in configurations],
+            "geometry_hash": [geometry_hash(c) for c in configurations],
+            "pair_id": [c.pair_id for c in configurations],
+            "parent_id": [c.parent_id for c in configurations],
+            "chemical_formula_reduced": [reduced_formula(c.species) for c in configurations],
+        }
+    )
+    groups = material_groups([table])
+    return [groups.name_of_row(row_id) for row_id in items.ids]
 
-    counts: dict[str, int] = {}
-    for symbol in cfg.species:
-        counts[symbol] = counts.get(symbol, 0) + 1
-    return Composition(counts).reduced_formula
 
+def split_by_group(items: TrainingSet, fractions: Sequence[float], *, seed: int) -> list[list[int]]:
+    """Seeded split of structure indices into parts by material, so no material is in two parts.
 
-def split_by_group(
-    items: TrainingSet,
-    fractions: Sequence[float],
-    *,
-    seed: int,
-    key: Callable[[Configuration], str] = material_key,
-) -> list[list[int]]:
-    """Seeded split of structure indices into parts by group, so no group is in two parts.
-
-    Groups (materials by default) are shuffled with ``numpy.random.default_rng(seed)`` and dealt into parts
-    in turn to whichever part is furthest below its target share of structures. Indices within a part keep
-    dataset order.
+    The one seeded split (:func:`curate.dataset.split.assign_groups`, every part with a non-zero share filled)
+    over the materials of :func:`material_names`. Indices within a part keep dataset order.
 
     Args:
         items: the structures to split.
         fractions: target share of structures per part, e.g. (0.8, 0.1, 0.1); normalised to sum 1.
-        seed: the shuffling seed (record it).
-        key: the group of a configuration.
+        seed: the seed of the group order (record it).
 
     Raises:
-        ConfigurationError: fewer groups than parts with a non-zero fraction, or a negative fraction.
+        ConfigurationError: fewer materials than parts with a non-zero fraction, or a negative fraction.
     """
-    if any(f < 0 for f in fractions) or sum(fractions) <= 0:
-        raise ConfigurationError(f"split fractions must be >= 0 with a positive sum, got {list(fractions)}")
-    shares = np.asarray(fractions, dtype=float) / float(sum(fractions))
-    groups: dict[str, list[int]] = {}
-    for i, cfg in enumerate(items.configurations):
-        groups.setdefault(key(cfg), []).append(i)
-    names = sorted(groups)
-    wanted = int(np.count_nonzero(shares))
-    if len(names) < wanted:
-        raise ConfigurationError(
-            f"{items.origin}: {len(names)} group(s) cannot fill {wanted} split parts without a group in two parts"
-        )
-    order = np.random.default_rng(seed).permutation(len(names))
-    parts: list[list[int]] = [[] for _ in shares]
-    filled = np.zeros(len(shares))
-    total = len(items)
-    # every part with a non-zero share gets one group first, so no part is empty
-    queue = [names[i] for i in order]
-    for p in np.argsort(-shares)[:wanted]:
-        members = groups[queue.pop(0)]
-        parts[p].extend(members)
-        filled[p] += len(members)
-    for name in queue:
-        deficit = shares * total - filled
-        deficit[shares == 0] = -np.inf
-        p = int(np.argmax(deficit))
-        parts[p].extend(groups[name])
-        filled[p] += len(groups[name])
-    return [sorted(part) for part in parts]
+    names = material_names(items)
+    group_rows: dict[str, int] = {}
+    for name in names:
+        group_rows[name] = group_rows.get(name, 0) + 1
+    try:
+        part_of, _ = assign_groups(group_rows, fractions, seed=seed, every_part_filled=True)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{items.origin}: {exc}") from None
+    parts: list[list[int]] = [[] for _ in fractions]
+    for index, name in enumerate(names):
+        parts[part_of[name]].append(index)
+    return parts
 
 
 def random_subsets(pool_size: int, size: int, repeats: int, *, seed: int) -> list[list[int]]:
