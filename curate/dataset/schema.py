@@ -66,6 +66,14 @@ class RowSchema:
         """Column name -> unit, for columns that carry one."""
         return {spec.name: spec.unit for spec in self.fields if spec.unit}
 
+    def manifest_header(self) -> dict[str, Any]:
+        """What every manifest of data in this schema records about it: name and version, units, conventions."""
+        return {
+            "schema": {"name": self.name, "version": self.version},
+            "units": self.units(),
+            "conventions": self.conventions,
+        }
+
 
 def _arrow_type(declared: Any) -> pa.DataType:
     if isinstance(declared, str):

@@ -121,13 +121,10 @@ class Dataset:
         return dataset
 
     def _empty_manifest(self) -> dict[str, Any]:
-        schema = row_schema()
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
-            "schema": {"name": schema.name, "version": schema.version},
-            "units": schema.units(),
-            "conventions": schema.conventions,
+            **row_schema().manifest_header(),
             "num_rows": 0,
             "id_sum": f"{0:064x}",
             "content_hash": content_hash_from(0, 0),

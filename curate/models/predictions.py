@@ -114,13 +114,10 @@ def new_manifest(
     *, reference: dict[str, Any], models: Sequence[ModelInfo], parameters: dict[str, Any]
 ) -> dict[str, Any]:
     """Manifest of an empty predictions dataset for ``models`` run over the ``reference`` dataset."""
-    schema = predictions_schema()
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "schema": {"name": schema.name, "version": schema.version},
-        "units": schema.units(),
-        "conventions": schema.conventions,
+        **predictions_schema().manifest_header(),
         "reference": reference,
         "models": [m.as_dict() for m in models],
         "parameters": parameters,
