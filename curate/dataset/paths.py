@@ -1,0 +1,61 @@
+"""Names from data as paths: the one place a row id, release entry, shard or report name becomes a path.
+
+A name that comes from a file someone else wrote (a row id, an entry of ``curate_release.json``, a glob in a
+card, a report's file name) must never lead outside the folder the user named. :func:`safe_join` and
+:func:`safe_relative` refuse absolute paths, ``..``, separators inside a component and NUL bytes, and check that
+the resolved result (symlinks followed) is still under the resolved root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from curate.errors import InputError
+
+
+def _check_component(part: str, *, what: str, name: str) -> None:
+    if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
+        raise InputError(f"{what} {name!r} is not a plain name inside its folder ({part!r} is refused)")
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when ``path`` resolved (symlinks followed) is ``root`` resolved or lies under it."""
+    resolved_root = Path(os.path.realpath(root))
+    resolved = Path(os.path.realpath(path))
+    return resolved == resolved_root or resolved_root in resolved.parents
+
+
+def _checked(root: Path, joined: Path, *, what: str, name: str) -> Path:
+    if not inside(root, joined):
+        raise InputError(f"{what} {name!r} leads outside {root} (to {os.path.realpath(joined)})")
+    return joined
+
+
+def safe_join(root: Path, name: str, *, what: str) -> Path:
+    """``root / name`` for a single path component ``name`` taken from data.
+
+    Args:
+        root: the folder the user named.
+        name: one component (a row id, a file name); no separator, no ``..``, no NUL, not absolute.
+        what: what ``name`` is, for the message (``"row id"``, ``"report"``).
+
+    Raises:
+        InputError: ``name`` is not a plain component, or ``root / name`` resolves outside ``root`` (a symlink).
+    """
+    _check_component(name, what=what, name=name)
+    return _checked(root, root / name, what=what, name=name)
+
+
+def safe_relative(root: Path, relative: str, *, what: str) -> Path:
+    """``root / relative`` for a ``/``-separated relative path taken from data (a release entry, a glob match).
+
+    Raises:
+        InputError: ``relative`` is absolute, has a ``..``, an empty component, a backslash or NUL, or resolves
+            outside ``root`` (through a symlink).
+    """
+    if not isinstance(relative, str) or relative.startswith("/") or PurePosixPath(relative).is_absolute():
+        raise InputError(f"{what} {relative!r} is an absolute path; expected a path inside {root}")
+    for part in relative.split("/"):
+        _check_component(part, what=what, name=relative)
+    return _checked(root, root.joinpath(*relative.split("/")), what=what, name=relative)
