@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -17,7 +17,8 @@ from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
 @click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
 @dry_run_option("Write the folder that would be uploaded to --out and stop.")
 @out_option(
-    "Release folder (new or empty); required with --dry-run, a temporary folder otherwise.",
+    "Release folder (new, empty, or an incomplete release a killed publish left, which is replaced); required "
+    "with --dry-run, otherwise a hidden folder inside DIR, removed after the upload.",
     required=False,
     file_okay=False,
 )
@@ -79,13 +80,16 @@ def command(
     """
     from curate.errors import ConfigurationError
     from curate.publish.build import build_release, check_repo_id
+    from curate.publish.staging import remove_stale_staging, staging_folder
 
     check_repo_id(repo_id)
     if dry_run and out is None:
         raise ConfigurationError("--dry-run needs --out FOLDER (the folder that would be uploaded)")
     token = None if dry_run else _token()
-    with tempfile.TemporaryDirectory(prefix="curate-publish-") as scratch:
-        root = out if out is not None else Path(scratch) / "release"
+    for stale in remove_stale_staging(dataset_dir):
+        click.echo(f"curate: removed {stale}, left by a publish that did not finish", err=True)
+    root = out if out is not None else staging_folder(dataset_dir)
+    try:
         release = build_release(
             dataset_dir,
             root,
@@ -106,6 +110,9 @@ def command(
             click.echo(str(root))
             return
         _upload(root, repo_id, token=token, private=private, commit_mb=commit_mb)
+    finally:
+        if out is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _fractions(split: tuple[float, float, float]) -> tuple[float, float, float]:

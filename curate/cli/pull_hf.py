@@ -37,7 +37,8 @@ def command(source: str, out: Path, revision: str | None) -> None:
 
         check_repo_id(source)
         snapshot, sha = download_release(source, revision=revision)
-        report = import_release(snapshot, out, source=source, revision=sha)
+        # the Hugging Face cache keeps a snapshot's files as links into the repo folder's blobs/
+        report = import_release(snapshot, out, source=source, revision=sha, within=snapshot.parents[1])
     if report.release_content_hash is None:
         match = "(no curate_release.json to compare with)"
     elif report.content_hash == report.release_content_hash:

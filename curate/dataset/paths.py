@@ -26,29 +26,34 @@ def inside(root: Path, path: Path) -> bool:
     return resolved == resolved_root or resolved_root in resolved.parents
 
 
-def _checked(root: Path, joined: Path, *, what: str, name: str) -> Path:
-    if not inside(root, joined):
-        raise InputError(f"{what} {name!r} leads outside {root} (to {os.path.realpath(joined)})")
+def _checked(root: Path, joined: Path, *, what: str, name: str, within: Path | None = None) -> Path:
+    boundary = root if within is None else within
+    if not inside(boundary, joined):
+        raise InputError(f"{what} {name!r} leads outside {boundary} (to {os.path.realpath(joined)})")
     return joined
 
 
-def safe_join(root: Path, name: str, *, what: str) -> Path:
+def safe_join(root: Path, name: str, *, what: str, within: Path | None = None) -> Path:
     """``root / name`` for a single path component ``name`` taken from data.
 
     Args:
         root: the folder the user named.
         name: one component (a row id, a file name); no separator, no ``..``, no NUL, not absolute.
         what: what ``name`` is, for the message (``"row id"``, ``"report"``).
+        within: the folder the resolved result must stay in (default ``root``; see :func:`safe_relative`).
 
     Raises:
         InputError: ``name`` is not a plain component, or ``root / name`` resolves outside ``root`` (a symlink).
     """
     _check_component(name, what=what, name=name)
-    return _checked(root, root / name, what=what, name=name)
+    return _checked(root, root / name, what=what, name=name, within=within)
 
 
-def safe_relative(root: Path, relative: str, *, what: str) -> Path:
+def safe_relative(root: Path, relative: str, *, what: str, within: Path | None = None) -> Path:
     """``root / relative`` for a ``/``-separated relative path taken from data (a release entry, a glob match).
+
+    ``within`` (default ``root``) is the folder the resolved path must stay in: the Hugging Face cache keeps a
+    snapshot's files as symlinks into the repo's ``blobs/``, so a snapshot is checked against its repo folder.
 
     Raises:
         InputError: ``relative`` is absolute, has a ``..``, an empty component, a backslash or NUL, or resolves
@@ -58,4 +63,4 @@ def safe_relative(root: Path, relative: str, *, what: str) -> Path:
         raise InputError(f"{what} {relative!r} is an absolute path; expected a path inside {root}")
     for part in relative.split("/"):
         _check_component(part, what=what, name=relative)
-    return _checked(root, root.joinpath(*relative.split("/")), what=what, name=relative)
+    return _checked(root, root.joinpath(*relative.split("/")), what=what, name=relative, within=within)
