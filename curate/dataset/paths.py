@@ -49,6 +49,15 @@ def safe_join(root: Path, name: str, *, what: str, within: Path | None = None) -
     return _checked(root, root / name, what=what, name=name, within=within)
 
 
+def check_relative(root: Path, relative: str, *, what: str) -> None:
+    """Refuse a ``/``-separated path (or glob) from data that is absolute or has a ``..``, empty, backslash or NUL
+    component; the lexical half of :func:`safe_relative`, for globs that cannot be resolved."""
+    if not isinstance(relative, str) or relative.startswith("/") or PurePosixPath(relative).is_absolute():
+        raise InputError(f"{what} {relative!r} is an absolute path; expected a path inside {root}")
+    for part in relative.split("/"):
+        _check_component(part, what=what, name=relative)
+
+
 def safe_relative(root: Path, relative: str, *, what: str, within: Path | None = None) -> Path:
     """``root / relative`` for a ``/``-separated relative path taken from data (a release entry, a glob match).
 
@@ -59,8 +68,5 @@ def safe_relative(root: Path, relative: str, *, what: str, within: Path | None =
         InputError: ``relative`` is absolute, has a ``..``, an empty component, a backslash or NUL, or resolves
             outside ``root`` (through a symlink).
     """
-    if not isinstance(relative, str) or relative.startswith("/") or PurePosixPath(relative).is_absolute():
-        raise InputError(f"{what} {relative!r} is an absolute path; expected a path inside {root}")
-    for part in relative.split("/"):
-        _check_component(part, what=what, name=relative)
+    check_relative(root, relative, what=what)
     return _checked(root, root.joinpath(*relative.split("/")), what=what, name=relative, within=within)

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from curate.dataset.io import sha256_of_path
-from curate.dataset.paths import safe_join, safe_relative
+from curate.dataset.paths import check_relative, safe_join, safe_relative
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError, DatasetError, InputError
 from curate.publish.build import RELEASE_FORMAT
@@ -77,7 +77,7 @@ def _glob_inside(folder: Path, pattern: Any, *, within: Path) -> list[Path]:
     """The files ``pattern`` (a card's data_files glob) matches in ``folder``; refuses a glob or match outside."""
     if not isinstance(pattern, str):
         raise InputError(f"data_files path {pattern!r} is not a string", file=str(folder / "README.md"))
-    safe_relative(folder, pattern.replace("*", "x").replace("?", "x"), what="card data_files glob")
+    check_relative(folder, pattern, what="card data_files glob")
     return [
         safe_relative(folder, match.relative_to(folder).as_posix(), what="file matched by the card", within=within)
         for match in folder.glob(pattern)
