@@ -125,11 +125,14 @@ def _token() -> str:
     """The Hub token (the library's error, plus the flag that needs none)."""
     from curate.errors import ConfigurationError
     from curate.publish.hub import resolve_token
+    from curate.redact import register_secret
 
     try:
-        return resolve_token()
+        token = resolve_token()
     except ConfigurationError as exc:
         raise ConfigurationError(f"{exc} (or use --dry-run)") from None
+    register_secret(token)  # from HF_TOKEN or the saved login
+    return token
 
 
 def _upload(root: Path, repo_id: str, *, token: str, private: bool, commit_mb: float) -> None:

@@ -120,7 +120,9 @@ def command(
     from curate.materials_project.client import RetryPolicy, resolve_api_key
     from curate.materials_project.frames import FramePolicy
     from curate.materials_project.pull import PullOptions, PullQuery, count_pull
+    from curate.redact import register_secret
 
+    register_secret(api_key)  # a key given as an option is no environment variable: name it a secret
     key = resolve_api_key(api_key)
     from curate.materials_project.selection import functional_family
 
@@ -152,6 +154,7 @@ def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
     from tqdm import tqdm
 
     from curate.materials_project.pull import pull
+    from curate.redact import redact
 
     bar = tqdm(unit=" tasks", desc="pull mp", disable=None, file=sys.stderr, postfix={"frames": 0})
     frames = 0
@@ -174,7 +177,7 @@ def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
             options=options,
             on_plan=on_plan,
             on_task=on_task,
-            on_message=lambda message: bar.write(f"curate: warning: {message}", file=sys.stderr),
+            on_message=lambda message: bar.write(f"curate: warning: {redact(message)}", file=sys.stderr),
         )
     click.echo(
         f"{report.materials} materials, {report.tasks_planned} tasks ({report.tasks_already_done} done before, "
