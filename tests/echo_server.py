@@ -57,13 +57,11 @@ def _handler(state: EchoServer) -> type[BaseHTTPRequestHandler]:
 def echo_server(status: int) -> Iterator[EchoServer]:
     """Serve on a free port of 127.0.0.1 in a thread while the block runs."""
     state = EchoServer(status)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with ThreadingHTTPServer(("127.0.0.1", 0), _handler(state)) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/"
+        try:
+            yield state
+        finally:
+            server.shutdown()
