@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
+from curate.cli.options import SHARES, FiniteFloatRange, dry_run_option, out_option, seed_option
 
 
 @click.command("publish")
@@ -36,14 +36,14 @@ from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
     "--shard-mb",
     default=512.0,
     show_default=True,
-    type=click.FloatRange(min=0.001),
+    type=FiniteFloatRange(min=0.001),
     help="Roll a Parquet shard after this many MB of uncompressed Arrow data.",
 )
 @click.option(
     "--commit-mb",
     default=1024.0,
     show_default=True,
-    type=click.FloatRange(min=0.001),
+    type=FiniteFloatRange(min=0.001),
     help="Most MB of data files per commit (each commit is kept if a later one fails; re-run to resume).",
 )
 def command(

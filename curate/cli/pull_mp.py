@@ -11,6 +11,7 @@ import click
 from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.echo import dataset_state, quarantine_note
 from curate.cli.options import (
+    NON_NEGATIVE,
     CommaList,
     FunctionalName,
     dry_run_option,
@@ -49,14 +50,14 @@ if TYPE_CHECKING:
 @limit_option("At most this many materials (by material id).")
 @click.option(
     "--energy-threshold",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=DEFAULT_ENERGY_THRESHOLD_EV_PER_ATOM,
     show_default=True,
     help="Keep a relaxation frame if its energy differs from the last kept one by this much (eV/atom)...",
 )
 @click.option(
     "--force-threshold",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=DEFAULT_FORCE_THRESHOLD_EV_PER_ANG,
     show_default=True,
     help="...or any force component by this much (eV/A). 0 and 0 keep every frame.",
@@ -73,9 +74,7 @@ if TYPE_CHECKING:
 )
 @click.option("--batch-tasks", type=click.IntRange(min=1), default=50, show_default=True, help="Tasks per request.")
 @click.option("--retries", type=click.IntRange(min=1), default=5, show_default=True, help="Tries per request.")
-@click.option(
-    "--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True, help="First retry wait (s), doubling."
-)
+@click.option("--backoff", type=NON_NEGATIVE, default=1.0, show_default=True, help="First retry wait (s), doubling.")
 @min_distance_option(default=MIN_DISTANCE_FACTOR)
 @dry_run_option("Print how many materials, tasks and ionic steps would come; write nothing.")
 def command(
