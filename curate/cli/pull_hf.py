@@ -27,11 +27,14 @@ def command(source: str, out: Path, revision: str | None) -> None:
       curate pull hf me/as2so6 --out as2so6-copy
       curate pull hf release/ --out as2so6-copy
     """
+    from curate.errors import ConfigurationError
     from curate.publish.pull import download_release, import_release
 
     folder = Path(source)
     if folder.is_dir():
         report = import_release(folder, out, source=str(folder))
+    elif folder.is_absolute() or source.startswith((".", "~")) or folder.exists():
+        raise ConfigurationError(f"{source}: no such release folder")
     else:
         from curate.publish.build import check_repo_id
 

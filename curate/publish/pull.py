@@ -101,7 +101,16 @@ def _check_complete(folder: Path, *, within: Path) -> None:
     """Refuse what a killed ``publish`` left: a staging folder, or curate's card without its release record."""
     if is_staging(folder):
         raise InputError("an unfinished `curate publish` staging folder, not a release", file=str(folder))
-    if has_curate_card(folder, within=within) and not (folder / RELEASE_FILE).exists():
+    if (folder / RELEASE_FILE).exists():
+        return
+    staging = sorted(p.name for p in folder.iterdir() if is_staging(p)) if folder.is_dir() else []
+    if staging:
+        raise InputError(
+            f"an incomplete release: a publish is writing it or was killed ({staging[0]} is left, no "
+            f"{RELEASE_FILE}); re-run `curate publish` into it",
+            file=str(folder),
+        )
+    if has_curate_card(folder, within=within):
         raise InputError(
             f"curate release without {RELEASE_FILE}, which publish writes last: the release is incomplete "
             "(a killed publish?); re-run `curate publish` into it",

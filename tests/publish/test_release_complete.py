@@ -44,12 +44,15 @@ def test_what_a_killed_publish_leaves_is_refused_and_replaced(
     (out / "curate_release.json").unlink()  # killed after the card and shards moved up, before the record
     staging = out / f".curate-publish.{_dead_pid()}.0123abcd.partial"
     shutil.copytree(release / "data", staging / "data")
-    output = _pull_refused(out, tmp_path)
-    assert f"{out / 'curate_release.json'}: curate release without curate_release.json, which publish writes last" in (
-        output
+    assert f"{out}: an incomplete release: a publish is writing it or was killed ({staging.name} is left" in (
+        _pull_refused(out, tmp_path)
     )
-    assert "a staging folder, not a release" not in output
     assert "an unfinished `curate publish` staging folder" in _pull_refused(staging, tmp_path)
+    _publish(mixed_dataset, out)
+    assert snapshot(out) == snapshot(release)  # same bytes as an uninterrupted publish, no staging folder left
+    (out / "curate_release.json").unlink()  # killed after the card and shards moved up, before the record
+    expected = f"{out / 'curate_release.json'}: curate release without curate_release.json, which publish writes last"
+    assert expected in _pull_refused(out, tmp_path)
     _publish(mixed_dataset, out)
     assert snapshot(out) == snapshot(release)  # same bytes as an uninterrupted publish, no staging folder left
 

@@ -102,3 +102,8 @@ def test_report_links_are_refused_and_nothing_is_copied(dataset_copy: Path, tmp_
     (dataset_copy / "reports").symlink_to(secret.parent, target_is_directory=True)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "reports folder is a symbolic link" in result.output and not out.exists()
+
+
+def test_a_missing_folder_is_named_as_such(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["pull", "hf", str(tmp_path / "gone"), "--out", str(tmp_path / "pulled")])
+    assert result.exit_code == 2 and result.output == f"curate: error: {tmp_path / 'gone'}: no such release folder\n"
