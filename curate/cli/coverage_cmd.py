@@ -136,7 +136,10 @@ def command(
             parameters=parameters,
             on_message=lambda line: click.echo(line, err=True),
         )
-    folders = [out] + ([target / "reports"] if attach else [])
+    from curate.dataset.paths import reports_folder
+
+    report_names = ["coverage.json", "coverage.md", "coverage.png", "coverage_labels.png"]
+    folders = [out] + ([reports_folder(target, report_names)] if attach else [])
     for folder in folders:
         write_coverage_files(report, folder)
     click.echo(render_markdown(report), nl=False)

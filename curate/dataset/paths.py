@@ -9,6 +9,7 @@ the resolved result (symlinks followed) is still under the resolved root.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from curate.errors import InputError
@@ -70,3 +71,28 @@ def safe_relative(root: Path, relative: str, *, what: str, within: Path | None =
     """
     check_relative(root, relative, what=what)
     return _checked(root, root.joinpath(*relative.split("/")), what=what, name=relative, within=within)
+
+
+REPORTS_DIR = "reports"
+
+
+def reports_folder(dataset_dir: Path, names: Iterable[str]) -> Path:
+    """``dataset_dir/reports``, created, ready for the files ``names`` to be written without following a link.
+
+    A report file that is a symbolic link is removed (the link only, never what it points to), so the write
+    creates a file inside the dataset instead of writing through the link.
+
+    Raises:
+        InputError: ``reports`` is itself a symbolic link, or a name is not a plain file name.
+    """
+    folder = Path(dataset_dir) / REPORTS_DIR
+    if folder.is_symlink():
+        raise InputError(
+            "reports folder is a symbolic link; curate writes reports only inside the dataset", file=str(folder)
+        )
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        _check_component(name, what="report", name=name)
+        if (folder / name).is_symlink():
+            (folder / name).unlink()
+    return folder
