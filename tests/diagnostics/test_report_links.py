@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from tests.sentinel import snapshot
 
+from ..sentinel import snapshot
 from .test_coverage_cli import si64  # noqa: F401  (the real Si64 vasprun as a dataset)
 
 

@@ -9,8 +9,8 @@ import pytest
 from curate.errors import InputError
 from curate.labelling.provenance import read_rows
 from curate.labelling.vasp_inputs import write_vasp_inputs
-from tests.sentinel import snapshot
 
+from ..sentinel import snapshot
 from .test_label import la2coo4  # noqa: F401  (the real one-row La2CoO4 dataset)
 
 HOSTILE_IDS = ["../../x", "/tmp/x", "..", "a/b", "a\x00b", "", "0" * 63 + "/"]

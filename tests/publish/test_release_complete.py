@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.dataset.store import Dataset
-from tests.sentinel import snapshot
+
+from ..sentinel import snapshot
 
 
 def _dead_pid() -> int:

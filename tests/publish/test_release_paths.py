@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
-from tests.sentinel import snapshot
+
+from ..sentinel import snapshot
 
 SHARD = "data/pbe_u/imported/validation-00000-of-00001.parquet"
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.echo_server import echo_server
-
+from ..echo_server import echo_server
 from .conftest import TOKEN, hub_env, run_curate
 
 MP_KEY = "mpKEY0curate0must0never0leak0032"  # 32 characters, as resolve_api_key requires
