@@ -36,6 +36,8 @@ class CurateGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click prints these (usage errors name the option) and exits
         except Exception as exc:  # a failure curate did not foresee: its traceback, redacted
+            if isinstance(exc, BrokenPipeError):
+                raise  # click closes stdout quietly (`curate info DIR | head`)
             click.echo(redact.format_exception(exc), err=True, nl=False)
             sys.exit(1)
 
