@@ -112,3 +112,67 @@ def test_refuses_foreign_directories_and_second_writer(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
     assert manifest["schema"]["version"].startswith("1.")
     shutil.rmtree(tmp_path / "d")
+
+
+def test_lock_and_quarantine_symlinks_are_refused_and_their_targets_untouched(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    dataset = Dataset.create(tmp_path / "d")
+    lock = tmp_path / "d" / ".curate.lock"
+    lock.unlink()
+    lock.symlink_to(outside)
+    with pytest.raises(DatasetError, match=r"\.curate\.lock: is a symbolic link"), dataset.writer():
+        pass
+    lock.unlink()
+
+    quarantine = tmp_path / "d" / "quarantine.jsonl"
+    quarantine.symlink_to(outside)
+    with pytest.raises(DatasetError, match=r"quarantine\.jsonl: is a symbolic link"), dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(3)))
+        writer.quarantine(file="f.json", record="0", field="energy", reason="not a number")
+    with pytest.raises(DatasetError, match="symbolic link"):
+        dataset.quarantine_records()
+    assert outside.read_text() == "precious\n"
+    assert Dataset.open(tmp_path / "d").num_rows == 3  # rows appended before the refusal still commit
+
+
+def test_a_folder_with_only_a_data_subfolder_is_not_a_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    (folder / "data").mkdir(parents=True)
+    (folder / "README.md").write_text("my notes\n")
+    with pytest.raises(DatasetError, match=r"mine: not a curate dataset \(no manifest.json\)"):
+        Dataset.open(folder)
+    with pytest.raises(DatasetError, match="is not empty and holds no curate dataset"):
+        Dataset.create(folder)
+    assert (folder / "README.md").read_text() == "my notes\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data"]
+
+
+def test_damaged_file_in_data_is_never_read_and_is_set_aside_by_the_next_writer(tmp_path: Path) -> None:
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(10)))
+    full_hash = dataset.content_hash
+    # a truncated shard renamed into data/ by an older curate on a full disk: no Parquet footer
+    committed = dataset.shard_paths()[0].read_bytes()
+    (tmp_path / "d" / "data" / "part-00001-deadbeef.parquet").write_bytes(committed[: len(committed) // 2])
+    reopened = Dataset.open(tmp_path / "d")
+    assert (reopened.num_rows, reopened.content_hash) == (10, full_hash)
+    assert list(reopened.damaged_shards) == ["part-00001-deadbeef.parquet"]
+    with reopened.writer() as writer:
+        writer.append(configurations_to_batch(_rows(5, offset=100)))
+    assert sorted(p.name for p in (tmp_path / "d" / "data").glob(".*")) == [".part-00001-deadbeef.parquet.damaged"]
+    assert pq.read_table(tmp_path / "d" / "data").num_rows == 15
+    assert Dataset.open(tmp_path / "d").num_rows == 15
+
+
+def test_writer_reads_the_manifest_after_taking_the_lock(tmp_path: Path) -> None:
+    early = Dataset.create(tmp_path / "d")  # opened before another writer commits
+    other = Dataset.open(tmp_path / "d")
+    with other.writer() as writer:
+        writer.append(configurations_to_batch(_rows(10)))
+    with early.writer() as writer:
+        writer.append(configurations_to_batch(_rows(5, offset=100)))
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert [s["num_rows"] for s in manifest["shards"]] == [10, 5]
+    assert manifest["num_rows"] == 15 == early.num_rows
