@@ -1,4 +1,4 @@
-"""Writes that fail or are killed part-way: a full disk mid-shard, a kill with 100,000-row shards.
+"""Writes that fail or are killed part-way: a full disk mid-shard, a kill with 100,000-row shards, pool workers.
 
 The full disk is a file-size limit (``RLIMIT_FSIZE``) on the importing process: past it every write fails with
 EFBIG, as it fails with ENOSPC on a full disk (Python ignores SIGXFSZ, so the write returns the error).
@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -141,3 +142,22 @@ def test_kill_with_big_shards_resumes_from_the_last_commit_not_from_zero(shared_
     assert (resumed.rows_added, resumed.duplicates) == (4632 - partial.num_rows, partial.num_rows)
     final = Dataset.open(killed_dir)
     assert (final.num_rows, final.content_hash) == (4632, Dataset.open(tmp_path / "clean").content_hash)
+
+
+@pytest.mark.slow
+def test_pool_workers_die_with_a_killed_import(shared_data: Path, tmp_path: Path) -> None:
+    _, big = _sources(shared_data, tmp_path)
+    process = subprocess.Popen(
+        _import_cli(big, tmp_path / "d", "--workers", "3"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 60
+    children: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(children) < 4:  # the fork server and 3 workers
+        children = parent.children(recursive=True)
+        time.sleep(0.05)
+    assert len(children) >= 4, f"the pool did not start: {children}"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == [], f"{len(alive)} worker processes outlived the killed import"
