@@ -176,3 +176,36 @@ def test_writer_reads_the_manifest_after_taking_the_lock(tmp_path: Path) -> None
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
     assert [s["num_rows"] for s in manifest["shards"]] == [10, 5]
     assert manifest["num_rows"] == 15 == early.num_rows
+
+
+def test_a_shard_missing_bytes_before_an_intact_footer_never_commits(tmp_path: Path) -> None:
+    from curate.dataset.schema import row_schema
+    from curate.dataset.shards import ShardError, ShardFile, _rows_read_back
+
+    shard = ShardFile(tmp_path, "part-00000-00000000.parquet", row_schema().arrow)
+    shard.write(configurations_to_batch(_rows(40)))
+    shard.commit()
+    whole = (tmp_path / "part-00000-00000000.parquet").read_bytes()
+    assert _rows_read_back(tmp_path / "part-00000-00000000.parquet") == 40
+    footer_bytes = 8 + pq.ParquetFile(tmp_path / "part-00000-00000000.parquet").metadata.serialized_size
+    # what a full disk can leave: a row group's bytes lost, then the footer written after space came back
+    torn = tmp_path / "torn.parquet"
+    torn.write_bytes(whole[: (len(whole) - footer_bytes) // 2] + whole[-footer_bytes:])
+    assert pq.ParquetFile(torn).metadata.num_rows == 40  # the footer alone says all is well
+    with pytest.raises(ShardError, match="lies past the data"):
+        _rows_read_back(torn)
+
+
+def test_a_shard_with_a_failed_write_is_dropped_not_committed(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from curate.dataset.schema import row_schema
+    from curate.dataset.shards import ShardError, ShardFile
+
+    shard = ShardFile(tmp_path, "part-00000-00000000.parquet", row_schema().arrow)
+    shard.write(configurations_to_batch(_rows(20)))
+    with pytest.raises((pa.ArrowException, ValueError)):
+        shard.write(pa.table({"id": ["x"]}))  # not the shard's schema: the writer refuses it
+    with pytest.raises(ShardError, match="a write to it failed"):
+        shard.commit()
+    assert list(tmp_path.iterdir()) == []

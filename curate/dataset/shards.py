@@ -59,7 +59,7 @@ class ShardFile:
         self.num_rows += table.num_rows
 
     def commit(self) -> None:
-        """Close, read every row back, fsync and rename into place.
+        """Close, check the file is whole (:func:`_rows_read_back`), fsync and rename into place.
 
         Raises DatasetError (and removes the temporary file) when a write failed or the shard does not read
         back complete, e.g. after a full disk truncated it; the folder is then as it was before this shard.
@@ -91,9 +91,22 @@ class ShardFile:
 
 
 def _rows_read_back(path: Path) -> int:
-    """Rows in the Parquet file ``path``, counted by decoding every row group (not just trusting the footer)."""
+    """Rows in the Parquet file ``path`` after checking that it is whole.
+
+    Every column chunk the footer lists must end before the footer (a write that lost bytes but still wrote a
+    footer fails this), and the ``id`` column (all columns when there is none) of every row group must decode.
+    Decoding only the ids keeps the check at about 5 us a row instead of 25 for every column.
+    """
     parquet = pq.ParquetFile(path)
+    metadata = parquet.metadata
+    footer_start = path.stat().st_size - 8 - metadata.serialized_size
+    columns = ["id"] if "id" in parquet.schema_arrow.names else None
     rows = 0
-    for group in range(parquet.metadata.num_row_groups):
-        rows += parquet.read_row_group(group).num_rows
+    for group in range(metadata.num_row_groups):
+        chunks = [metadata.row_group(group).column(c) for c in range(metadata.num_columns)]
+        for chunk in chunks:
+            start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+            if start + chunk.total_compressed_size > footer_start:
+                raise ShardError(f"{path}: row group {group} column {chunk.path_in_schema} lies past the data")
+        rows += parquet.read_row_group(group, columns=columns).num_rows
     return rows
