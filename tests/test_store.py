@@ -209,3 +209,17 @@ def test_a_shard_with_a_failed_write_is_dropped_not_committed(tmp_path: Path) ->
     with pytest.raises(ShardError, match="a write to it failed"):
         shard.commit()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_symlinked_data_folder_or_manifest_is_refused(tmp_path: Path) -> None:
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(4)))
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "d" / "data").rename(elsewhere)
+    (tmp_path / "d" / "data").symlink_to(elsewhere)
+    with pytest.raises(DatasetError, match=r"d/data: is a symbolic link"):
+        Dataset.open(tmp_path / "d")
+    with pytest.raises(DatasetError, match=r"d/data: is a symbolic link"), dataset.writer():
+        pass
+    assert sorted(p.suffix for p in elsewhere.iterdir()) == [".parquet"]

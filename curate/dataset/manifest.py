@@ -25,6 +25,7 @@ from curate.dataset.schema import row_schema
 from curate.errors import DatasetError
 
 MANIFEST_NAME = "manifest.json"
+DATA_DIR = "data"
 FORMAT_NAME = "curate-dataset"
 FORMAT_VERSION = 1
 HASH_MODULUS = 1 << 256
@@ -81,11 +82,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """``folder/manifest.json``, checked to be a curate manifest this version reads.
 
     Raises:
-        DatasetError: no manifest (a folder is a dataset only with one), not JSON, another format, or a schema
-            major version this curate cannot read.
+        DatasetError: no manifest (a folder is a dataset only with one), the manifest or ``data/`` is a symbolic
+            link, not JSON, another format, or a schema major version this curate cannot read.
     """
     manifest_path = Path(folder) / MANIFEST_NAME
-    if manifest_path.is_symlink() or not manifest_path.is_file():
+    for part in (manifest_path, Path(folder) / DATA_DIR):
+        if part.is_symlink():
+            raise DatasetError(f"{part}: is a symbolic link; a dataset's files stay inside its folder")
+    if not manifest_path.is_file():
         raise DatasetError(f"{folder}: not a curate dataset (no {MANIFEST_NAME})")
     try:
         manifest = json.loads(manifest_path.read_text())

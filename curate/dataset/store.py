@@ -32,6 +32,7 @@ from curate.dataset.card import write_card
 from curate.dataset.io import atomic_write_text, exclusive_lock, remove_stale_temporaries
 from curate.dataset.manifest import (
     CORE_KEYS,
+    DATA_DIR,
     HASH_MODULUS,
     MANIFEST_NAME,
     empty_manifest,
@@ -45,7 +46,6 @@ from curate.dataset.schema import row_schema
 from curate.dataset.shards import ShardError, ShardFile, next_shard_sequence, shard_name
 from curate.errors import DatasetError
 
-DATA_DIR = "data"
 LOCK_NAME = ".curate.lock"
 ROW_GROUP_ROWS = 2048
 # a write session commits its open shard at least this often, so a kill loses at most this much work
