@@ -78,10 +78,7 @@ def test_empty_and_non_json_files_fail_in_one_line(tmp_path: Path) -> None:
 def test_missing_dataset_is_a_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["info", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
-    assert (
-        result.output.strip()
-        == f"curate: error: {tmp_path / 'nowhere'}: not a curate dataset (no manifest.json and no data/)"
-    )
+    assert result.output.strip() == f"curate: error: {tmp_path / 'nowhere'}: not a curate dataset (no manifest.json)"
 
 
 def test_mptrj_nan_frame_and_truncated_gzip(shared_data: Path, tmp_path: Path) -> None:

@@ -112,3 +112,114 @@ def test_refuses_foreign_directories_and_second_writer(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
     assert manifest["schema"]["version"].startswith("1.")
     shutil.rmtree(tmp_path / "d")
+
+
+def test_lock_and_quarantine_symlinks_are_refused_and_their_targets_untouched(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    dataset = Dataset.create(tmp_path / "d")
+    lock = tmp_path / "d" / ".curate.lock"
+    lock.unlink()
+    lock.symlink_to(outside)
+    with pytest.raises(DatasetError, match=r"\.curate\.lock: is a symbolic link"), dataset.writer():
+        pass
+    lock.unlink()
+
+    quarantine = tmp_path / "d" / "quarantine.jsonl"
+    quarantine.symlink_to(outside)
+    with pytest.raises(DatasetError, match=r"quarantine\.jsonl: is a symbolic link"), dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(3)))
+        writer.quarantine(file="f.json", record="0", field="energy", reason="not a number")
+    with pytest.raises(DatasetError, match="symbolic link"):
+        dataset.quarantine_records()
+    assert outside.read_text() == "precious\n"
+    assert Dataset.open(tmp_path / "d").num_rows == 3  # rows appended before the refusal still commit
+
+
+def test_a_folder_with_only_a_data_subfolder_is_not_a_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    (folder / "data").mkdir(parents=True)
+    (folder / "README.md").write_text("my notes\n")
+    with pytest.raises(DatasetError, match=r"mine: not a curate dataset \(no manifest.json\)"):
+        Dataset.open(folder)
+    with pytest.raises(DatasetError, match="is not empty and holds no curate dataset"):
+        Dataset.create(folder)
+    assert (folder / "README.md").read_text() == "my notes\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data"]
+
+
+def test_damaged_file_in_data_is_never_read_and_is_set_aside_by_the_next_writer(tmp_path: Path) -> None:
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(10)))
+    full_hash = dataset.content_hash
+    # a truncated shard renamed into data/ by an older curate on a full disk: no Parquet footer
+    committed = dataset.shard_paths()[0].read_bytes()
+    (tmp_path / "d" / "data" / "part-00001-deadbeef.parquet").write_bytes(committed[: len(committed) // 2])
+    reopened = Dataset.open(tmp_path / "d")
+    assert (reopened.num_rows, reopened.content_hash) == (10, full_hash)
+    assert list(reopened.damaged_shards) == ["part-00001-deadbeef.parquet"]
+    with reopened.writer() as writer:
+        writer.append(configurations_to_batch(_rows(5, offset=100)))
+    assert sorted(p.name for p in (tmp_path / "d" / "data").glob(".*")) == [".part-00001-deadbeef.parquet.damaged"]
+    assert pq.read_table(tmp_path / "d" / "data").num_rows == 15
+    assert Dataset.open(tmp_path / "d").num_rows == 15
+
+
+def test_writer_reads_the_manifest_after_taking_the_lock(tmp_path: Path) -> None:
+    early = Dataset.create(tmp_path / "d")  # opened before another writer commits
+    other = Dataset.open(tmp_path / "d")
+    with other.writer() as writer:
+        writer.append(configurations_to_batch(_rows(10)))
+    with early.writer() as writer:
+        writer.append(configurations_to_batch(_rows(5, offset=100)))
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert [s["num_rows"] for s in manifest["shards"]] == [10, 5]
+    assert manifest["num_rows"] == 15 == early.num_rows
+
+
+def test_a_shard_missing_bytes_before_an_intact_footer_never_commits(tmp_path: Path) -> None:
+    from curate.dataset.schema import row_schema
+    from curate.dataset.shards import ShardError, ShardFile, _rows_read_back
+
+    shard = ShardFile(tmp_path, "part-00000-00000000.parquet", row_schema().arrow)
+    shard.write(configurations_to_batch(_rows(40)))
+    shard.commit()
+    whole = (tmp_path / "part-00000-00000000.parquet").read_bytes()
+    assert _rows_read_back(tmp_path / "part-00000-00000000.parquet") == 40
+    footer_bytes = 8 + pq.ParquetFile(tmp_path / "part-00000-00000000.parquet").metadata.serialized_size
+    # what a full disk can leave: a row group's bytes lost, then the footer written after space came back
+    torn = tmp_path / "torn.parquet"
+    torn.write_bytes(whole[: (len(whole) - footer_bytes) // 2] + whole[-footer_bytes:])
+    assert pq.ParquetFile(torn).metadata.num_rows == 40  # the footer alone says all is well
+    with pytest.raises(ShardError, match="lies past the data"):
+        _rows_read_back(torn)
+
+
+def test_a_shard_with_a_failed_write_is_dropped_not_committed(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from curate.dataset.schema import row_schema
+    from curate.dataset.shards import ShardError, ShardFile
+
+    shard = ShardFile(tmp_path, "part-00000-00000000.parquet", row_schema().arrow)
+    shard.write(configurations_to_batch(_rows(20)))
+    with pytest.raises((pa.ArrowException, ValueError)):
+        shard.write(pa.table({"id": ["x"]}))  # not the shard's schema: the writer refuses it
+    with pytest.raises(ShardError, match="a write to it failed"):
+        shard.commit()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_symlinked_data_folder_or_manifest_is_refused(tmp_path: Path) -> None:
+    dataset = Dataset.create(tmp_path / "d")
+    with dataset.writer() as writer:
+        writer.append(configurations_to_batch(_rows(4)))
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "d" / "data").rename(elsewhere)
+    (tmp_path / "d" / "data").symlink_to(elsewhere)
+    with pytest.raises(DatasetError, match=r"d/data: is a symbolic link"):
+        Dataset.open(tmp_path / "d")
+    with pytest.raises(DatasetError, match=r"d/data: is a symbolic link"), dataset.writer():
+        pass
+    assert sorted(p.suffix for p in elsewhere.iterdir()) == [".parquet"]

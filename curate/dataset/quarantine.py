@@ -1,10 +1,17 @@
-"""A dataset's quarantine: records an import turned away, one JSON object a line, with file, record, field, reason."""
+"""A dataset's quarantine: records an import turned away, one JSON object a line, with file, record, field, reason.
+
+The file is opened without following symbolic links, so a link planted under its name cannot make curate read or
+append to a file outside the dataset folder.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import IO, Any
+
+from curate.dataset.io import open_no_follow
 
 QUARANTINE_NAME = "quarantine.jsonl"
 
@@ -19,9 +26,10 @@ class Quarantine:
 
     def records(self) -> list[dict[str, Any]]:
         """Every rejected record written so far, oldest first."""
-        if not self.path.is_file():
+        if not self.path.is_symlink() and not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        with os.fdopen(open_no_follow(self.path, os.O_RDONLY), encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh.read().splitlines() if line.strip()]
 
     def add(self, *, file: str | None, record: str | None, field: str | None, reason: str) -> bool:
         """Append one rejected record (flushed at once); False when the same one is already there."""
@@ -32,7 +40,8 @@ class Quarantine:
             return False
         self._keys.add(key)
         if self._fh is None:
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self._fh = os.fdopen(fd, "a", encoding="utf-8")
         self._fh.write(json.dumps({"file": file, "record": record, "field": field, "reason": reason}) + "\n")
         self._fh.flush()
         return True

@@ -8,73 +8,48 @@ Layout::
       README.md                         card with YAML front matter so datasets.load_dataset(DIR) works
       quarantine.jsonl                  rejected records: file, record, field, reason
 
-Writes are atomic: a shard is written to a hidden temporary name and renamed into ``data/``; the manifest is
-rewritten the same way. A process killed at any point leaves only committed shards visible, and the next
-open reconciles a stale manifest from the shards. Appends skip ids already present, so a re-run resumes
-without duplicates. Reads stream one record batch at a time.
+A folder is a dataset only with curate's manifest. Writes are atomic: a shard is written to a hidden temporary
+name, read back whole and renamed into ``data/``; the manifest is rewritten the same way. A process killed, or a
+write failed (full disk, I/O error), at any point leaves only complete shards visible; the next open counts a
+shard the manifest missed (:mod:`curate.dataset.manifest`). Appends skip ids already present, so a re-run
+resumes without duplicates. Reads stream one record batch at a time.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate import __version__
 from curate.dataset.card import write_card
-from curate.dataset.io import atomic_write_text
+from curate.dataset.io import atomic_write_text, exclusive_lock, remove_stale_temporaries
+from curate.dataset.manifest import (
+    CORE_KEYS,
+    DATA_DIR,
+    HASH_MODULUS,
+    MANIFEST_NAME,
+    empty_manifest,
+    id_sum,
+    read_manifest,
+    reconcile,
+    refresh_totals,
+)
 from curate.dataset.quarantine import Quarantine
 from curate.dataset.schema import row_schema
-from curate.dataset.shards import ShardFile, next_shard_sequence, shard_name
+from curate.dataset.shards import ShardError, ShardFile, next_shard_sequence, shard_name
 from curate.errors import DatasetError
 
-MANIFEST_NAME = "manifest.json"
-DATA_DIR = "data"
 LOCK_NAME = ".curate.lock"
-FORMAT_NAME = "curate-dataset"
-FORMAT_VERSION = 1
 ROW_GROUP_ROWS = 2048
-_HASH_MODULUS = 1 << 256
-_CORE_MANIFEST_KEYS = frozenset(
-    {
-        "format",
-        "format_version",
-        "schema",
-        "units",
-        "conventions",
-        "num_rows",
-        "id_sum",
-        "content_hash",
-        "shards",
-        "sources",
-        "history",
-        "created_with",
-    }
-)
-
-
-def id_sum(ids: pa.Array | pa.ChunkedArray | Iterable[str]) -> int:
-    """Sum of hexadecimal ids read as integers, modulo 2**256 (the order-free part of the content hash)."""
-    values = ids.to_pylist() if isinstance(ids, pa.Array | pa.ChunkedArray) else ids
-    total = 0
-    for value in values:
-        total += int(value, 16)
-    return total % _HASH_MODULUS
-
-
-def content_hash_from(num_rows: int, ids_sum: int) -> str:
-    """Dataset content hash: sha256 of the row count and the id sum; independent of row and shard order."""
-    return hashlib.sha256(f"{num_rows}:{ids_sum:064x}".encode()).hexdigest()
+# a write session commits its open shard at least this often, so a kill loses at most this much work
+COMMIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -93,90 +68,65 @@ class Dataset:
         self.path = Path(path)
         self._manifest: dict[str, Any] = {}
         self._ids: set[str] | None = None
+        self.damaged_shards: dict[str, str] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path: str | Path) -> Dataset:
-        """Open an existing dataset; raises DatasetError if ``path`` is not one."""
+        """Open an existing dataset read-only, as its committed shards are (after a crash too).
+
+        Raises:
+            DatasetError: ``path`` holds no curate manifest (a ``data/`` folder alone does not make a dataset).
+        """
         dataset = cls(Path(path))
-        if not (dataset.path / MANIFEST_NAME).is_file() and not (dataset.path / DATA_DIR).is_dir():
-            raise DatasetError(f"{dataset.path}: not a curate dataset (no {MANIFEST_NAME} and no {DATA_DIR}/)")
         dataset._load_manifest()
         return dataset
 
     @classmethod
     def create(cls, path: str | Path, *, exist_ok: bool = True) -> Dataset:
-        """Open the dataset at ``path``, creating an empty one if the directory has none."""
+        """Open the dataset at ``path``, creating an empty one if the directory does not exist or is empty.
+
+        Raises:
+            DatasetError: a dataset exists and ``exist_ok`` is False, or the directory holds files but no
+                curate manifest (nothing in it is overwritten).
+        """
         dataset = cls(Path(path))
-        if (dataset.path / MANIFEST_NAME).is_file() or (dataset.path / DATA_DIR).is_dir():
+        if (dataset.path / MANIFEST_NAME).is_file():
             if not exist_ok:
                 raise DatasetError(f"{dataset.path}: a dataset already exists there")
             dataset._load_manifest()
             return dataset
-        if dataset.path.exists() and any(dataset.path.iterdir()):
-            raise DatasetError(f"{dataset.path}: directory exists, is not empty and holds no curate dataset")
-        (dataset.path / DATA_DIR).mkdir(parents=True, exist_ok=True)
-        dataset._manifest = dataset._empty_manifest()
-        dataset._write_manifest()
+        dataset.path.mkdir(parents=True, exist_ok=True)
+        dataset._refuse_foreign()  # before the lock file: a refused folder is left exactly as it was
+        with dataset._locked():
+            if (dataset.path / MANIFEST_NAME).is_file():  # another process created it meanwhile
+                return cls.create(path, exist_ok=exist_ok)
+            dataset._refuse_foreign()
+            dataset._manifest = empty_manifest()
+            dataset._write_manifest()  # the manifest first: it is what marks the folder as a dataset
+            dataset.data_dir.mkdir(exist_ok=True)
         return dataset
 
-    def _empty_manifest(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            **row_schema().manifest_header(),
-            "num_rows": 0,
-            "id_sum": f"{0:064x}",
-            "content_hash": content_hash_from(0, 0),
-            "shards": [],
-            "sources": [],
-            "history": [],
-            "created_with": {"curate": __version__},
-        }
+    def _refuse_foreign(self) -> None:
+        if any(p.name != LOCK_NAME for p in self.path.iterdir()):
+            raise DatasetError(
+                f"{self.path}: directory exists, is not empty and holds no curate dataset (no {MANIFEST_NAME})"
+            )
 
     def _load_manifest(self) -> None:
-        manifest_path = self.path / MANIFEST_NAME
-        if manifest_path.is_file():
-            try:
-                self._manifest = json.loads(manifest_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{manifest_path}: manifest is not valid JSON ({exc})") from exc
-            if self._manifest.get("format") != FORMAT_NAME:
-                raise DatasetError(f"{manifest_path}: not a curate manifest (format={self._manifest.get('format')!r})")
-            major = str(self._manifest["schema"]["version"]).split(".")[0]
-            if major != row_schema().version.split(".")[0]:
-                raise DatasetError(
-                    f"{manifest_path}: schema version {self._manifest['schema']['version']} cannot be read by "
-                    f"this curate (schema {row_schema().version})"
-                )
-        else:
-            self._manifest = self._empty_manifest()
-        on_disk = sorted(p.name for p in self.data_dir.glob("*.parquet"))
-        if on_disk != sorted(s["file"] for s in self._manifest["shards"]):
-            self._reconcile(on_disk)
-
-    def _reconcile(self, on_disk: list[str]) -> None:
-        """Rebuild shard list, counts and hash from the committed shards (after a killed write)."""
-        known = {s["file"]: s for s in self._manifest["shards"]}
-        shards = []
-        for name in on_disk:
-            if name in known:
-                shards.append(known[name])
-                continue
-            ids = pq.read_table(self.data_dir / name, columns=["id"]).column("id")
-            shards.append({"file": name, "num_rows": len(ids), "id_sum": f"{id_sum(ids):064x}"})
-        self._manifest["shards"] = shards
-        self._refresh_totals()
-
-    def _refresh_totals(self) -> None:
-        total_rows = sum(s["num_rows"] for s in self._manifest["shards"])
-        total_sum = sum(int(s["id_sum"], 16) for s in self._manifest["shards"]) % _HASH_MODULUS
-        self._manifest["num_rows"] = total_rows
-        self._manifest["id_sum"] = f"{total_sum:064x}"
-        self._manifest["content_hash"] = content_hash_from(total_rows, total_sum)
+        """Read the manifest and reconcile it with the committed shards (in memory; see :mod:`manifest`)."""
+        self._manifest = read_manifest(self.path)
+        self.damaged_shards = reconcile(self._manifest, self.data_dir).damaged
+        self._ids = None
 
     def _write_manifest(self) -> None:
-        atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self._manifest, indent=2, sort_keys=True) + "\n")
+        with self._writing():
+            atomic_write_text(self.path / MANIFEST_NAME, json.dumps(self._manifest, indent=2, sort_keys=True) + "\n")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with exclusive_lock(self.path / LOCK_NAME, busy=f"{self.path}: another curate process is writing this dataset"):
+            yield
 
     # ------------------------------------------------------------------ properties
     @property
@@ -231,22 +181,51 @@ class Dataset:
 
     # ------------------------------------------------------------------ writing
     @contextmanager
-    def writer(self) -> Iterator[DatasetWriter]:
-        """Exclusive write session (a lock file prevents two writers); the manifest and card are final on exit."""
+    def writer(self, *, shard_rows: int = 100_000, commit_seconds: float = COMMIT_SECONDS) -> Iterator[DatasetWriter]:
+        """Exclusive write session; the manifest and card are final on exit.
+
+        The lock is taken before the manifest is read. What a killed or failed session left is tidied first:
+        temporaries of dead writers removed, shards it committed counted, files in ``data/`` that do not read
+        as shards renamed out of the readers' way (``.NAME.damaged``). If the session fails (a full disk), the
+        shards committed before the failure stay and the error says so; a re-run resumes.
+
+        Raises:
+            DatasetError: another process holds the lock, the lock file is a symbolic link, or a write failed.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path / LOCK_NAME
-        with open(lock_path, "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise DatasetError(f"{self.path}: another curate process is writing this dataset") from exc
-            for stale in self.data_dir.glob(".*.tmp"):
-                stale.unlink()
-            writer = DatasetWriter(self)
+        with self._locked():
+            self._tidy()
+            writer = DatasetWriter(self, shard_rows=shard_rows, commit_seconds=commit_seconds)
             try:
                 yield writer
-            finally:
-                writer.close()
+            except BaseException:
+                writer.close(failed=True)
+                raise
+            writer.close()
+
+    def _tidy(self) -> None:
+        """Under the lock: reread the manifest and clear what a killed or failed writer left behind."""
+        self._load_manifest()
+        with self._writing():
+            remove_stale_temporaries(self.data_dir, "*")
+            remove_stale_temporaries(self.path, "*")
+            for name in self.damaged_shards:
+                (self.data_dir / name).rename(self.data_dir / f".{name}.damaged")
+            if self.damaged_shards or read_manifest(self.path)["shards"] != self._manifest["shards"]:
+                self._write_manifest()
+            self.damaged_shards = {}
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed write (full disk, file too large, I/O error) into one DatasetError that says what is kept."""
+        try:
+            yield
+        except (ShardError, OSError) as exc:
+            failed = exc if isinstance(exc, ShardError) else f"{self.path}: a write failed ({exc})"
+            raise DatasetError(
+                f"{failed}; the dataset keeps its {self.num_rows} committed rows and opens as it is; "
+                "re-run the command to resume once the cause is fixed"
+            ) from exc
 
     def _new_shard_name(self) -> str:
         return shard_name(next_shard_sequence([s["file"] for s in self._manifest["shards"]]))
@@ -254,7 +233,7 @@ class Dataset:
     def _record_shard(self, name: str, *, num_rows: int, ids_sum: int) -> None:
         """Record a committed shard in the manifest."""
         self._manifest["shards"].append({"file": name, "num_rows": num_rows, "id_sum": f"{ids_sum:064x}"})
-        self._refresh_totals()
+        refresh_totals(self._manifest)
         self._write_manifest()
         self._ids = None
 
@@ -271,7 +250,7 @@ class Dataset:
 
         Core keys (format, schema, shards, counts, hashes) cannot be overwritten.
         """
-        if name in _CORE_MANIFEST_KEYS:
+        if name in CORE_KEYS:
             raise DatasetError(f"{self.path}: manifest key {name!r} is managed by curate and cannot be set")
         self._manifest[name] = json.loads(json.dumps(value))
         self._write_manifest()
@@ -295,13 +274,16 @@ class DatasetWriter:
     """Streams record batches into shards, skipping ids already in the dataset; quarantines rejected records.
 
     Rows go to an open temporary shard as row groups of about ROW_GROUP_ROWS, so memory stays bounded by one
-    row group whatever the shard size; the shard becomes visible only when it is committed (every
-    ``shard_rows`` rows, on :meth:`flush` and on close).
+    row group whatever the shard size; the shard becomes visible only when it is committed: every
+    ``shard_rows`` rows, once its oldest row has waited ``commit_seconds`` (so a killed import resumes from at
+    most that much before the kill, whatever the shard size), on :meth:`flush` and on close. Shard sizes do not
+    change the rows or the content hash.
     """
 
-    def __init__(self, dataset: Dataset, *, shard_rows: int = 100_000):
+    def __init__(self, dataset: Dataset, *, shard_rows: int = 100_000, commit_seconds: float = COMMIT_SECONDS):
         self.dataset = dataset
         self.shard_rows = shard_rows
+        self.commit_seconds = commit_seconds
         self._seen: set[int] = set()
         for batch in dataset.iter_batches(columns=["id"], batch_rows=65536):
             self._seen.update(_id_key(i) for i in batch.column(0).to_pylist())
@@ -309,6 +291,7 @@ class DatasetWriter:
         self._group_rows = 0
         self._shard: ShardFile | None = None
         self._shard_id_sum = 0
+        self._uncommitted_since: float | None = None
         self._quarantine = Quarantine(dataset.path)
         self.added = 0
         self.duplicates = 0
@@ -335,13 +318,22 @@ class DatasetWriter:
         if keep:
             if len(keep) != len(ids):
                 batch = batch.take(pa.array(keep, type=pa.int64()))
+            if self._uncommitted_since is None:
+                self._uncommitted_since = time.monotonic()
             self._group.append(batch)
             self._group_rows += batch.num_rows
-            if self._group_rows >= ROW_GROUP_ROWS:
-                self._write_group()
-            if (self._shard.num_rows if self._shard else 0) + self._group_rows >= self.shard_rows:
-                shard = self.flush()
+            with self.dataset._writing():
+                if self._group_rows >= ROW_GROUP_ROWS:
+                    self._write_group()
+                rows = (self._shard.num_rows if self._shard else 0) + self._group_rows
+                if rows >= self.shard_rows or self.commit_due():
+                    shard = self.flush()
         return AppendResult(added=len(keep), duplicates=duplicates, shard=shard)
+
+    def commit_due(self) -> bool:
+        """True when rows have waited uncommitted for ``commit_seconds`` or more."""
+        since = self._uncommitted_since
+        return since is not None and time.monotonic() - since >= self.commit_seconds
 
     def _write_group(self) -> None:
         if not self._group:
@@ -351,44 +343,56 @@ class DatasetWriter:
         if self._shard is None:
             self._shard = ShardFile(self.dataset.data_dir, self.dataset._new_shard_name(), row_schema().arrow)
         self._shard.write(table, row_group_rows=ROW_GROUP_ROWS)
-        self._shard_id_sum = (self._shard_id_sum + id_sum(table.column("id"))) % _HASH_MODULUS
+        self._shard_id_sum = (self._shard_id_sum + id_sum(table.column("id"))) % HASH_MODULUS
 
     def flush(self) -> str | None:
-        """Commit the rows written so far as one shard now; returns its file name (None when there were none)."""
-        self._write_group()
-        if self._shard is None:
-            return None
-        shard, self._shard = self._shard, None
-        shard.commit()
-        name, rows = shard.name, shard.num_rows
-        self.dataset._record_shard(name, num_rows=rows, ids_sum=self._shard_id_sum)
-        self._shard_id_sum = 0
-        self.added += rows
-        return name
+        """Commit the rows written so far as one shard now; returns its file name (None when there were none).
+
+        The shard is renamed into ``data/`` once verified, then recorded in the manifest; a crash between the
+        two leaves a shard that the next open counts (see :mod:`curate.dataset.manifest`).
+        """
+        with self.dataset._writing():
+            self._write_group()
+            self._uncommitted_since = None
+            if self._shard is None:
+                return None
+            shard, self._shard = self._shard, None
+            shard.commit()
+            name, rows = shard.name, shard.num_rows
+            self.dataset._record_shard(name, num_rows=rows, ids_sum=self._shard_id_sum)
+            self._shard_id_sum = 0
+            self.added += rows
+            return name
 
     def quarantine(self, *, file: str | None, record: str | None, field: str | None, reason: str) -> None:
         """Record a rejected record with its reason (once per file/record/field/reason)."""
-        if self._quarantine.add(file=file, record=record, field=field, reason=reason):
-            self.quarantined += 1
+        with self.dataset._writing():
+            if self._quarantine.add(file=file, record=record, field=field, reason=reason):
+                self.quarantined += 1
 
-    def close(self) -> None:
-        """Flush pending rows, close the quarantine file and rewrite the card."""
-        self.flush()
-        self._quarantine.close()
-        write_card(self.dataset.path, self.dataset.manifest)
+    def close(self, *, failed: bool = False) -> None:
+        """Flush pending rows, close the quarantine file and rewrite the card.
+
+        ``failed``: the session is ending on an exception, which must propagate: rows are still committed when
+        they can be (an interrupt), and an open shard whose writes failed is dropped without another error.
+        """
+        if not failed:
+            self.flush()
+            self._quarantine.close()
+            with self.dataset._writing():
+                write_card(self.dataset.path, self.dataset.manifest)
+            return
+        try:
+            self.flush()
+            write_card(self.dataset.path, self.dataset.manifest)
+        except (OSError, DatasetError):
+            if self._shard is not None:
+                self._shard.abort()
+                self._shard = None
+        finally:
+            self._quarantine.close()
 
 
 def is_valid_id(value: str) -> bool:
     """True for a 64-character lowercase hexadecimal id."""
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def count_by(dataset: Dataset, column: str) -> dict[str, int]:
-    """Row counts per value of a string column, streamed."""
-    counts: dict[str, int] = {}
-    for batch in dataset.iter_batches(columns=[column], batch_rows=65536):
-        values = pc.value_counts(batch.column(0))
-        for item in values.to_pylist():
-            key = str(item["values"])
-            counts[key] = counts.get(key, 0) + int(item["counts"])
-    return counts

@@ -5,8 +5,9 @@ file that would mix functionals or Hubbard U values, resolves ``--energy`` (:mod
 and, for ``mptrj-json``, groups rows into materials (:mod:`curate.dataset.material`). The second streams the rows
 kept by ``--where`` (:mod:`curate.exporters.where`) batch by batch as :class:`ExportRow` (row id +
 :class:`~curate.dataset.configuration.Configuration`) to the exporter, which writes one file. :func:`export_dataset`
-writes to a hidden temporary name next to the output and renames it into place when complete, so a killed
-export never leaves a half-written file under the requested name.
+writes to a hidden temporary name next to the output (:func:`curate.dataset.io.new_temporary`, owner pid in the
+name) and renames it into place when complete, so a killed export never leaves a half-written file under the
+requested name, and the next export to the same name removes the temporaries a killed one left.
 
 Floats are written at full precision (shortest repr that reads back to the same float64): row ids round
 labels to 1e-6, so any truncation could change an id on re-import.
@@ -15,13 +16,13 @@ labels to 1e-6, so any truncation could change an id on re-import.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, get_args
 
 from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.io import new_temporary
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
 from curate.exporters.base import (
@@ -144,7 +145,7 @@ def export_dataset(
             on_progress(rows)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp{exporter.suffix or ''}")
+    tmp = new_temporary(out, suffix=exporter.suffix or "")
     try:
         rows = iter_rows(dataset, row_filter=row_filter, batch_rows=batch_rows, on_progress=count)
         counts = exporter.write(rows, tmp, plan=plan)

@@ -16,7 +16,7 @@ Frames are grouped by *material* (:mod:`curate.dataset.material`, the grouping p
 material id, are one key ``As2O6S``). CHGNet splits train/validation/test by this key, so one material never
 lands in two splits. Frame ids are the row's original MPtrj frame id when it came from MPtrj
 (``source_record`` "mp-1/frame"), else ``{task_id}-{calc_index}-{ionic_step}`` as in MPtrj, else
-``{material}-{row}``; a repeated id gets ``#{row}`` appended. Rows are spilled to a temporary SQLite file so
+``{material}-{row}``; a repeated id gets ``#{row}`` appended. Rows are spilled to a SQLite file beside the output so
 that the frames of a material come together whatever the row order; the first pass keeps a few strings per
 dataset row (the material groups), no structure.
 
@@ -33,7 +33,6 @@ parsed from the frame id, energy_corrected as corrected_total_energy.
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -104,8 +103,11 @@ class MPtrjJsonExporter:
         if plan.energy is None or plan.groups is None:
             raise ValueError("mptrj-json needs plan.energy and plan.groups (see curate.exporters.plan_export)")
         counts = ExportCounts()
-        with tempfile.TemporaryDirectory(prefix="curate-mptrj-") as spill_dir:
-            spill = sqlite3.connect(Path(spill_dir) / "frames.sqlite")
+        # beside the output: a temporary's spill carries its owner pid, so a killed export's is removed on re-run
+        spill_path = Path(f"{path}-spill.sqlite")
+        spill_path.unlink(missing_ok=True)
+        try:
+            spill = sqlite3.connect(spill_path)
             try:
                 spill.execute(
                     "CREATE TABLE frames (material_order INTEGER, seq INTEGER, material TEXT, frame TEXT, "
@@ -117,6 +119,9 @@ class MPtrjJsonExporter:
                     self._emit(spill, fh)
             finally:
                 spill.close()
+        finally:
+            for leftover in (spill_path, Path(f"{spill_path}-journal")):
+                leftover.unlink(missing_ok=True)
         return counts
 
     @staticmethod

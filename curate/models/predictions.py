@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import __version__
-from curate.dataset.io import atomic_write_text
+from curate.dataset.io import atomic_write_text, exclusive_lock
 from curate.dataset.schema import RowSchema, load_schema
 from curate.dataset.shards import ShardFile, next_shard_sequence, shard_name
 from curate.errors import DatasetError
@@ -37,6 +38,7 @@ FORMAT_NAME = "curate-predictions"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 DATA_DIR = "data"
+LOCK_NAME = ".curate.lock"
 
 
 def predictions_schema() -> RowSchema:
@@ -108,6 +110,28 @@ class PredictionWriter:
         self.manifest["complete"] = True
         self.manifest["history"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **history})
         self._write_manifest()
+
+
+@contextmanager
+def locked_prediction_writer(
+    path: Path, manifest: dict[str, Any], *, shard_rows: int = 100_000
+) -> Iterator[PredictionWriter]:
+    """A :class:`PredictionWriter` on ``path`` held under the folder's exclusive lock.
+
+    A failed write (full disk, file too large, I/O error) becomes one :class:`DatasetError` naming the folder;
+    the shards committed before it stay readable.
+
+    Raises:
+        DatasetError: another process is writing ``path``, its lock file is a link, or a write failed.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(path / LOCK_NAME, busy=f"{path}: another curate process is writing these predictions"):
+        try:
+            yield PredictionWriter(path, manifest, shard_rows=shard_rows)
+        except OSError as exc:
+            raise DatasetError(
+                f"{path}: a write failed ({exc}); the committed shards stay readable; re-run with overwrite"
+            ) from exc
 
 
 def new_manifest(

@@ -28,9 +28,11 @@ from curate.models.base import Model
 from curate.models.committee import predict_committee
 from curate.models.predictions import (
     DATA_DIR,
+    LOCK_NAME,
     MANIFEST_NAME,
     Predictions,
     PredictionWriter,
+    locked_prediction_writer,
     new_manifest,
     predictions_to_batch,
 )
@@ -270,7 +272,7 @@ class PredictReport:
 
 def _prepare_out(out: Path, dataset: Dataset, names: list[str], *, overwrite: bool) -> bool:
     """True when ``out`` already holds complete predictions of these models for this dataset content."""
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not any(p.name != LOCK_NAME for p in out.iterdir()):
         return False
     if (out / MANIFEST_NAME).is_file():
         existing = Predictions(out)
@@ -332,35 +334,34 @@ def predict_dataset(
         "content_hash": dataset.content_hash,
         "num_rows": dataset.num_rows,
     }
-    writer = PredictionWriter(
-        out, new_manifest(reference=reference, models=[m.info for m in models], parameters=parameters)
-    )
-    started = time.perf_counter()
-    task_atoms = min(max_atoms_per_batch, CPU_TASK_ATOMS) if models[0].device == "cpu" else None
-    total_atoms = _total_atoms(dataset)
-    own_pool = None
-    if executor is None and wants_pool(models, total_atoms):
-        executor = own_pool = start_predict_pool(models)
-    try:
-        pieces = _row_tasks(dataset, batch_rows=batch_rows, task_atoms=task_atoms, total_atoms=total_atoms)
-        predicted = _predicted_pieces(
-            pieces, models, executor, max_atoms_per_batch=max_atoms_per_batch, share_graphs=share_graphs
+    manifest = new_manifest(reference=reference, models=[m.info for m in models], parameters=parameters)
+    with locked_prediction_writer(out, manifest) as writer:
+        started = time.perf_counter()
+        task_atoms = min(max_atoms_per_batch, CPU_TASK_ATOMS) if models[0].device == "cpu" else None
+        total_atoms = _total_atoms(dataset)
+        own_pool = None
+        if executor is None and wants_pool(models, total_atoms):
+            executor = own_pool = start_predict_pool(models)
+        try:
+            pieces = _row_tasks(dataset, batch_rows=batch_rows, task_atoms=task_atoms, total_atoms=total_atoms)
+            predicted = _predicted_pieces(
+                pieces, models, executor, max_atoms_per_batch=max_atoms_per_batch, share_graphs=share_graphs
+            )
+            done = _write_pieces(writer, predicted, len(models), on_progress=on_progress)
+            parameters["executor"] = executor.describe() if executor is not None else {"kind": "in-process"}
+        finally:
+            if own_pool is not None:
+                own_pool.close()
+        seconds = time.perf_counter() - started
+        writer.close(
+            history={
+                "command": command,
+                "models": names,
+                "parameters": parameters,
+                "rows": done,
+                "seconds": round(seconds, 3),
+            }
         )
-        done = _write_pieces(writer, predicted, len(models), on_progress=on_progress)
-        parameters["executor"] = executor.describe() if executor is not None else {"kind": "in-process"}
-    finally:
-        if own_pool is not None:
-            own_pool.close()
-    seconds = time.perf_counter() - started
-    writer.close(
-        history={
-            "command": command,
-            "models": names,
-            "parameters": parameters,
-            "rows": done,
-            "seconds": round(seconds, 3),
-        }
-    )
     return PredictReport(done, tuple(names), seconds, out, up_to_date=False)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from curate.checks.quality import MIN_DISTANCE_FACTOR, gate
 from curate.dataset.configuration import Configuration, Rejected, configurations_to_batch
 from curate.dataset.io import sha256_of_path
-from curate.dataset.store import Dataset, DatasetWriter
+from curate.dataset.store import COMMIT_SECONDS, Dataset, DatasetWriter
 from curate.errors import InputError
 from curate.sources import Importer, ImportOptions, get_importer
 from curate.sources.base import ChunkedImporter
@@ -84,6 +84,7 @@ def import_paths(
     workers: int | None = None,
     executor: Executor | None = None,
     chunk_bytes: int | None = None,
+    commit_seconds: float = COMMIT_SECONDS,
 ) -> ImportReport:
     """Import ``paths`` with the importer ``format_name`` into the dataset at ``out`` (created if needed).
 
@@ -97,14 +98,17 @@ def import_paths(
     formats that cannot be cut into chunks are read in-process either way. ``chunk_bytes`` is the size of one
     task's slice of the file (default :data:`curate.sources.parallel.CHUNK_BYTES`, 4 MiB). The rows, ids and content
     hash do not depend on the executor, the workers or the chunk size.
+
+    Rows are committed every ``shard_rows`` rows and at least every ``commit_seconds`` s, so a killed import
+    resumes from at most that long before the kill. A failed write (full disk, file too large, I/O error) raises
+    DatasetError; the shards committed before it stay readable and a re-run completes the import.
     """
     importer = get_importer(format_name)
     options = options or ImportOptions()
     dataset = Dataset.create(out)
     report = ImportReport()
     started = time.perf_counter()
-    with dataset.writer() as writer, no_cyclic_gc():
-        writer.shard_rows = shard_rows
+    with dataset.writer(shard_rows=shard_rows, commit_seconds=commit_seconds) as writer, no_cyclic_gc():
         run = _Run(importer, options, writer, min_distance_factor, min(batch_rows, shard_rows), on_progress)
         for path in paths:
             file_report = FileReport(path=str(path))
@@ -160,6 +164,7 @@ def write_items(
     Counts go into ``file_report``. Rows gathered before an exception propagates are still written.
     """
     pending: list[Configuration] = []
+    pending_since = time.monotonic()
 
     def flush_pending() -> None:
         if pending:
@@ -177,8 +182,11 @@ def write_items(
                 writer.quarantine(file=display_name, record=item.record, field=item.field, reason=item.reason)
                 file_report.quarantined += 1
                 continue
+            if not pending:
+                pending_since = time.monotonic()
             pending.append(item)
-            if len(pending) >= batch_rows:
+            # a slow reader's rows reach the writer before its commit interval ends, not only every batch_rows
+            if len(pending) >= batch_rows or time.monotonic() - pending_since >= writer.commit_seconds:
                 flush_pending()
     finally:
         flush_pending()
