@@ -126,10 +126,5 @@ def promote(stage: Path, out: Path, record_text: str) -> None:
     for name in RELEASE_ENTRIES:
         if (stage / name).exists():
             os.rename(stage / name, out / name)
-    atomic_write_text(out / RELEASE_FILE, record_text)
+    atomic_write_text(out / RELEASE_FILE, record_text)  # fsyncs OUT: the renames above are on disk before it
     shutil.rmtree(stage, ignore_errors=True)
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,7 @@ def test_a_linked_report_file_is_replaced_not_written_through(si64: Path, sentin
 
 def test_a_linked_reports_folder_is_refused(si64: Path, sentinel: Path, tmp_path: Path) -> None:  # noqa: F811
     linked = tmp_path / "linked-dataset"
-    linked.mkdir()
-    for entry in si64.iterdir():
-        if entry.name != "reports":
-            (linked / entry.name).symlink_to(entry)
+    shutil.copytree(si64, linked, ignore=shutil.ignore_patterns("reports"))
     (linked / "reports").symlink_to(sentinel, target_is_directory=True)
     before = snapshot(sentinel)
     result = _coverage(linked, tmp_path / "report")
