@@ -1,7 +1,8 @@
 """The ``curate`` command line: one click command per stage, each in its own module.
 
 Errors curate raises on purpose print as one line (``curate: error: ...``) with exit status 2; pass
-``--traceback`` before the command to see the full Python traceback instead.
+``--traceback`` before the command to see the full Python traceback instead. Every message, traceback, warning
+and log record is printed with secrets redacted (:mod:`curate.redact`).
 """
 
 from __future__ import annotations
@@ -11,24 +12,34 @@ from typing import Any
 
 import click
 
-from curate import __version__
+from curate import __version__, redact
 from curate.errors import CurateError
 
 
 class CurateGroup(click.Group):
-    """A group that turns CurateError (and KeyboardInterrupt) into a one-line message."""
+    """A group that turns CurateError (and KeyboardInterrupt) into a one-line message, and prints every other
+    failure's traceback itself, so that both pass through :func:`curate.redact.redact`."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        redact.install()
         try:
             return super().invoke(ctx)
         except CurateError as exc:
             if ctx.meta.get("curate.traceback"):
-                raise
-            click.echo(f"curate: error: {exc}", err=True)
+                click.echo(redact.format_exception(exc), err=True, nl=False)
+                sys.exit(1)
+            click.echo(f"curate: error: {redact.redact(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("curate: interrupted; every dataset written so far is readable, re-run to resume", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click prints these (usage errors name the option) and exits
+        except Exception as exc:  # a failure curate did not foresee: its traceback, redacted
+            if isinstance(exc, BrokenPipeError):
+                raise  # click closes stdout quietly (`curate info DIR | head`)
+            click.echo(redact.format_exception(exc), err=True, nl=False)
+            sys.exit(1)
 
 
 @click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

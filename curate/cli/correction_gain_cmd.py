@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli.options import device_option, max_atoms_option, model_option, out_option
+from curate.cli.options import FiniteFloatRange, device_option, max_atoms_option, model_option, out_option
 from curate.cli.training_options import training_options
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMethod, TrainingSettings
 
@@ -38,7 +38,7 @@ DATASET = click.Path(path_type=Path)
 @click.option(
     "--val-fraction",
     default=None,
-    type=click.FloatRange(0.0, 1.0, max_open=True),
+    type=FiniteFloatRange(0.0, 1.0, max_open=True),
     help="Share of each training set held out to pick the best epoch (default: none, the last epoch is kept).",
 )
 @training_options()

@@ -6,12 +6,19 @@ from pathlib import Path
 
 import click
 
-from curate.cli.options import CommaList, attach_option, batch_rows_option, execution_options, out_option, seed_option
+from curate.cli.options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    CommaList,
+    attach_option,
+    batch_rows_option,
+    execution_options,
+    out_option,
+    seed_option,
+)
 from curate.descriptors.soap import COMPRESSION_MODES, CompressionMode
 from curate.diagnostics.coverage import DEFAULT_RADII
 from curate.execution import ExecutorKind
-
-POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 @click.command("coverage")
@@ -25,13 +32,13 @@ POSITIVE = click.FloatRange(min=0, min_open=True)
     "--radius",
     default=0.05,
     show_default=True,
-    type=float,
+    type=NON_NEGATIVE,
     help="Coverage radius (SOAP distance) reported per element and source.",
 )
 @click.option(
     "--radii",
     default=DEFAULT_RADII,
-    type=CommaList(float, sort=True),
+    type=CommaList(NON_NEGATIVE, sort=True),
     help="Radii of the coverage curve  [default: 0 ... 1]",
 )
 @click.option("--r-cut", default=5.0, show_default=True, type=POSITIVE, help="SOAP cutoff radius, angstrom.")
@@ -129,7 +136,10 @@ def command(
             parameters=parameters,
             on_message=lambda line: click.echo(line, err=True),
         )
-    folders = [out] + ([target / "reports"] if attach else [])
+    from curate.dataset.paths import reports_folder
+
+    report_names = ["coverage.json", "coverage.md", "coverage.png", "coverage_labels.png"]
+    folders = [out] + ([reports_folder(target, report_names)] if attach else [])
     for folder in folders:
         write_coverage_files(report, folder)
     click.echo(render_markdown(report), nl=False)

@@ -12,6 +12,9 @@ import click
 from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.echo import dataset_state, quarantine_note
 from curate.cli.options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    STRAIN,
     CommaList,
     CurateCommand,
     device_option,
@@ -28,7 +31,8 @@ from curate.execution import ExecutorKind
 if TYPE_CHECKING:
     from sampling.recipe import Recipe
 
-FLOATS = CommaList(float)
+LENGTHS = CommaList(POSITIVE)
+STRAINS = CommaList(STRAIN)
 
 
 def _plus_minus(values: tuple[float, ...] | None) -> list[float]:
@@ -100,13 +104,13 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--rattle",
-    type=FLOATS,
+    type=LENGTHS,
     help="Gaussian rattle: displacement standard deviations, A (e.g. 0.05,0.1).",
 )
-@click.option("--mc-rattle", type=FLOATS, help="Monte-Carlo rattle: trial-move standard deviations, A.")
+@click.option("--mc-rattle", type=LENGTHS, help="Monte-Carlo rattle: trial-move standard deviations, A.")
 @click.option(
     "--mc-d-min",
-    type=float,
+    type=POSITIVE,
     default=None,
     help="Monte-Carlo rattle minimum distance, A  [default: 0.85 x the parent's shortest distance]",
 )
@@ -115,17 +119,17 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
 )
 @click.option(
     "--strain-isotropic",
-    type=FLOATS,
+    type=STRAINS,
     help="Isotropic strain magnitudes; each applied as +e and -e.",
 )
 @click.option(
     "--strain-uniaxial",
-    type=FLOATS,
+    type=STRAINS,
     help="Uniaxial strain magnitudes along each lattice vector; each applied as +e and -e (0.03 = +-3 %).",
 )
 @click.option(
     "--strain-shear",
-    type=FLOATS,
+    type=STRAINS,
     help="Shear strain tensor components (yz, xz, xy); +e and -e.",
 )
 @click.option("--vacancies", is_flag=True, help="One vacancy per inequivalent site of a supercell.")
@@ -138,13 +142,15 @@ def recipe_from_options(options: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--surface-max-index", default=2, show_default=True, type=click.IntRange(1, 2), help="Largest Miller index."
 )
-@click.option("--vacuum", default=10.0, show_default=True, type=float, help="Slab vacuum along the normal, A.")
-@click.option("--md-temperature", type=float, default=None, help="Run NVT MD at this temperature, K (e.g. 1000).")
+@click.option("--vacuum", default=10.0, show_default=True, type=NON_NEGATIVE, help="Slab vacuum along the normal, A.")
+@click.option(
+    "--md-temperature", type=NON_NEGATIVE, default=None, help="Run NVT MD at this temperature, K (e.g. 1000)."
+)
 @model_option(required=False, default="chgnet@0.3.0", help="Model driving the MD: emt or a CHGNet spec.")
 @device_option
 @click.option("--md-frames", default=10, show_default=True, type=click.IntRange(min=1), help="Frames per parent.")
 @click.option("--md-interval", default=50, show_default=True, type=click.IntRange(min=1), help="Steps between frames.")
-@click.option("--md-timestep", default=2.0, show_default=True, type=float, help="MD time step, fs.")
+@click.option("--md-timestep", default=2.0, show_default=True, type=POSITIVE, help="MD time step, fs.")
 @seed_option("Run seed  [default: the recipe's, else 0]", default=None)
 @limit_option("Use only the first N parent rows.")
 @min_distance_option(default=None)

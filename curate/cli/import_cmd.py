@@ -25,7 +25,9 @@ from curate.sources import IMPORT_FORMATS
     default=None,
 )
 @min_distance_option(default=MIN_DISTANCE_FACTOR)
-@click.option("--shard-rows", default=100_000, show_default=True, type=int, help="Rows per Parquet shard.")
+@click.option(
+    "--shard-rows", default=100_000, show_default=True, type=click.IntRange(min=1), help="Rows per Parquet shard."
+)
 @execution_options(
     workers_help="Worker processes for chunked formats (mptrj); default: in-process for files under 32 MB, else "
     "all usable cores (at most 8)."

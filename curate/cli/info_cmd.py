@@ -23,7 +23,9 @@ def _table(title: str, counts: dict[str, int], limit: int) -> list[str]:
 @click.argument("dataset_dir", metavar="DIR", type=click.Path(path_type=Path))
 @plot_option("Write energy/force histograms to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of tables.")
-@click.option("--top", default=15, show_default=True, help="Rows shown per table (elements are many).")
+@click.option(
+    "--top", default=15, show_default=True, type=click.IntRange(min=1), help="Rows shown per table (elements are many)."
+)
 def command(dataset_dir: Path, plot_path: Path | None, as_json: bool, top: int) -> None:
     """Counts by functional, source and element, and label distributions of DIR.
 

@@ -9,6 +9,7 @@ what the option means for it. ``docs/cli.md`` tabulates them. Lists are typed, n
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -109,6 +110,38 @@ class CommaList(click.ParamType):
         if self.length is not None and len(values) != self.length:
             self.fail(f"expected {self.length} values separated by {self.sep!r}, got {value!r}", param, ctx)
         return tuple(values)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A click.FloatRange that also refuses ``nan`` and ``inf``: nan compares False with every bound, so a plain
+    range lets it through (and ``--shard-mb nan`` would fail later with a traceback)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+POSITIVE = FiniteFloatRange(min=0, min_open=True)
+"""A float > 0 (a length, a time step, a rate)."""
+NON_NEGATIVE = FiniteFloatRange(min=0)
+"""A float >= 0 (a weight, a threshold, a temperature in K)."""
+STRAIN = FiniteFloatRange(0, 1, min_open=True, max_open=True)
+"""A strain magnitude e in (0, 1), applied as +e and -e (-1 would collapse the cell)."""
+
+
+class Shares(CommaList):
+    """TRAIN:VAL:TEST shares: three finite numbers >= 0, not all 0 (they are normalised to sum 1)."""
+
+    def __init__(self) -> None:
+        super().__init__(NON_NEGATIVE, sep=":", length=3, metavar="TRAIN:VAL:TEST")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[Any, ...]:
+        shares = super().convert(value, param, ctx)
+        if sum(shares) <= 0:
+            self.fail(f"the shares must not all be 0, got {value!r}", param, ctx)
+        return shares
 
 
 def _joined(_ctx: click.Context, _param: click.Parameter, value: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
@@ -283,7 +316,7 @@ def batch_rows_option(*, default: int) -> Callable[[F], F]:
     )
 
 
-SHARES = CommaList(click.FloatRange(min=0), sep=":", length=3, metavar="TRAIN:VAL:TEST")
+SHARES = Shares()
 """TRAIN:VAL:TEST shares (``8:1:1``), split by material."""
 
 

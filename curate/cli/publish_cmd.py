@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
-from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
+from curate.cli.options import SHARES, FiniteFloatRange, dry_run_option, out_option, seed_option
 
 
 @click.command("publish")
@@ -17,7 +17,8 @@ from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
 @click.option("--private", is_flag=True, help="Create the repo private (an existing repo keeps its visibility).")
 @dry_run_option("Write the folder that would be uploaded to --out and stop.")
 @out_option(
-    "Release folder (new or empty); required with --dry-run, a temporary folder otherwise.",
+    "Release folder (new, empty, or an incomplete release a killed publish left, which is replaced); required "
+    "with --dry-run, otherwise a hidden folder inside DIR, removed after the upload.",
     required=False,
     file_okay=False,
 )
@@ -35,14 +36,14 @@ from curate.cli.options import SHARES, dry_run_option, out_option, seed_option
     "--shard-mb",
     default=512.0,
     show_default=True,
-    type=click.FloatRange(min=0.001),
+    type=FiniteFloatRange(min=0.001),
     help="Roll a Parquet shard after this many MB of uncompressed Arrow data.",
 )
 @click.option(
     "--commit-mb",
     default=1024.0,
     show_default=True,
-    type=click.FloatRange(min=0.001),
+    type=FiniteFloatRange(min=0.001),
     help="Most MB of data files per commit (each commit is kept if a later one fails; re-run to resume).",
 )
 def command(
@@ -79,13 +80,16 @@ def command(
     """
     from curate.errors import ConfigurationError
     from curate.publish.build import build_release, check_repo_id
+    from curate.publish.staging import remove_stale_staging, staging_folder
 
     check_repo_id(repo_id)
     if dry_run and out is None:
         raise ConfigurationError("--dry-run needs --out FOLDER (the folder that would be uploaded)")
     token = None if dry_run else _token()
-    with tempfile.TemporaryDirectory(prefix="curate-publish-") as scratch:
-        root = out if out is not None else Path(scratch) / "release"
+    for stale in remove_stale_staging(dataset_dir):
+        click.echo(f"curate: removed {stale}, left by a publish that did not finish", err=True)
+    root = out if out is not None else staging_folder(dataset_dir)
+    try:
         release = build_release(
             dataset_dir,
             root,
@@ -106,6 +110,9 @@ def command(
             click.echo(str(root))
             return
         _upload(root, repo_id, token=token, private=private, commit_mb=commit_mb)
+    finally:
+        if out is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _fractions(split: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -118,11 +125,14 @@ def _token() -> str:
     """The Hub token (the library's error, plus the flag that needs none)."""
     from curate.errors import ConfigurationError
     from curate.publish.hub import resolve_token
+    from curate.redact import register_secret
 
     try:
-        return resolve_token()
+        token = resolve_token()
     except ConfigurationError as exc:
         raise ConfigurationError(f"{exc} (or use --dry-run)") from None
+    register_secret(token)  # from HF_TOKEN or the saved login
+    return token
 
 
 def _upload(root: Path, repo_id: str, *, token: str, private: bool, commit_mb: float) -> None:

@@ -27,17 +27,21 @@ def command(source: str, out: Path, revision: str | None) -> None:
       curate pull hf me/as2so6 --out as2so6-copy
       curate pull hf release/ --out as2so6-copy
     """
+    from curate.errors import ConfigurationError
     from curate.publish.pull import download_release, import_release
 
     folder = Path(source)
     if folder.is_dir():
         report = import_release(folder, out, source=str(folder))
+    elif folder.is_absolute() or source.startswith((".", "~")) or folder.exists():
+        raise ConfigurationError(f"{source}: no such release folder")
     else:
         from curate.publish.build import check_repo_id
 
         check_repo_id(source)
         snapshot, sha = download_release(source, revision=revision)
-        report = import_release(snapshot, out, source=source, revision=sha)
+        # the Hugging Face cache keeps a snapshot's files as links into the repo folder's blobs/
+        report = import_release(snapshot, out, source=source, revision=sha, within=snapshot.parents[1])
     if report.release_content_hash is None:
         match = "(no curate_release.json to compare with)"
     elif report.content_hash == report.release_content_hash:

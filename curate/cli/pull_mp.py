@@ -11,6 +11,7 @@ import click
 from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.cli.echo import dataset_state, quarantine_note
 from curate.cli.options import (
+    NON_NEGATIVE,
     CommaList,
     FunctionalName,
     dry_run_option,
@@ -49,14 +50,14 @@ if TYPE_CHECKING:
 @limit_option("At most this many materials (by material id).")
 @click.option(
     "--energy-threshold",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=DEFAULT_ENERGY_THRESHOLD_EV_PER_ATOM,
     show_default=True,
     help="Keep a relaxation frame if its energy differs from the last kept one by this much (eV/atom)...",
 )
 @click.option(
     "--force-threshold",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=DEFAULT_FORCE_THRESHOLD_EV_PER_ANG,
     show_default=True,
     help="...or any force component by this much (eV/A). 0 and 0 keep every frame.",
@@ -73,9 +74,7 @@ if TYPE_CHECKING:
 )
 @click.option("--batch-tasks", type=click.IntRange(min=1), default=50, show_default=True, help="Tasks per request.")
 @click.option("--retries", type=click.IntRange(min=1), default=5, show_default=True, help="Tries per request.")
-@click.option(
-    "--backoff", type=click.FloatRange(min=0), default=1.0, show_default=True, help="First retry wait (s), doubling."
-)
+@click.option("--backoff", type=NON_NEGATIVE, default=1.0, show_default=True, help="First retry wait (s), doubling.")
 @min_distance_option(default=MIN_DISTANCE_FACTOR)
 @dry_run_option("Print how many materials, tasks and ionic steps would come; write nothing.")
 def command(
@@ -120,7 +119,9 @@ def command(
     from curate.materials_project.client import RetryPolicy, resolve_api_key
     from curate.materials_project.frames import FramePolicy
     from curate.materials_project.pull import PullOptions, PullQuery, count_pull
+    from curate.redact import register_secret
 
+    register_secret(api_key)  # a key given as an option is no environment variable: name it a secret
     key = resolve_api_key(api_key)
     from curate.materials_project.selection import functional_family
 
@@ -152,6 +153,7 @@ def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
     from tqdm import tqdm
 
     from curate.materials_project.pull import pull
+    from curate.redact import redact
 
     bar = tqdm(unit=" tasks", desc="pull mp", disable=None, file=sys.stderr, postfix={"frames": 0})
     frames = 0
@@ -174,7 +176,7 @@ def _run(query: PullQuery, out: Path, key: str, options: PullOptions) -> None:
             options=options,
             on_plan=on_plan,
             on_task=on_task,
-            on_message=lambda message: bar.write(f"curate: warning: {message}", file=sys.stderr),
+            on_message=lambda message: bar.write(f"curate: warning: {redact(message)}", file=sys.stderr),
         )
     click.echo(
         f"{report.materials} materials, {report.tasks_planned} tasks ({report.tasks_already_done} done before, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from curate.cli.options import CurateCommand, device_option, model_option, out_option, seed_option
+from curate.cli.options import NON_NEGATIVE, CurateCommand, device_option, model_option, out_option, seed_option
 from sampling.scoring import SCORE_NAMES
 from sampling.selection import STRATEGIES
 
@@ -48,7 +48,7 @@ from sampling.selection import STRATEGIES
     "--min-distance",
     default=0.02,
     show_default=True,
-    type=float,
+    type=NON_NEGATIVE,
     help="Diversity guard of greedy: no two picks closer than this in mean-SOAP space.",
 )
 @click.option(

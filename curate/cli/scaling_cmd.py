@@ -92,7 +92,7 @@ _METHODS_TEXT = "\n".join(f"      {m:<17} {METHOD_HELP[m]}" for m in SCALING_MET
     "--split-seed",
     default=0,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=0),
     help="Seeds the split and the order the nested training subsets are taken in.",
 )
 @training_options(defaults=R2SCAN_SETTINGS, atomref=False, heads=False)

@@ -8,12 +8,11 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from curate.cli.options import NON_NEGATIVE, POSITIVE
 from curate.training.settings import ATOMREF_MODES, LOSS_NAMES, TrainingSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 PAPER_DEFAULTS = TrainingSettings()
-POSITIVE = click.FloatRange(min=0, min_open=True)
-NON_NEGATIVE = click.FloatRange(min=0)
 
 # (flags, TrainingSettings field, type, help): one option per field, in --help order
 SETTING_OPTIONS: tuple[tuple[tuple[str, ...], str, click.ParamType, str], ...] = (

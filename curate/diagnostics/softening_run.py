@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from curate.dataset.paths import reports_folder
 from curate.dataset.store import Dataset
 from curate.models.predictions import Predictions
 
@@ -108,8 +109,7 @@ def measure_softening(
     report["command"] = command
     json_path, _ = write_report(report, out_dir)
     if attach:
-        target = reference.path / "reports"
-        target.mkdir(exist_ok=True)
+        target = reports_folder(reference.path, REPORT_FILES)
         for file_name in REPORT_FILES:
             shutil.copyfile(out_dir / file_name, target / file_name)
     return report, json_path

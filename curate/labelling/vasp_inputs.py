@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from curate.dataset.configuration import Configuration
+from curate.dataset.paths import safe_join
+from curate.dataset.store import is_valid_id
+from curate.errors import InputError
 from curate.labelling.provenance import sidecar_for, write_sidecar
 
 if TYPE_CHECKING:
@@ -70,11 +73,19 @@ def write_vasp_inputs(
     rows: Iterable[tuple[str, Configuration]], out: Path, *, functional: Functional, input_set: InputSet = "mp"
 ) -> VaspInputReport:
     """One folder per row, ``out/<first 16 characters of its id>/``: INCAR, KPOINTS, POSCAR, POTCAR or POTCAR.spec,
-    and ``curate.json`` linking the folder to the row (see :mod:`curate.labelling.provenance`)."""
+    and ``curate.json`` linking the folder to the row (see :mod:`curate.labelling.provenance`).
+
+    Raises:
+        InputError: a row id is not a curate id (64 hex digits), so it cannot name a folder inside ``out``.
+    """
     report = VaspInputReport(potcar_written=potcar_library_configured())
     out.mkdir(parents=True, exist_ok=True)
     for row_id, cfg in rows:
-        folder = out / row_id[:16]
+        if not is_valid_id(row_id):
+            raise InputError(
+                "not a curate row id (64 lowercase hex digits); no folder written for it", record=repr(row_id)
+            )
+        folder = safe_join(out, row_id[:16], what="row id")
         vis = input_set_for(to_pymatgen(cfg), functional=functional, input_set=input_set)
         vis.write_input(str(folder), potcar_spec=not report.potcar_written)
         write_sidecar(folder, sidecar_for(row_id, cfg, requested_functional=functional, input_set=input_set))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,9 @@ from curate.publish.figures import write_figures
 from curate.publish.layout import DEFAULT_SHARD_BYTES, ShardFile, write_shards
 from curate.publish.reports import load_reports
 from curate.publish.split import DEFAULT_FRACTIONS, SPLIT_COLUMNS, SplitPlan, plan_split
+from curate.publish.staging import prepare_release_folder, promote, staging_folder
 from curate.publish.stats import ReleaseStats
 
-RELEASE_FILE = "curate_release.json"
 RELEASE_FORMAT = "curate-hf-release"
 RELEASE_VERSION = 1
 REPO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -87,7 +87,8 @@ def _write_release(
     fractions: tuple[float, float, float],
     keep_existing_split: bool,
     shard_bytes: int,
-) -> Release:
+) -> tuple[Release, str]:
+    """The release written into ``out`` (a staging folder), and the text of its release record (not written)."""
     reports = load_reports(dataset.path, out)  # first: a report that is not JSON stops before any shard is written
     plan = plan_split(
         dataset.iter_batches(columns=SPLIT_COLUMNS, batch_rows=65536),
@@ -110,8 +111,7 @@ def _write_release(
     )
     (out / "README.md").write_text(render_card(inputs), encoding="utf-8")
     record = _release_record(dataset, release, repo_id=repo_id)
-    (out / RELEASE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    return release
+    return release, json.dumps(record, indent=1, sort_keys=True) + "\n"
 
 
 def build_release(
@@ -127,9 +127,12 @@ def build_release(
 ) -> Release:
     """Write the release of the dataset at ``dataset_dir`` into the new or empty folder ``out``.
 
+    The release is built in a staging folder inside ``out`` and moved up when complete, ``curate_release.json``
+    last (:mod:`curate.publish.staging`): a killed build never looks complete, and a re-run replaces it.
+
     Args:
         dataset_dir: a curate dataset.
-        out: release folder (created; must be empty).
+        out: release folder (created; must be empty or hold an incomplete curate release, which is replaced).
         repo_id: ``ORG/NAME`` the card names.
         license: Hub license identifier for the card.
         seed: seed of the material-level split.
@@ -141,20 +144,22 @@ def build_release(
         The :class:`Release`. The folder is deterministic: the same dataset and options give the same bytes.
 
     Raises:
-        DatasetError: the dataset is missing or empty. ConfigurationError: ``out`` is not empty or the repo id is bad.
+        DatasetError: the dataset is missing or empty.
+        ConfigurationError: ``out`` holds anything but an incomplete release, or the repo id is bad.
         InputError: bad split values or a report that is not JSON.
     """
     check_repo_id(repo_id)
     dataset = Dataset.open(dataset_dir)
     if dataset.num_rows == 0:
         raise DatasetError(f"{dataset_dir}: the dataset has no rows; nothing to publish")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigurationError(f"{out}: release folder must be new or empty")
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    prepare_release_folder(out)
+    stage = staging_folder(out)
+    stage.mkdir()
     try:
-        release = _write_release(
+        release, record_text = _write_release(
             dataset,
-            out,
+            stage,
             repo_id=repo_id,
             license=license,
             seed=seed,
@@ -162,7 +167,8 @@ def build_release(
             keep_existing_split=keep_existing_split,
             shard_bytes=shard_bytes,
         )
+        promote(stage, out, record_text)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # a half-written release must not block the re-run
+        shutil.rmtree(out if created else stage, ignore_errors=True)  # a failed build leaves nothing behind
         raise
-    return release
+    return replace(release, root=out)

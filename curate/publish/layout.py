@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.dataset.paths import safe_join
 from curate.dataset.schema import row_schema
 from curate.publish.conform import conform_batch
 from curate.publish.split import SPLIT_NAMES, SplitPlan
@@ -86,7 +87,8 @@ class ShardWriter:
         key = (config, origin, split)
         shard = self._open.get(key)
         if shard is None:
-            folder = self.root / DATA_DIR / config / origin
+            # config and origin come from the rows' functional and generator (slugs; joined safely all the same)
+            folder = safe_join(safe_join(self.root / DATA_DIR, config, what="config"), origin, what="origin")
             folder.mkdir(parents=True, exist_ok=True)
             index = len(self._done.get(key, []))
             tmp = folder / f".{split}-{index:05d}.parquet.tmp"

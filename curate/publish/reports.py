@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.dataset.paths import safe_join
 from curate.errors import InputError
 
 REPORTS_DIR = "reports"
@@ -44,29 +45,45 @@ class Report:
 def load_reports(dataset_dir: Path, release_root: Path) -> list[Report]:
     """Read ``dataset_dir/reports/*.json`` and copy ``*.png`` next to the card; none when the folder is absent.
 
+    Links are not followed: a release holds only files of the dataset itself.
+
     Raises:
-        InputError: a report is not valid JSON (names the file).
+        InputError: a report is not valid JSON, or ``reports/`` or a report in it is a symbolic link (names it).
     """
     folder = dataset_dir / REPORTS_DIR
+    if folder.is_symlink():
+        raise InputError(
+            "reports folder is a symbolic link; curate publishes only files inside the dataset", file=str(folder)
+        )
     if not folder.is_dir():
         return []
     reports = []
     for path in sorted(folder.glob("*.json")):
+        _refuse_link(path)
         try:
             content = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"report is not valid JSON ({exc})", file=str(path)) from exc
         reports.append(Report(name=path.stem, content=content))
     for png in sorted(folder.glob("*.png")):
-        target = release_root / REPORT_FIGURES_DIR / png.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, target)
+        _refuse_link(png)
+        figures = release_root / REPORT_FIGURES_DIR
+        figures.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, safe_join(figures, png.name, what="report figure"), follow_symlinks=False)
         owner = next((r for r in reports if png.stem.startswith(r.name)), None)
         if owner is None:
             owner = Report(name=png.stem, content=None)
             reports.append(owner)
         owner.figures.append(f"{REPORT_FIGURES_DIR}/{png.name}")
     return reports
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise InputError(
+            "report is a symbolic link; curate publishes only files inside the dataset (copy the file in instead)",
+            file=str(path),
+        )
 
 
 def _cell(value: Any) -> str:

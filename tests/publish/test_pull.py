@@ -63,6 +63,13 @@ def test_pull_without_release_record_reads_the_cards_default_config(
     shutil.copytree(release, folder)
     (folder / "curate_release.json").unlink()
     out = tmp_path / "pulled"
+    # curate's own card without its release record is an incomplete release (publish writes the record last)
+    refused = CliRunner().invoke(main, ["pull", "hf", str(folder), "--out", str(out)])
+    assert refused.exit_code == 2 and not out.exists()
+    assert refused.output.startswith(f"curate: error: {folder / 'curate_release.json'}: curate release without")
+    # a card another tool wrote (no curate tag) is read through its default config
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("\n- curate\n", "\n", 1))
     result = CliRunner().invoke(main, ["pull", "hf", str(folder), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "292 rows added" in result.output and "no curate_release.json to compare with" in result.output
