@@ -37,7 +37,8 @@ def temporary_sibling(path: Path, *, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMPORARY_SUFFIX}{suffix}")
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while a process ``pid`` exists (also another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,7 +54,7 @@ def is_stale_temporary(path: Path) -> bool:
     if match is None:
         return False
     pid = match.group("pid")
-    return pid is None or not _process_alive(int(pid))
+    return pid is None or not process_alive(int(pid))
 
 
 def new_temporary(path: Path, *, suffix: str = "") -> Path:

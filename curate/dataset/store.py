@@ -308,6 +308,8 @@ class DatasetWriter:
         ids = batch.column("id").to_pylist()
         keep = []
         for i, row_id in enumerate(ids):
+            if not is_valid_id(row_id):
+                raise DatasetError(f"{self.dataset.path}: row {i} of a batch has id {row_id!r}, not a 64-hex id")
             key = _id_key(row_id)
             if key not in self._seen:
                 self._seen.add(key)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
+from curate.dataset.io import process_alive
 from curate.execution.base import default_in_flight, ordered_results
 
 T = TypeVar("T")
@@ -20,16 +21,6 @@ R = TypeVar("R")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # how often a pool worker checks that the process that started the pool is still there
 PARENT_WATCH_SECONDS = 0.5
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def exit_with_parent(owner_pid: int) -> None:
@@ -50,7 +41,7 @@ def exit_with_parent(owner_pid: int) -> None:
 
 
 def _watch_parent(parent: int, owner_pid: int) -> None:
-    while os.getppid() == parent and _process_alive(owner_pid):
+    while os.getppid() == parent and process_alive(owner_pid):
         time.sleep(PARENT_WATCH_SECONDS)
     os._exit(1)
 

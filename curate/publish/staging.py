@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from curate.dataset.io import atomic_write_text
+from curate.dataset.io import atomic_write_text, process_alive
 from curate.dataset.paths import inside
 from curate.errors import ConfigurationError
 
@@ -40,19 +40,9 @@ def is_staging(path: Path) -> bool:
     return _STAGING.match(path.name) is not None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process with that id
-        return True
-    return True
-
-
 def _stale(path: Path) -> bool:
     match = _STAGING.match(path.name)
-    return match is not None and path.is_dir() and not path.is_symlink() and not _process_alive(int(match["pid"]))
+    return match is not None and path.is_dir() and not path.is_symlink() and not process_alive(int(match["pid"]))
 
 
 def remove_stale_staging(parent: Path) -> list[Path]:
