@@ -246,7 +246,7 @@ class BenchmarkEvaluator:
         return metrics_from_predictions(self.benchmark, self.predictions(model))
 
 
-class _SetTrainer:
+class SetTrainer:
     """Fine-tunes the model on one training set after another and evaluates each on the benchmark.
 
     The same structures in the same order with the same settings and seed train the same model (up to
@@ -347,7 +347,7 @@ def run_correction_gain(
     evaluator = BenchmarkEvaluator(benchmark, base, max_atoms_per_batch=max_atoms_per_batch)
     before = evaluator.metrics(base)
     say(_progress_line("before", before))
-    trainer = _SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
+    trainer = SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
     chosen = trainer.run("correction", "correction", correction, ())
     draws = random_subsets(len(pool), len(correction), repeats, seed=settings.seed)
     random_runs = tuple(

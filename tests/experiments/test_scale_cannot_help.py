@@ -89,3 +89,21 @@ def test_correction_gain_says_a_scale_will_not_help(own_labels: dict[str, Path])
     assert not verdict["scale_can_help"] and verdict["best_scale_gain"] < 0.01
     assert verdict["recommended"] == "untouched" and verdict["recommended_force_mae_ev_per_ang"] == before
     assert "a scale correction will not help" in result.stdout and "**Recommended model: untouched**" in result.stdout
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_learning_curve_default_stays_within_one_percent_and_says_so(own_labels: dict[str, Path]) -> None:
+    out = own_labels["work"] / "curve"
+    args = ["learning-curve", "--pool", str(own_labels["pool"]), "--benchmark", str(own_labels["benchmark"])]
+    options = ["-m", "chgnet@0.3.0", "--budgets", "1,5", "--strategies", "herding", "--draws", "100", "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, *options])
+    assert result.exit_code == 0, result.output
+    assert "A scale correction will not help" in result.stdout and "recommended model is the untouched" in result.stdout
+    record = json.loads((out / "learning-curve.json").read_text())
+    assert record["best_gain"] < 0.01
+    herding = [p for p in record["points"] if p["strategy"] == "herding"]
+    assert [p["budget"] for p in herding] == [1, 5]
+    for point in herding:
+        # the raw fit on noise moves the (tiny) benchmark error by ~2 %; the advice keeps the untouched model
+        assert abs(point["advised_force_mae"] - record["untouched_force_mae"]) <= 0.01 * record["untouched_force_mae"]
