@@ -149,6 +149,17 @@ def score_default(count: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "picks": [p.index for p in picks]}
 
 
+def score_predict(count: int) -> dict[str, Any]:
+    """One plain prediction pass of the model being corrected (the floor the default's scoring is held to)."""
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.models import load_model
+
+    configurations = batch_to_configurations(candidate_rows(candidate_pool(count)))
+    started = time.perf_counter()
+    load_model(COMMITTEE[0], device="cpu").predict(configurations, max_atoms_per_batch=4000)
+    return {"seconds": time.perf_counter() - started}
+
+
 def _labelled_by_zero(cfg: Any) -> Any:
     """The candidate with zero placeholder labels (describe_set pairs predictions with labels; none are read)."""
     import dataclasses
@@ -192,6 +203,7 @@ def _scoring_cost(candidates: int, work: Path, *, write_results: bool) -> None:
     """The default strategy's scoring (one model, describe + herding) against the committee's, same candidates."""
     default = run_side("default", candidates, work)
     committee = run_side("curate", candidates, work)
+    predict = run_side("predict", candidates, work)
     memory_gib = psutil.virtual_memory().total / 2**30
     lines = [
         COST_SECTION,
@@ -207,6 +219,9 @@ def _scoring_cost(candidates: int, work: Path, *, write_results: bool) -> None:
         f"| {candidates} | {default['seconds']:.1f} | {candidates / default['seconds']:.2f} | "
         f"{default['peak_mb']:.0f} | {committee['seconds']:.1f} | {candidates / committee['seconds']:.2f} | "
         f"{committee['peak_mb']:.0f} | {committee['seconds'] / default['seconds']:.2f}x |",
+        "",
+        f"One plain `predict` pass of chgnet@0.3.0 over the same candidates (load included): "
+        f"{predict['seconds']:.1f} s; the default's scoring costs {default['seconds'] / predict['seconds']:.2f}x that.",
         "",
         f"Command: `.venv/bin/python bench/sample.py --scoring-cost --candidates {candidates}` on "
         f"{os.cpu_count()} cores, {memory_gib:.1f} GiB RAM, {dt.date.today().isoformat()}.",
@@ -235,12 +250,12 @@ def _write_results(text: str, section: str = RESULTS_SECTION) -> None:
     is_flag=True,
     help="Only compare the default strategy's scoring (one describe pass + herding) with the committee's (issue 14).",
 )
-@click.option("--side", type=click.Choice(["anchor", "curate", "default"]), hidden=True)
+@click.option("--side", type=click.Choice(["anchor", "curate", "default", "predict"]), hidden=True)
 @click.option("--side-out", type=click.Path(path_type=Path), hidden=True)
 def main(candidates: int, write_results: bool, scoring_cost: bool, side: str | None, side_out: Path | None) -> None:
     """Committee scoring throughput (curate vs an ASE calculator loop) and 100k-candidate selection time."""
     if side is not None and side_out is not None:
-        sides = {"anchor": score_anchor, "curate": score_curate, "default": score_default}
+        sides = {"anchor": score_anchor, "curate": score_curate, "default": score_default, "predict": score_predict}
         side_out.write_text(json.dumps(sides[side](candidates)))
         return
     work = PROJECT_ROOT / "bench" / "_work"
