@@ -47,6 +47,7 @@ from bench.process_memory import run_watched  # noqa: E402
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "RESULTS.md"
 RESULTS_SECTION = "## sample (issue 5)"
+COST_SECTION = "## sample: scoring cost of the default strategy (issue 14)"
 COMMITTEE = ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")
 CHGNET_NAMES = {"chgnet@0.3.0": "0.3.0", "chgnet@0.2.0": "0.2.0", "chgnet@r2scan": "r2scan"}
 
@@ -121,6 +122,51 @@ def score_curate(count: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "force_std_max": scores["force_std_max"].tolist()}
 
 
+def score_default(count: int) -> dict[str, Any]:
+    """curate's default for a linear correction: one describe() pass of the model being corrected, then herding.
+
+    The pass gives predictions, the model's own crystal features and reference energies; the force information
+    of each candidate (what herding weights by) follows from the predictions alone (labels are not read: the
+    label slots are filled with the predictions). Selection: herding, budget 10.
+    """
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.experiments.learning_curve_run import INFORMATION_SCORE, describe_set
+    from curate.models import load_model
+    from curate.models.base import DescribesStructures
+    from curate.training.data import TrainingSet
+    from sampling.selection import CandidatePool, make_selector
+
+    configurations = batch_to_configurations(candidate_rows(candidate_pool(count)))
+    started = time.perf_counter()
+    model = load_model(COMMITTEE[0], device="cpu")
+    assert isinstance(model, DescribesStructures)
+    unlabelled = [c if c.energy is not None else _labelled_by_zero(c) for c in configurations]
+    ids = tuple(f"{k:064x}" for k in range(len(unlabelled)))
+    described = describe_set(TrainingSet(tuple(unlabelled), ids, "candidates"), model, max_atoms_per_batch=4000)
+    information = np.array([float(np.mean(np.asarray(item.forces_pred) ** 2)) for item in described.labels])
+    pool = CandidatePool(ids=list(ids), features=described.features, scores={INFORMATION_SCORE: information})
+    picks = make_selector("herding", score=INFORMATION_SCORE).select(pool, budget=10, seed=0)
+    return {"seconds": time.perf_counter() - started, "picks": [p.index for p in picks]}
+
+
+def score_predict(count: int) -> dict[str, Any]:
+    """One plain prediction pass of the model being corrected (the floor the default's scoring is held to)."""
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.models import load_model
+
+    configurations = batch_to_configurations(candidate_rows(candidate_pool(count)))
+    started = time.perf_counter()
+    load_model(COMMITTEE[0], device="cpu").predict(configurations, max_atoms_per_batch=4000)
+    return {"seconds": time.perf_counter() - started}
+
+
+def _labelled_by_zero(cfg: Any) -> Any:
+    """The candidate with zero placeholder labels (describe_set pairs predictions with labels; none are read)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, energy=0.0, forces=np.zeros((cfg.nsites, 3)))
+
+
 def run_side(side: str, count: int, work: Path) -> dict[str, Any]:
     """Run one side in a fresh process; return its result with the peak PSS (MB) and the process wall time."""
     out = work / f"sample-{side}.json"
@@ -153,10 +199,42 @@ def selection_times(n: int = 100_000, budget: int = 100, seed: int = 0) -> dict[
     return times
 
 
-def _write_results(text: str) -> None:
+def _scoring_cost(candidates: int, work: Path, *, write_results: bool) -> None:
+    """The default strategy's scoring (one model, describe + herding) against the committee's, same candidates."""
+    default = run_side("default", candidates, work)
+    committee = run_side("curate", candidates, work)
+    predict = run_side("predict", candidates, work)
+    memory_gib = psutil.virtual_memory().total / 2**30
+    lines = [
+        COST_SECTION,
+        "",
+        "The same candidates (`curate sample`'s built-in pool, replicated), CPU. Default (linear correction): load",
+        "chgnet@0.3.0, one `describe()` pass (predictions + crystal features), force information, herding picks 10.",
+        "Committee (today's `curate sample`): load three CHGNet models, predict with each, committee scores, the",
+        "mean-SOAP descriptors its selectors need. Seconds include model loading, not interpreter start.",
+        "",
+        "| candidates | default s | default cand/s | default peak MB | committee s | committee cand/s "
+        "| committee peak MB | committee / default |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {candidates} | {default['seconds']:.1f} | {candidates / default['seconds']:.2f} | "
+        f"{default['peak_mb']:.0f} | {committee['seconds']:.1f} | {candidates / committee['seconds']:.2f} | "
+        f"{committee['peak_mb']:.0f} | {committee['seconds'] / default['seconds']:.2f}x |",
+        "",
+        f"One plain `predict` pass of chgnet@0.3.0 over the same candidates (load included): "
+        f"{predict['seconds']:.1f} s; the default's scoring costs {default['seconds'] / predict['seconds']:.2f}x that.",
+        "",
+        f"Command: `.venv/bin/python bench/sample.py --scoring-cost --candidates {candidates}` on "
+        f"{os.cpu_count()} cores, {memory_gib:.1f} GiB RAM, {dt.date.today().isoformat()}.",
+    ]
+    click.echo("\n".join(lines))
+    if write_results:
+        _write_results("\n".join(lines), section=COST_SECTION)
+
+
+def _write_results(text: str, section: str = RESULTS_SECTION) -> None:
     body = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else "# Benchmark results\n"
-    if RESULTS_SECTION in body:
-        head, rest = body.split(RESULTS_SECTION, 1)
+    if section in body:
+        head, rest = body.split(section, 1)
         tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
         body = head.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n" + tail
     else:
@@ -167,16 +245,24 @@ def _write_results(text: str) -> None:
 @click.command()
 @click.option("--candidates", default=96, show_default=True, help="Candidates scored by both sides.")
 @click.option("--write-results", is_flag=True, help="Record the numbers in bench/RESULTS.md.")
-@click.option("--side", type=click.Choice(["anchor", "curate"]), hidden=True)
+@click.option(
+    "--scoring-cost",
+    is_flag=True,
+    help="Only compare the default strategy's scoring (one describe pass + herding) with the committee's (issue 14).",
+)
+@click.option("--side", type=click.Choice(["anchor", "curate", "default", "predict"]), hidden=True)
 @click.option("--side-out", type=click.Path(path_type=Path), hidden=True)
-def main(candidates: int, write_results: bool, side: str | None, side_out: Path | None) -> None:
+def main(candidates: int, write_results: bool, scoring_cost: bool, side: str | None, side_out: Path | None) -> None:
     """Committee scoring throughput (curate vs an ASE calculator loop) and 100k-candidate selection time."""
     if side is not None and side_out is not None:
-        result = score_anchor(candidates) if side == "anchor" else score_curate(candidates)
-        side_out.write_text(json.dumps(result))
+        sides = {"anchor": score_anchor, "curate": score_curate, "default": score_default, "predict": score_predict}
+        side_out.write_text(json.dumps(sides[side](candidates)))
         return
     work = PROJECT_ROOT / "bench" / "_work"
     work.mkdir(parents=True, exist_ok=True)
+    if scoring_cost:
+        _scoring_cost(candidates, work, write_results=write_results)
+        return
     anchor = run_side("anchor", candidates, work)
     curate = run_side("curate", candidates, work)
     disagreement = float(np.max(np.abs(np.array(anchor["force_std_max"]) - np.array(curate["force_std_max"]))))

@@ -65,6 +65,9 @@ def command(
     one on the held-out benchmark (softening scale, force/energy/stress MAE, cMAE), and reports before/after
     per set and gain = random error - correction error as mean ± std (for the softening scale the error
     is |1 - a|). Prints a Markdown table; writes OUT/validation.json, validation.md, validation.png.
+    With --method linear it also recommends a model: the untouched one when no scale can lower the
+    benchmark force MAE by 3 % (cMAE against MAE: "a scale correction will not help"), or when the
+    correction set barely determines its scale or fails its own leave-one-out check; else the corrected one.
     Refuses a correction set larger than the pool, pool or correction structures inside the benchmark,
     and rows without energy or forces.
 

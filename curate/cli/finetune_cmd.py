@@ -15,6 +15,7 @@ from curate.cli.training_options import training_options
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMethod, TrainingSettings
 
 if TYPE_CHECKING:
+    from curate.training.data import TrainingSet
     from curate.training.evaluate import Metrics
     from curate.training.result import EpochRecord, FinetuneResult
 
@@ -56,6 +57,7 @@ def command(
       linear  one scalar s multiplies the energy (and so forces and stress); every weight frozen.
               s minimises the same weighted loss, solved in closed form from one prediction pass;
               one high-energy structure is enough (CHGNet: slope 0.85 -> 0.97 in the paper).
+              Shown too: s +- its standard error; the untouched spec is printed when s cannot help.
       full    every weight trains; defaults are the paper's: loss weights E:F:S = 0.1:100:0.1
               (eV/atom, eV/A, GPa), MSE, Adam, lr 1e-3 cosine to 1e-5, 100 epochs, best
               validation force MAE kept.
@@ -79,13 +81,8 @@ def command(
 
     train = load_training_set(train_dir)
     val = load_training_set(val_dir) if val_dir is not None else None
-    fingerprint = {
-        "base": model,
-        "method": method,
-        "settings": settings.as_dict(),
-        "train": train.content_hash,
-        "val": None if val is None else val.content_hash,
-    }
+    fingerprint: dict[str, Any] = {"base": model, "method": method, "settings": settings.as_dict()}
+    fingerprint |= {"train": train.content_hash, "val": None if val is None else val.content_hash}
     done = _finished_spec(out / RECORD_NAME, fingerprint, overwrite=overwrite)
     if done is not None:
         click.echo(f"{out}: already fine-tuned with these settings and data (--overwrite to redo)", err=True)
@@ -106,6 +103,7 @@ def command(
         result = finetune(model, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch)
         if method == "linear":
             bar.update(1)
+    advice, recommended = _linear_advice(model, train, settings, device) if method == "linear" else ({}, None)
     before = after = None
     if val is not None:
         from curate.models import load_model
@@ -115,10 +113,10 @@ def command(
         result.extra["validation_before"] = before.as_dict()
         result.extra["validation_after"] = after.as_dict()
     spec = write_finetune_output(
-        result, out, command=shlex.join(["curate", *sys.argv[1:]]), record_extra={"fingerprint": fingerprint}
+        result, out, command=shlex.join(["curate", *sys.argv[1:]]), record_extra={"fingerprint": fingerprint, **advice}
     )
     _summary(result, before, after)
-    click.echo(spec)
+    click.echo(recommended or spec)
 
 
 def _finished_spec(record_path: Path, fingerprint: dict[str, Any], *, overwrite: bool) -> str | None:
@@ -130,7 +128,7 @@ def _finished_spec(record_path: Path, fingerprint: dict[str, Any], *, overwrite:
         return None
     previous = json.loads(record_path.read_text())
     if previous.get("fingerprint") == fingerprint:
-        return str(previous["model_spec"])
+        return str(previous["base_model"]["spec"] if previous.get("recommended_untouched") else previous["model_spec"])
     raise click.UsageError(f"{record_path.parent} holds another fine-tuning run; pass --overwrite or another --out")
 
 
@@ -151,3 +149,24 @@ def _summary(result: FinetuneResult, before: Metrics | None, after: Metrics | No
             f"{1000 * before.energy_mae_ev_per_atom:.1f} -> {1000 * after.energy_mae_ev_per_atom:.1f} meV/atom",
             err=True,
         )
+
+
+def _linear_advice(
+    model: str, train: TrainingSet, settings: TrainingSettings, device: str
+) -> tuple[dict[str, Any], str | None]:
+    """Said on stderr: the fitted scale +- its standard error, how well ``train`` determines it, the verdict.
+
+    Returns the training.json entries (``scale_advice``, ``recommended_untouched``) and the untouched model's
+    spec when the scale should not be applied (else None).
+    """
+    from curate.experiments.scale_advice import advise_set
+    from curate.models import load_model, select_device
+
+    advice = advise_set(load_model(model, device=select_device(device)), train, settings)
+    click.echo(advice.summary(), err=True)
+    if advice.ill_conditioned:
+        click.echo("warning: the correction set is ill-conditioned for a scale fit", err=True)
+    if not advice.apply:
+        click.echo(f"recommended model: the untouched {model}, not the fine-tuned one (written all the same)", err=True)
+    record = {"scale_advice": advice.as_dict(), "recommended_untouched": not advice.apply}
+    return record, None if advice.apply else model

@@ -35,7 +35,10 @@ from sampling.selection import STRATEGIES
     show_default=True,
     help="greedy: most disagreement first with a diversity guard; fps: farthest-point; "
     "direct: PCA+BIRCH clusters; herding: picks whose --score-weighted distribution matches the pool's "
-    "(the set a linear correction should be fitted on; see curate learning-curve); random: seeded baseline.",
+    "(the set a linear correction should be fitted on; see curate learning-curve); random: seeded baseline. "
+    "Measured (curate learning-curve, bench/RESULTS.md): for a linear correction herding weighted by the "
+    "corrected model's force information in its own features beats random and committee-style picks; for "
+    "heads/full fine-tuning no strategy has been measured against random yet.",
 )
 @click.option(
     "--score",

@@ -170,6 +170,8 @@ class CorrectionGainResult:
         before: benchmark metrics of the untouched model.
         correction: the run on the correction set.
         random: the runs on the random sets.
+        recommendation: for ``linear``, which model to use and why
+            (:func:`curate.experiments.correction_advice.recommendation`); None for other methods.
     """
 
     model: ModelInfo
@@ -182,6 +184,7 @@ class CorrectionGainResult:
     before: Metrics
     correction: TrainedSet
     random: tuple[TrainedSet, ...]
+    recommendation: dict[str, Any] | None = None
 
     def gains(self) -> dict[str, MeanStd]:
         """Gain of the correction set over random sets per error metric (see :func:`gains_over_random`)."""
@@ -208,6 +211,7 @@ class CorrectionGainResult:
             "before": {**self.before.as_dict(), "softening_error": softening_error(self.before.softening_scale)},
             "correction": self.correction.as_dict(),
             "random": [r.as_dict() for r in self.random],
+            "recommendation": self.recommendation,
             "random_mean_std": {k: v.as_dict() for k, v in self.random_spread().items()},
             "gain_over_random": {k: v.as_dict() for k, v in self.gains().items()},
             "gain_definition": "gain = error(random set) - error(correction set), mean +- sample std (ddof=1) "
@@ -242,7 +246,7 @@ class BenchmarkEvaluator:
         return metrics_from_predictions(self.benchmark, self.predictions(model))
 
 
-class _SetTrainer:
+class SetTrainer:
     """Fine-tunes the model on one training set after another and evaluates each on the benchmark.
 
     The same structures in the same order with the same settings and seed train the same model (up to
@@ -343,7 +347,7 @@ def run_correction_gain(
     evaluator = BenchmarkEvaluator(benchmark, base, max_atoms_per_batch=max_atoms_per_batch)
     before = evaluator.metrics(base)
     say(_progress_line("before", before))
-    trainer = _SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
+    trainer = SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
     chosen = trainer.run("correction", "correction", correction, ())
     draws = random_subsets(len(pool), len(correction), repeats, seed=settings.seed)
     random_runs = tuple(
@@ -351,6 +355,13 @@ def run_correction_gain(
         for k, indices in enumerate(draws, start=1)
     )
     pool_ids = set(pool.ids)
+    verdict = None
+    if method == "linear":
+        from curate.experiments.correction_advice import recommendation
+        from curate.experiments.scale_advice import advise_set
+
+        verdict = recommendation(before, chosen.metrics, advise_set(base, correction, settings))
+        say(verdict["message"])
     return CorrectionGainResult(
         model=base.info,
         method=method,
@@ -362,6 +373,7 @@ def run_correction_gain(
         before=before,
         correction=chosen,
         random=random_runs,
+        recommendation=verdict,
     )
 
 

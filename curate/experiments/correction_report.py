@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.experiments.correction_advice import recommendation_markdown
 from curate.plotting import PNG_METADATA
 
 JSON_NAME = "validation.json"
@@ -89,6 +90,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"| {GAIN_TITLES.get(key, key)} | {_number(before)} | {_number(after)} | {_pm(spread.get(key))} "
             f"| {_pm(gain)} |"
         )
+    lines += recommendation_markdown(report.get("recommendation"))
     if report.get("plot"):
         lines += ["", f"![force MAE and softening scale per set]({report['plot']})"]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from the previous budget.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class CurvePoint:
         energy_mae: eV/atom; stress_mae: GPa (NaN without stress labels).
         marginal_force_mae: force MAE change from the previous budget of the same strategy (NaN for the first).
         draws: random subsets scored (1 for a strategy).
+        advised_force_mae: a strategy's force MAE of the model its picks' scale advice recommends (the
+            untouched model's when the advice is not to apply the scale); NaN for random or without advice.
     """
 
     strategy: str
@@ -47,6 +49,7 @@ class CurvePoint:
     stress_mae: float
     marginal_force_mae: float
     draws: int
+    advised_force_mae: float = float("nan")
 
     def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
@@ -119,6 +122,7 @@ def linear_learning_curve(
     strategies: Mapping[str, PickFunction],
     draws: int = 1000,
     seed: int = 0,
+    applies: Callable[[Sequence[int]], bool] | None = None,
 ) -> LearningCurve:
     """Benchmark errors after a linear correction fitted on each strategy's picks, and on random draws.
 
@@ -129,6 +133,8 @@ def linear_learning_curve(
         strategies: name -> function returning the pool row indices a strategy picks at a budget.
         draws: random subsets per budget (seeded by ``seed`` and the budget).
         seed: seed of the random draws.
+        applies: whether the scale advice on a strategy's picks (their labels only) says to apply it; gives
+            each strategy point's ``advised_force_mae``.
 
     Raises:
         ValueError: a budget outside 1..pool size, or a strategy returning a wrong number of picks.
@@ -140,8 +146,12 @@ def linear_learning_curve(
             rows = np.asarray(list(pick(budget)), dtype=np.int64)
             if len(rows) != budget:
                 raise ValueError(f"strategy {name!r} picked {len(rows)} structures at budget {budget}")
-            points.append(_point(name, budget, stats.scales(rows[None, :]), bench, previous))
-            previous = points[-1].force_mae
+            point = _point(name, budget, stats.scales(rows[None, :]), bench, previous)
+            if applies is not None:
+                kept = point.force_mae if applies([int(r) for r in rows]) else float(bench.force_mae(np.ones(1))[0])
+                point = replace(point, advised_force_mae=kept)
+            points.append(point)
+            previous = point.force_mae
     previous = np.nan
     for budget in sorted(budgets):
         subsets = random_subsets(len(stats), budget, draws, seed=seed + budget)

@@ -10,6 +10,7 @@ from typing import Any
 from curate import __version__
 from curate.dataset.io import atomic_write_text
 from curate.experiments.learning_curve import RANDOM, LearningCurve
+from curate.experiments.scale_advice import MIN_USEFUL_GAIN
 from curate.plotting import default_style
 
 JSON_NAME, MARKDOWN_NAME, PLOT_NAME = "learning-curve.json", "learning-curve.md", "learning-curve.png"
@@ -28,10 +29,14 @@ def curve_markdown(curve: LearningCurve, *, title: str) -> str:
         f"{curve.untouched_softening_scale:.3f}. Best any single scale can do on this benchmark (oracle): "
         f"s = {curve.best_scale:.3f}, force MAE {curve.best_force_mae:.4f} eV/A ({100 * curve.best_gain:.1f} % "
         "lower).",
+        *_cannot_help(curve),
+        "",
+        "advised: the force MAE of the model a strategy's picks recommend once their labels are in (the "
+        "untouched model's when their scale advice says a correction will not help; `curate finetune` prints it).",
         "",
         "| budget | strategy | scale | force MAE (eV/A) | random IQR | \\|1 - softening\\| | energy MAE (eV/atom) "
-        "| stress MAE (GPa) | marginal |",
-        "|---:|---|---:|---:|---|---:|---:|---:|---:|",
+        "| stress MAE (GPa) | marginal | advised (eV/A) |",
+        "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for point in sorted(curve.points, key=lambda p: (p.budget, p.strategy != RANDOM, p.strategy)):
         iqr = f"[{point.force_mae_q25:.4f}, {point.force_mae_q75:.4f}]" if point.strategy == RANDOM else ""
@@ -39,9 +44,20 @@ def curve_markdown(curve: LearningCurve, *, title: str) -> str:
         lines.append(
             f"| {point.budget} | {name} | {point.scale:.3f} | {point.force_mae:.4f} | {iqr} | "
             f"{point.softening_deviation:.3f} | {_number(point.energy_mae)} | {_number(point.stress_mae)} | "
-            f"{_number(point.marginal_force_mae, 5)} |"
+            f"{_number(point.marginal_force_mae, 5)} | {_number(point.advised_force_mae)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cannot_help(curve: LearningCurve) -> list[str]:
+    """The verdict when even the best scale gains less than MIN_USEFUL_GAIN on the benchmark (else nothing)."""
+    if curve.best_gain >= MIN_USEFUL_GAIN:
+        return []
+    return [
+        "",
+        f"**A scale correction will not help**: even the best scale lowers the force MAE by less than "
+        f"{100 * MIN_USEFUL_GAIN:.0f} %; the recommended model is the untouched one.",
+    ]
 
 
 def plot_curve(curve: LearningCurve, path: Path, *, title: str) -> None:

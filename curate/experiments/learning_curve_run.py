@@ -16,11 +16,13 @@ import numpy as np
 
 from curate.errors import ConfigurationError
 from curate.experiments.learning_curve import LearningCurve, PickFunction, linear_learning_curve
+from curate.experiments.learning_curve_finetune import finetuned_learning_curve
 from curate.experiments.linear_scale import BenchmarkErrors, PoolScaleStatistics, StructureLabels
+from curate.experiments.scale_advice import advise
 from curate.models.base import DescribesStructures, default_max_atoms_per_batch
 from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
-from curate.training.settings import TrainingSettings
+from curate.training.settings import FinetuneMethod, TrainingSettings
 from sampling.selection import CandidatePool, make_selector
 
 INFORMATION_SCORE = "force_information"
@@ -98,8 +100,14 @@ def run_learning_curve(
     settings: TrainingSettings | None = None,
     device: str | None = None,
     max_atoms_per_batch: int | None = None,
+    method: FinetuneMethod = "linear",
+    on_progress: Callable[[str], None] | None = None,
 ) -> LearningCurve:
-    """The linear-correction learning curve of ``model_spec`` on a labelled pool and a held-out benchmark.
+    """The learning curve of ``model_spec`` corrected by ``method`` on a labelled pool and a held-out benchmark.
+
+    ``linear`` is scored in closed form; ``heads`` and ``full`` fine-tune one model per pick and per random
+    draw (:func:`curate.experiments.learning_curve_finetune.finetuned_learning_curve`, seeded by
+    ``settings.seed``; ``seed`` seeds the linear curve's draws and the strategies' tie-breaks).
 
     Raises:
         ConfigurationError: a budget larger than the pool, a benchmark sharing rows with the pool, a model that
@@ -121,6 +129,25 @@ def run_learning_curve(
     weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
     stats = PoolScaleStatistics.from_structures(pool.ids, pool.labels, weights=weights)
     picks = strategy_picks(pool, stats, strategies, seed=seed)
+    untouched = BenchmarkErrors.from_structures(bench.labels)
+    if method != "linear":
+        return finetuned_learning_curve(
+            pool_set,
+            bench_set,
+            untouched,
+            base=model,
+            method=method,
+            budgets=budgets,
+            strategies=picks,
+            draws=draws,
+            settings=settings,
+            max_atoms_per_batch=atoms,
+            say=on_progress or (lambda _line: None),
+        )
+
+    def applies(rows: Sequence[int]) -> bool:
+        return advise([pool.labels[i] for i in rows], weights=weights).apply
+
     return linear_learning_curve(
-        stats, BenchmarkErrors.from_structures(bench.labels), budgets=budgets, strategies=picks, draws=draws, seed=seed
+        stats, untouched, budgets=budgets, strategies=picks, draws=draws, seed=seed, applies=applies
     )

@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from curate.experiments.linear_scale import PoolScaleStatistics, StructureLabels, force_scale_uncertainty
+from curate.models.base import Model, max_atoms_for
+from curate.training.data import TrainingSet, label_energy
+from curate.training.settings import TrainingSettings
 
 MIN_USEFUL_GAIN = 0.03
 ILL_CONDITIONED_RELATIVE_ERROR = 0.10
@@ -54,6 +57,16 @@ class ScaleAdvice:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def summary(self) -> str:
+        """One line: the scale with its standard error, how well the set determines it, and the verdict."""
+        determined = "barely determined" if self.ill_conditioned else "determined"
+        return (
+            f"energy scale s = {self.scale:.4f} (force slope {self.force_scale:.4f} +- {self.standard_error:.2g}, "
+            f"relative standard error {100 * self.relative_error:.2g} %: {determined} by the set); "
+            + ("apply it: " if self.apply else "do not apply it: ")
+            + self.reason
+        )
 
 
 def _mae(scale: float, item: StructureLabels) -> float:
@@ -116,3 +129,35 @@ def advise(items: Sequence[StructureLabels], *, weights: Sequence[float]) -> Sca
         apply=bool(apply),
         reason=reason,
     )
+
+
+def advise_set(model: Model, data: TrainingSet, settings: TrainingSettings) -> ScaleAdvice:
+    """:func:`advise` on a labelled correction set, with the predictions the linear fit of ``model`` uses.
+
+    The model's elemental reference energies come from its fine-tuner's ``fit_inputs`` (CHGNet's AtomRef,
+    MACE's E0s, matgl's element_refs), so ``scale`` equals what ``curate finetune --method linear`` fits with
+    ``atomref=frozen``.
+    """
+    from curate.training.fine_tuner import TorchFineTuner
+    from curate.training.registry import fine_tuner_for
+
+    tuner = fine_tuner_for(model)
+    if isinstance(tuner, TorchFineTuner):
+        predictions, references = tuner.fit_inputs(model, tuner.native(model), data)
+    else:
+        predictions = model.predict(list(data.configurations), max_atoms_per_batch=max_atoms_for([model]))
+        references = [0.0] * len(data)
+    items = [
+        StructureLabels(
+            nsites=cfg.nsites,
+            energy_pred_ev=float(pred.energy),
+            reference_energy_ev=float(reference),
+            energy_dft_ev=label_energy(cfg),
+            forces_pred=np.asarray(pred.forces),
+            forces_dft=np.asarray(cfg.forces),
+            stress_pred=None if cfg.stress is None else np.asarray(pred.stress),
+            stress_dft=None if cfg.stress is None else np.asarray(cfg.stress),
+        )
+        for cfg, pred, reference in zip(data.configurations, predictions, references, strict=True)
+    ]
+    return advise(items, weights=(settings.energy_weight, settings.force_weight, settings.stress_weight))

@@ -30,6 +30,17 @@ def _check_default_beats_random(curve: LearningCurve, budgets: tuple[int, ...]) 
             assert curve.untouched_force_mae - point.force_mae >= 0.5 * best_gain, point
 
 
+def _si64_split_in_time(shared_data: Path, tmp_path: Path) -> None:
+    """Si64 MD at 2000 K into tmp_path/pool (the first 6 frames) and tmp_path/bench (the last 4)."""
+    from curate.dataset.store import Dataset
+
+    everything = _import(shared_data / "vasp/pymatgen_core/outputs__vasprun.md.xml.gz", "vasp", tmp_path / "all")
+    table = Dataset.open(everything).read().sort_by("ionic_step")
+    for name, rows in (("pool", table.slice(0, 6)), ("bench", table.slice(6))):
+        with Dataset.create(tmp_path / name).writer() as writer:
+            writer.append(rows.combine_chunks().to_batches()[0])
+
+
 @pytest.mark.slow
 @pytest.mark.model
 @pytest.mark.parametrize("element", ["Ge", "Li"])
@@ -49,13 +60,7 @@ def test_the_default_strategy_meets_random_on_mlearn(shared_data: Path, tmp_path
 @pytest.mark.model
 def test_si64_split_in_time_and_the_cli_reports(shared_data: Path, tmp_path: Path) -> None:
     """Si64 MD at 2000 K: the first 6 frames are the pool, the last 4 the benchmark."""
-    from curate.dataset.store import Dataset
-
-    everything = _import(shared_data / "vasp/pymatgen_core/outputs__vasprun.md.xml.gz", "vasp", tmp_path / "all")
-    table = Dataset.open(everything).read().sort_by("ionic_step")
-    for name, rows in (("pool", table.slice(0, 6)), ("bench", table.slice(6))):
-        with Dataset.create(tmp_path / name).writer() as writer:
-            writer.append(rows.combine_chunks().to_batches()[0])
+    _si64_split_in_time(shared_data, tmp_path)
     result = CliRunner().invoke(
         main,
         [
@@ -92,3 +97,36 @@ def test_si64_split_in_time_and_the_cli_reports(shared_data: Path, tmp_path: Pat
     assert five <= points[("random", 5)]["force_mae_q75"] + 1e-9
     for budget in (1, 5):
         assert untouched - points[("herding", budget)]["force_mae"] >= 0.5 * (untouched - best)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_heads_learning_curve_fine_tunes_each_pick_and_draw(shared_data: Path, tmp_path: Path) -> None:
+    """Si64 split in time, heads for one epoch: one real fine-tune per pick and per random draw."""
+    from curate.training.settings import TrainingSettings
+
+    _si64_split_in_time(shared_data, tmp_path)
+    lines: list[str] = []
+    curve = run_learning_curve(
+        tmp_path / "pool",
+        tmp_path / "bench",
+        model_spec="chgnet@0.3.0",
+        budgets=(1, 2),
+        strategies=(DEFAULT_STRATEGY,),
+        draws=3,
+        settings=TrainingSettings(epochs=1),
+        device="cpu",
+        method="heads",
+        on_progress=lines.append,
+    )
+    assert curve.untouched_force_mae == pytest.approx(0.387, abs=0.005)
+    assert [(p.strategy, p.budget, p.draws) for p in curve.points] == [
+        (DEFAULT_STRATEGY, 1, 1),
+        (DEFAULT_STRATEGY, 2, 1),
+        (RANDOM, 1, 3),
+        (RANDOM, 2, 3),
+    ]
+    for point in curve.points:
+        assert point.force_mae_q25 <= point.force_mae <= point.force_mae_q75
+        assert point.force_mae != pytest.approx(curve.untouched_force_mae, rel=1e-4), "every run trained"
+    assert len(lines) >= 3 and all("benchmark force MAE" in line for line in lines if "reused" not in line)

@@ -201,3 +201,78 @@ def test_learning_curve_reports_random_quartiles_and_a_planted_best_strategy() -
     assert curve.curve("oracle")[0].force_mae <= random_points[0].force_mae_q25
     assert curve.best_force_mae <= min(p.force_mae for p in curve.points) + 1e-12
     assert np.isnan(curve.curve("oracle")[0].marginal_force_mae)
+
+
+def _described(items: list[StructureLabels], seed: int):  # type: ignore[no-untyped-def]
+    """Items as the learning curve sees them, with random 6-d model features (the strategies read those)."""
+    from curate.experiments.learning_curve_run import DescribedSet
+
+    features = np.random.default_rng(seed).normal(size=(len(items), 6))
+    return DescribedSet(tuple(f"{k:03d}" for k in range(len(items))), tuple(items), features)
+
+
+def test_the_default_strategy_picks_the_one_informative_frame() -> None:
+    """The planted frame of the test above: its scale is determined, the others' not, and herding picks it."""
+    from curate.experiments.learning_curve_run import DEFAULT_STRATEGY, strategy_picks
+    from curate.experiments.scale_advice import advise
+
+    rng = np.random.default_rng(3)
+    items = []
+    for k in range(10):
+        forces = rng.normal(0.0, 1.0 if k == 6 else 1e-3, (8, 3))
+        items.append(
+            StructureLabels(8, -16.0, -24.0, -24.0 + 1.4 * 8.0, forces, 1.4 * forces + rng.normal(0, 1e-3, (8, 3)))
+        )
+    stats = PoolScaleStatistics.from_structures([str(k) for k in range(10)], items, weights=(0.0, 1.0, 0.0))
+    picks = strategy_picks(_described(items, 0), stats, [DEFAULT_STRATEGY, "information"], seed=0)
+    assert picks[DEFAULT_STRATEGY](1) == [6] and picks["information"](1) == [6]
+    determined, quiet = advise([items[6]], weights=(0.0, 1.0, 0.0)), advise([items[0]], weights=(0.0, 1.0, 0.0))
+    assert determined.scale == pytest.approx(1.4, abs=0.01) and not determined.ill_conditioned and determined.apply
+    assert quiet.ill_conditioned and not quiet.apply and "barely determines" in quiet.reason
+
+
+def test_every_strategy_recovers_an_exactly_scaled_copy() -> None:
+    from curate.experiments.learning_curve_run import CURVE_STRATEGIES, strategy_picks
+
+    items = _structures(12, n=15, planted_scale=0.83)
+    stats = PoolScaleStatistics.from_structures([str(k) for k in range(15)], items, weights=(0.1, 100.0, 0.1))
+    picks = strategy_picks(_described(items, 1), stats, CURVE_STRATEGIES, seed=0)
+    for name, pick in picks.items():
+        for budget in (1, 3, 7):
+            rows = pick(budget)
+            assert len(set(rows)) == budget, name
+            assert stats.scales(np.array([rows]))[0] == pytest.approx(0.83, rel=1e-12), name
+
+
+def test_the_advice_uncertainty_shrinks_with_the_force_signal() -> None:
+    """A scaled copy with label noise 0.05 eV/A: the advised scale's standard error falls as forces grow."""
+    from curate.experiments.scale_advice import advise
+
+    rng = np.random.default_rng(13)
+    errors = []
+    for amplitude in (0.02, 0.2, 2.0):
+        forces = rng.normal(0.0, amplitude, (16, 3))
+        item = StructureLabels(
+            16, -30.0, -40.0, -40.0 + 1.2 * 10.0, forces, 1.2 * forces + rng.normal(0, 0.05, (16, 3))
+        )
+        verdict = advise([item], weights=(0.1, 100.0, 0.1))
+        assert verdict.force_scale == pytest.approx(1.2, abs=5 * verdict.standard_error)
+        errors.append(verdict.standard_error)
+    assert errors[0] > 5 * errors[1] > 25 * errors[2]
+
+
+def test_the_recommendation_keeps_the_untouched_model_when_no_scale_helps() -> None:
+    from curate.experiments.correction_advice import recommendation
+    from curate.experiments.scale_advice import advise
+    from curate.training.evaluate import Metrics
+
+    def metrics(mae: float, cmae: float) -> Metrics:
+        return Metrics(3, 0.01, mae, None, 0.9, cmae)
+
+    helped = advise(_structures(7, n=3, planted_scale=1.3), weights=(0.1, 100.0, 0.1))
+    flat = recommendation(metrics(0.200, 0.199), metrics(0.201, 0.200), helped)
+    assert flat["recommended"] == "untouched" and flat["recommended_force_mae_ev_per_ang"] == 0.200
+    assert flat["message"].startswith("a scale correction will not help") and not flat["scale_can_help"]
+    soft = recommendation(metrics(0.200, 0.160), metrics(0.165, 0.160), helped)
+    assert soft["recommended"] == "corrected" and soft["recommended_force_mae_ev_per_ang"] == 0.165
+    assert soft["best_scale_gain"] == pytest.approx(0.2)
