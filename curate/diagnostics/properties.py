@@ -25,11 +25,12 @@ matgl, which lists models on the Hugging Face Hub (network retries for ~25 s whe
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, get_args
@@ -227,11 +228,12 @@ def relax(calculator: Calculator, structure: Any, settings: PropertySettings) ->
 
 @dataclass
 class VariantProperties:
-    """One variant's numbers for one structure: values by name (GPa, THz), and what failed and why."""
+    """One variant's numbers for one structure: values by name (GPa, THz), what failed and why, seconds per property."""
 
     values: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _reason(exc: Exception) -> str:
@@ -247,8 +249,7 @@ def variant_properties(
     matcalc's fit-quality warnings are kept in ``warnings``.
     """
     out = VariantProperties()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
+    with _recorded_warnings() as caught:
         if not relaxed:
             try:
                 structure = relax(calculator, structure, settings)
@@ -256,12 +257,23 @@ def variant_properties(
                 out.errors = {name: f"relaxation: {_reason(exc)}" for name in settings.properties}
                 return out
         for name in settings.properties:
+            started = time.perf_counter()
             try:
                 out.values.update(_CALCULATORS[name](calculator, structure, settings))
             except Exception as exc:  # matcalc's fits raise several types; the reason is kept per property
                 out.errors[name] = _reason(exc)
+            out.seconds[name] = time.perf_counter() - started
     out.warnings = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
     return out
+
+
+@contextlib.contextmanager
+def _recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Warnings raised inside, kept (not printed): matcalc's fit-quality RuntimeWarnings go into the record,
+    and CHGNet's per-call UserWarning would otherwise bury the progress bar."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        yield caught
 
 
 def structure_properties(
@@ -270,7 +282,7 @@ def structure_properties(
     """The properties of one structure by every variant (``calculators``: label -> calculator, base first).
 
     Returns a JSON-ready record: id, formula, nsites, DFT moduli (GPa or None), seconds, and per variant label
-    its ``values``, ``errors`` and ``warnings`` (see :class:`VariantProperties`).
+    its ``values``, ``errors``, ``warnings`` and ``seconds`` (see :class:`VariantProperties`).
     """
     from pymatgen.core import Structure
 
@@ -288,7 +300,8 @@ def structure_properties(
     relaxed = settings.relax_with == "base"
     if relaxed:
         try:
-            structure = relax(calculators[labels[0]], structure, settings)
+            with _recorded_warnings():
+                structure = relax(calculators[labels[0]], structure, settings)
         except Exception as exc:  # recorded for every variant: nothing can be computed on an unrelaxed cell
             failed = {name: f"relaxation by {labels[0]}: {_reason(exc)}" for name in settings.properties}
             record["variants"] = {label: {"values": {}, "errors": failed, "warnings": []} for label in labels}
@@ -296,6 +309,11 @@ def structure_properties(
             return record
     for label in labels:
         result = variant_properties(calculators[label], structure, settings, relaxed=relaxed)
-        record["variants"][label] = {"values": result.values, "errors": result.errors, "warnings": result.warnings}
+        record["variants"][label] = {
+            "values": result.values,
+            "errors": result.errors,
+            "warnings": result.warnings,
+            "seconds": result.seconds,
+        }
     record["seconds"] = time.perf_counter() - started
     return record

@@ -45,13 +45,25 @@ def _pairs(records: Sequence[dict[str, Any]], label: str, key: str, reference_ke
 
 
 def modulus_errors(dft: np.ndarray, model: np.ndarray) -> dict[str, float | int | None]:
-    """n, MAE (GPa), mean signed error model - DFT (GPa), median model / DFT, share with model < DFT."""
+    """Errors of the model's moduli against DFT's (GPa), over the materials where the model's is positive.
+
+    A modulus <= 0 (a mechanically unstable elastic tensor: clamped ions in a cell with free internal
+    coordinates, or a Reuss average of a near-singular tensor) is no stiffness to compare: such materials are
+    counted in ``n_unstable`` and left out of n, MAE, median |error|, mean signed error, median model / DFT and
+    the share with model < DFT.
+    """
+    stable = model > 0
+    n_unstable = int(np.sum(~stable))
+    dft, model = dft[stable], model[stable]
     if dft.size == 0:
-        return {"n": 0, "mae_gpa": None, "mean_error_gpa": None, "median_ratio": None, "share_under_predicted": None}
+        return {"n": 0, "n_unstable": n_unstable, "mae_gpa": None, "median_abs_error_gpa": None,
+                "mean_error_gpa": None, "median_ratio": None, "share_under_predicted": None}  # fmt: skip
     positive = dft > 0
     return {
         "n": int(dft.size),
+        "n_unstable": n_unstable,
         "mae_gpa": float(np.mean(np.abs(model - dft))),
+        "median_abs_error_gpa": float(np.median(np.abs(model - dft))),
         "mean_error_gpa": float(np.mean(model - dft)),
         "median_ratio": float(np.median(model[positive] / dft[positive])) if positive.any() else None,
         "share_under_predicted": float(np.mean(model < dft)),
@@ -107,16 +119,18 @@ def report_markdown(report: dict[str, Any], *, plot_name: str | None = None, max
     labels = list(report["summary"])
     lines = [f"# Property benchmark: {', '.join(labels)}", ""]
     lines.append(
-        f"{report['structures']} structures; MAE in GPa; under = share of materials with model < DFT "
-        "(property-level softening)."
+        f"{report['structures']} structures; n = materials with a positive modulus (unstable: <= 0, left out); "
+        "MAE in GPa; under = share of materials with model < DFT (property-level softening)."
     )
-    lines += ["", "| model | " + " | ".join(f"{n} n | {n} MAE | {n} under" for _, _, n in MODULI) + " | failures |"]
+    lines += ["", "| model | " + " | ".join(f"{n} n (unstable) | {n} MAE | {n} under" for _, _, n in MODULI)]
+    lines[-1] += " | failures |"
     lines.append("|---|" + "---:|" * (3 * len(MODULI)) + "---|")
     for label, entry in report["summary"].items():
         cells = []
         for _, _, name in MODULI:
             e = entry["against_dft"][name]
-            cells += [str(e["n"]), _fmt(e["mae_gpa"]), _fmt(e["share_under_predicted"], percent=True)]
+            n = f"{e['n']} ({e['n_unstable']})"
+            cells += [n, _fmt(e["mae_gpa"]), _fmt(e["share_under_predicted"], percent=True)]
         failures = ", ".join(f"{k} {v}" for k, v in sorted(entry["failures"].items())) or "none"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {failures} |")
     ratio_rows = [(label, e["ratio_to_base"]) for label, e in report["summary"].items() if "ratio_to_base" in e]

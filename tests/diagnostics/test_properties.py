@@ -65,6 +65,7 @@ def test_a_record_without_a_modulus_is_named(tmp_path: Path, shared_data: Path) 
         load_elasticity_reference(broken)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch, pymatgen, phonopy and matcalc: ~25 s on 2 busy cores
 def test_matcalc_imports_without_asking_the_hub() -> None:
     code = (
         "import sys; from curate.diagnostics.properties import matcalc_module; m = matcalc_module(); "
@@ -77,8 +78,9 @@ def test_matcalc_imports_without_asking_the_hub() -> None:
 
 
 def test_modulus_errors_known_numbers() -> None:
-    errors = modulus_errors(np.array([100.0, 50.0, 10.0]), np.array([80.0, 55.0, 5.0]))
-    assert errors["n"] == 3
+    errors = modulus_errors(np.array([100.0, 50.0, 10.0, 30.0]), np.array([80.0, 55.0, 5.0, -900.0]))
+    assert errors["n"] == 3 and errors["n_unstable"] == 1
+    assert errors["median_abs_error_gpa"] == pytest.approx(5.0)
     assert errors["mae_gpa"] == pytest.approx((20 + 5 + 5) / 3)
     assert errors["mean_error_gpa"] == pytest.approx((-20 + 5 - 5) / 3)
     assert errors["share_under_predicted"] == pytest.approx(2 / 3)
@@ -101,6 +103,7 @@ def _copper() -> PropertyInput:
     return PropertyInput("Cu-fcc", "Cu", structure.as_dict(), bulk_modulus_dft_gpa=140.0, shear_modulus_dft_gpa=48.0)
 
 
+@pytest.mark.slow  # ~50 s on 2 busy cores (EOS relaxations and phonon supercells, even with EMT)
 def test_linear_correction_scales_moduli_and_squared_phonon_frequencies_by_s() -> None:
     """Known answer: forces and stress x s on one relaxed structure -> elastic constants, B0 and omega^2 x s."""
     s = 1.3
