@@ -66,6 +66,7 @@ def main(ctx: click.Context, traceback: bool) -> None:
       curate finetune -m chgnet@0.3.0 --train DIR --method linear --out M   fine-tune; prints the new model spec
       curate correction-gain --pool P --correction C --benchmark B -m SPEC   chosen set vs random sets of its size
       curate learning-curve --pool P --benchmark B -m SPEC -o R   held-out error vs budget, strategies vs random
+      curate properties -m chgnet@0.3.0 --energy-scale S -o R   moduli, EOS, phonons vs DFT, before/after
       curate scaling --target DIR --sizes 100,300,1000 --out R   GGA -> r2SCAN transfer: MAE vs N per method
       curate publish DIR --repo ORG/NAME        Hugging Face dataset repo + card with bias metrics (--dry-run --out)
       curate pull hf ORG/NAME --out DIR         a published dataset (or release folder) back into curate
@@ -93,6 +94,7 @@ def _register() -> None:
         learning_curve_cmd,
         pair_report_cmd,
         predict_cmd,
+        properties_cmd,
         publish_cmd,
         pull_cmd,
         sample_cmd,
@@ -117,6 +119,7 @@ def _register() -> None:
         correction_gain_cmd,
         scaling_cmd,
         learning_curve_cmd,
+        properties_cmd,
         export_cmd,
         publish_cmd,
         demo_cmd,
