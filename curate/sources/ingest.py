@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.checks.quality import MIN_DISTANCE_FACTOR, gate
-from curate.dataset.configuration import Configuration, Rejected, configurations_to_batch
+from curate.dataset.configuration import Configuration, Rejected
 from curate.dataset.io import sha256_of_path
 from curate.dataset.store import Dataset, DatasetWriter
 from curate.errors import InputError
@@ -23,6 +23,7 @@ from curate.sources.parallel import (
     no_cyclic_gc,
     run_chunks,
 )
+from curate.sources.validate import batch_or_rejects
 
 if TYPE_CHECKING:
     from curate.execution import Executor
@@ -163,9 +164,14 @@ def write_items(
 
     def flush_pending() -> None:
         if pending:
-            result = writer.append(configurations_to_batch(pending))
-            file_report.rows_added += result.added
-            file_report.duplicates += result.duplicates
+            batch, refused = batch_or_rejects(pending)
+            for item in refused:
+                writer.quarantine(file=display_name, record=item.record, field=item.field, reason=item.reason)
+                file_report.quarantined += 1
+            if batch is not None:
+                result = writer.append(batch)
+                file_report.rows_added += result.added
+                file_report.duplicates += result.duplicates
             if on_progress:
                 on_progress(len(pending))
             pending.clear()
