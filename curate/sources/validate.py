@@ -118,8 +118,8 @@ def record_id(value: Any, field: str) -> str | None:
     """
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return str(int(value))
     if not isinstance(value, str):
         raise RecordRejected(f"expected an identifier (text or integer), found {_found(value)}", field=field)
     if not value or len(value) > MAX_ID_CHARS or any(c in value for c in "/\\") or not value.isprintable():
