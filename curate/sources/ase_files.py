@@ -25,6 +25,7 @@ fairchem does), so files on read-only storage import; a row that cannot be decod
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -172,6 +173,21 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
     return cfg
 
 
+def _unparsed_field(frame: str, exc: BaseException) -> str:
+    """Where in an extxyz frame the value ASE quotes in its error sits: a comment-line key, or ``site N``."""
+    quoted = re.search(r"'([^']*)'", str(exc))
+    token = quoted.group(1) if quoted else ""
+    lines = frame.splitlines()
+    for k, line in enumerate(lines[2:]):
+        if token and token in line.split():
+            return f"site {k}"
+    comment = lines[1] if len(lines) > 1 else ""
+    key = (
+        re.search(r"(\w+)=(\"[^\"]*" + re.escape(token) + r"|\S*" + re.escape(token) + ")", comment) if token else None
+    )
+    return key.group(1) if key else "comment line"
+
+
 def _bool(value: Any, field: str) -> bool:
     if isinstance(value, bool | np.bool_):
         return bool(value)
@@ -277,7 +293,8 @@ class AseImporter:
                     atoms = ase.io.read(io.StringIO(text), format="extxyz")
                 except _FRAME_ERRORS as exc:
                     # the frame boundaries are intact, so only this frame is lost
-                    yield Rejected(f"frame {index}", None, f"ASE cannot parse the frame ({type(exc).__name__}: {exc})")
+                    reason = f"ASE cannot parse the frame ({type(exc).__name__}: {exc})"
+                    yield Rejected(f"frame {index}", _unparsed_field(text, exc), reason)
                     continue
                 yield from _frame_item(atoms, display_name=display_name, index=index, options=options)
 
