@@ -120,7 +120,8 @@ def import_paths(
                 {
                     "file": str(path),
                     "format": format_name,
-                    "sha256": sha256_of_path(path) if path.exists() else None,
+                    # only regular files and folders: a FIFO would block the hash forever
+                    "sha256": sha256_of_path(path) if path.is_file() or path.is_dir() else None,
                     "rows_read": file_report.rows_read,
                     "rows_added": file_report.rows_added,
                     "duplicates": file_report.duplicates,
@@ -220,6 +221,9 @@ def _import_one(run: _Run, path: Path, file_report: FileReport, parallel: _Paral
     try:
         if not path.exists():
             raise InputError("no such file or directory", file=display)
+        if not (path.is_file() or path.is_dir()):
+            # a FIFO or a device would block the read (or never end): only regular files and folders are read
+            raise InputError("not a regular file or a directory (a FIFO, socket or device?)", file=display)
         if parallel.wanted and isinstance(run.importer, ChunkedImporter) and path.is_file():
             _import_chunked(run, run.importer, path, file_report, parallel)
             return
@@ -232,10 +236,17 @@ def _import_one(run: _Run, path: Path, file_report: FileReport, parallel: _Paral
             batch_rows=run.batch_rows,
             on_progress=run.on_progress,
         )
+    except (IsADirectoryError, PermissionError) as exc:
+        _file_failed(run, display, file_report, InputError(f"cannot be read ({exc.strerror})", file=display))
     except InputError as exc:
-        file_report.error = exc.describe()
-        run.writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
-        file_report.quarantined += 1
+        _file_failed(run, display, file_report, exc)
+
+
+def _file_failed(run: _Run, display: str, file_report: FileReport, exc: InputError) -> None:
+    """Record that ``display`` could not be read to its end: in the report and in the quarantine."""
+    file_report.error = exc.describe()
+    run.writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
+    file_report.quarantined += 1
 
 
 def _import_chunked(

@@ -253,7 +253,7 @@ def _verified_cut(buf: bytes) -> int | None:
         comma = buf.index(b",", pos)
         try:
             _RAW_OBJECT.decode(b"{" + buf[:comma] + b"}")
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             attempts += 1
             if attempts >= MAX_CUT_ATTEMPTS:
                 return None
@@ -326,7 +326,7 @@ def split_members(chunk: RawChunk) -> Iterator[tuple[str, bytes]]:
     """(key, raw value) of every member of ``chunk``; values that are not strict JSON still come out whole."""
     try:
         parsed = _RAW_OBJECT.decode(b"{" + chunk.members + b"}")
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         parsed = None
     if parsed is not None:
         for key, raw in parsed.items():

@@ -126,7 +126,7 @@ def task_configurations(doc: Any, *, display_name: str, record: str) -> Iterator
         if not isinstance(calcs_reversed, list):
             raise RecordRejected("expected a list of calculations", field="calcs_reversed")
     except RecordRejected as exc:
-        yield Rejected(record, exc.field or None, exc.reason)
+        yield Rejected(record, exc.field or "(the document)", exc.reason)
         return
     label = f"{record} (task {task_id})"
     if not calcs_reversed:
@@ -135,14 +135,15 @@ def task_configurations(doc: Any, *, display_name: str, record: str) -> Iterator
     step_index = 0
     for calc_index, calc in enumerate(reversed(calcs_reversed)):
         prefix = f"calcs_reversed[{len(calcs_reversed) - 1 - calc_index}]"
+        steps: Any = []
         try:
-            steps = mapping(mapping(calc, prefix).get("output") or {}, f"{prefix}.output").get("ionic_steps") or []
+            steps = mapping(mapping(calc, "").get("output") or {}, "output").get("ionic_steps") or []
             if not isinstance(steps, list):
-                raise RecordRejected("expected a list of ionic steps", field=f"{prefix}.output.ionic_steps")
+                raise RecordRejected("expected a list of ionic steps", field="output.ionic_steps")
             inputs = _calc_inputs(calc)
         except (RecordRejected, *_MALFORMED) as exc:
             problem = _as_rejection(exc, prefix)
-            for _ in steps if isinstance(steps, list) else [None]:
+            for _ in steps if isinstance(steps, list) and steps else [None]:
                 yield Rejected(f"{label} calc {calc_index} step {step_index}", problem.field, problem.reason)
                 step_index += 1
             continue
@@ -202,8 +203,7 @@ class MPTaskImporter:
                 yield Rejected(f"document {index}", None, exc.reason)
                 continue
             if not isinstance(doc, dict):
-                yield Rejected(
-                    f"document {index}", None, f"expected a task document (object), found {type(doc).__name__}"
-                )
+                reason = f"expected a task document (object), found {type(doc).__name__}"
+                yield Rejected(f"document {index}", "(the document)", reason)
                 continue
             yield from task_configurations(doc, display_name=display_name, record=f"document {index}")

@@ -207,7 +207,7 @@ def material_configurations(
     """Every frame of one material, from the raw bytes of its ``{frame_id: frame}`` object."""
     try:
         typed = _FRAMES_DECODER.decode(raw_frames)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         typed = None
     if typed is not None:
         for frame_id, frame in typed.items():
@@ -225,7 +225,7 @@ def material_configurations(
     try:
         frames = decode(raw_frames)
     except RecordRejected as exc:
-        yield Rejected(material_id, None, exc.reason)
+        yield from _frames_one_by_one(material_id, raw_frames, exc, display_name=display_name, functional=functional)
         return
     if not isinstance(frames, dict):
         yield Rejected(material_id, None, f"expected an object of frames, found {type(frames).__name__}")
@@ -243,6 +243,27 @@ def material_configurations(
             yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             yield Rejected(f"{material_id}/{frame_id}", None, f"malformed frame ({type(exc).__name__}: {exc})")
+
+
+def _frames_one_by_one(
+    material_id: str, raw_frames: bytes, failure: RecordRejected, *, display_name: str, functional: str | None
+) -> Iterator[Configuration | Rejected]:
+    """A material whose object does not decode: its frames decoded one by one, so damage costs one frame."""
+    inner = raw_frames.strip()
+    if not (inner.startswith(b"{") and inner.endswith(b"}")):
+        yield Rejected(material_id, "(the material)", failure.reason)
+        return
+    for frame_id, raw in split_members(RawChunk(sequence=0, members=inner[1:-1])):
+        record = f"{material_id}/{frame_id}"
+        try:
+            frame = decode(raw)
+            yield frame_configuration(
+                frame, material_id=material_id, frame_id=frame_id, display_name=display_name, functional=functional
+            )
+        except RecordRejected as exc:
+            yield Rejected(record, exc.field or "(the frame)", exc.reason)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            yield Rejected(record, "(the frame)", f"malformed frame ({type(exc).__name__}: {exc})")
 
 
 class MPtrjImporter:

@@ -278,6 +278,7 @@ def _outcar_frames(path: Path, *, source_file: str, label: str) -> Iterator[tupl
     Steps are cut by ASE's chunker and built one by one, so one unreadable value costs its own step only.
     Raises InputError naming the step where the file itself cannot be read on.
     """
+    from ase.io import ParseError
     from ase.io.vasp_parsers.vasp_outcar_parsers import outcarchunks
 
     index = -1
@@ -288,7 +289,7 @@ def _outcar_frames(path: Path, *, source_file: str, label: str) -> Iterator[tupl
                 chunk = next(chunks)
             except StopIteration:
                 return
-            except _READ_FAILURES as exc:
+            except (*_READ_FAILURES, ParseError) as exc:  # type: ignore[misc]
                 raise InputError(
                     f"cannot read the OUTCAR after step {index} ({type(exc).__name__}: {exc})",
                     file=source_file,
