@@ -21,7 +21,8 @@ timeout (a hang). Judged against the clean import of the same file (row ids):
 - *traceback*: an exception other than curate's one-line error reached the command;
 - *hang*: the import ran past the timeout;
 - *good lost*: a row of the clean import whose record was not damaged is missing (for byte damage, where the
-  damaged record is not known: rows missing beyond those quarantined while the file is recorded complete);
+  damaged record is not known: records missing beyond those quarantined while the file is recorded complete;
+  a row that comes back with a changed value or a changed label is not counted);
 - *bad admitted*: a row built from the damaged record (its record label) that the clean import does not have;
 - *unnamed*: a quarantine entry without file, record or (for a bad value) field; an error line without the file.
 
@@ -678,7 +679,9 @@ def judge(variant: Variant, clean: Clean | None, work: Path, *, timeout_s: float
                 outcome.detail += f" admitted {admitted[:2]}"
     else:
         complete = all(s.get("complete") for s in sources) and not errors
-        missing = sum(1 for i in clean.ids_by_record.values() if i not in present)
+        # a row counts as missing when neither its id nor its record label came back: a flipped digit inside a
+        # number changes a row's id, a flipped letter in its label changes the label, and neither loses the row
+        missing = sum(1 for label, i in clean.ids_by_record.items() if label not in ids and i not in present)
         if complete and missing > len(quarantine):
             outcome.good_lost = missing - len(quarantine)
             outcome.detail += f" {missing} rows missing, file recorded complete"
