@@ -110,3 +110,15 @@ def test_mptrj_nan_frame_and_truncated_gzip(shared_data: Path, tmp_path: Path) -
     result = _run_import(tmp_path / "cut.json.gz", tmp_path / "b", fmt="mptrj")
     assert result.exit_code == 1 and "truncated" in result.output
     assert 0 < Dataset.open(tmp_path / "b").num_rows < 192
+
+
+def test_a_bad_gzip_crc_is_an_error_and_every_record_is_kept(shared_data: Path, tmp_path: Path) -> None:
+    data = bytearray((shared_data / "emmet" / "test_As2SO6_tasks.json.gz").read_bytes())
+    data[-6] ^= 0x01  # inside the CRC32 trailer: every byte of the JSON decodes, the check at the end fails
+    bad = tmp_path / "crc.json.gz"
+    bad.write_bytes(bytes(data))
+    result = _run_import(bad, tmp_path / "d")
+    assert result.exit_code == 1 and str(bad) in result.output and "CRC check failed" in result.output
+    dataset = Dataset.open(tmp_path / "d")
+    assert dataset.num_rows == 193
+    assert [s["complete"] for s in dataset.manifest["sources"]] == [False]

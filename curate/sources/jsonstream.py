@@ -60,6 +60,12 @@ class DeferredDamageReader:
         self._path = path
         self._damage: InputError | None = None
 
+    def _read1(self, size: int) -> bytes:
+        # one raw read per call: gzip checks its CRC at the start of the read after the last data, so the last
+        # decoded bytes are returned before the error (a buffered read of many raw reads would drop them)
+        read1 = getattr(self._fh, "read1", None)
+        return read1(size) if read1 is not None else self._fh.read(size)
+
     def read(self, size: int, where: str) -> bytes:
         """Up to ``size`` bytes (all remaining when ``size`` < 0); b"" at a clean end of file."""
         if self._damage is not None:
@@ -69,7 +75,7 @@ class DeferredDamageReader:
         got = 0
         while got < wanted:
             try:
-                piece = self._fh.read(PIECE_BYTES if size < 0 else min(PIECE_BYTES, int(wanted - got)))
+                piece = self._read1(PIECE_BYTES if size < 0 else min(PIECE_BYTES, int(wanted - got)))
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
                 self._damage = InputError(
                     f"compressed stream is damaged or truncated {where} ({exc})", file=str(self._path)
