@@ -54,7 +54,14 @@ def test_nan_forces_wrong_shape_and_unknown_element_are_quarantined(shared_data:
     result = _run_import(path, tmp_path / "d")
     assert result.exit_code == 0, result.output
     quarantine = _quarantine(tmp_path / "d")
-    assert sorted(q["field"] for q in quarantine) == ["forces", "forces", "species_at_sites"]
+    # NaN is a number (the row checks refuse it by schema column); shape and element are refused at the
+    # record's own path in the task document
+    step0 = "calcs_reversed[0].output.ionic_steps[0]"
+    assert sorted(q["field"] for q in quarantine) == [
+        f"{step0}.forces",
+        f"{step0}.structure.sites[0].species[0].element",
+        "forces",
+    ]
     reasons = " | ".join(q["reason"] for q in quarantine)
     assert "non-finite" in reasons and "expected shape (2, 3), found (1, 3)" in reasons and "Xx" in reasons
     assert all(q["file"] == str(path) and "document" in q["record"] for q in quarantine)
@@ -100,3 +107,15 @@ def test_mptrj_nan_frame_and_truncated_gzip(shared_data: Path, tmp_path: Path) -
     result = _run_import(tmp_path / "cut.json.gz", tmp_path / "b", fmt="mptrj")
     assert result.exit_code == 1 and "truncated" in result.output
     assert 0 < Dataset.open(tmp_path / "b").num_rows < 192
+
+
+def test_a_bad_gzip_crc_is_an_error_and_every_record_is_kept(shared_data: Path, tmp_path: Path) -> None:
+    data = bytearray((shared_data / "emmet" / "test_As2SO6_tasks.json.gz").read_bytes())
+    data[-6] ^= 0x01  # inside the CRC32 trailer: every byte of the JSON decodes, the check at the end fails
+    bad = tmp_path / "crc.json.gz"
+    bad.write_bytes(bytes(data))
+    result = _run_import(bad, tmp_path / "d")
+    assert result.exit_code == 1 and str(bad) in result.output and "CRC check failed" in result.output
+    dataset = Dataset.open(tmp_path / "d")
+    assert dataset.num_rows == 193
+    assert [s["complete"] for s in dataset.manifest["sources"]] == [False]

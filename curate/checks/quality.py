@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii
-from matscipy.neighbours import neighbour_list
 
+from curate.checks.geometry import MAX_MIN_DISTANCE_FACTOR, cell_problem, closest_pair_below
 from curate.dataset.configuration import Configuration, Rejected, check_configuration
-from curate.errors import RecordRejected
+from curate.errors import ConfigurationError, RecordRejected
 
 Severity = Literal["error", "warning"]
 
@@ -39,25 +39,25 @@ class Finding:
 def min_distance_violation(cfg: Configuration, *, factor: float = MIN_DISTANCE_FACTOR) -> str | None:
     """Describe the closest pair if any two atoms are closer than ``factor`` x (r_cov,i + r_cov,j), else None.
 
-    Uses covalent radii from ASE and periodic images along periodic directions.
+    Uses covalent radii from ASE and periodic images along periodic directions. The cell must have passed
+    :func:`curate.checks.geometry.cell_problem` (the gate checks it first), which bounds the work.
+
+    Raises:
+        ConfigurationError: ``factor`` outside [0, MAX_MIN_DISTANCE_FACTOR].
     """
-    if cfg.nsites < 2 and not any(cfg.pbc):
-        return None
+    if not 0.0 <= factor <= MAX_MIN_DISTANCE_FACTOR:
+        raise ConfigurationError(
+            f"min_distance_factor must lie in [0, {MAX_MIN_DISTANCE_FACTOR:g}] (x the sum of covalent radii), "
+            f"got {factor!r}"
+        )
     radii = factor * covalent_radii[[atomic_numbers[s] for s in cfg.species]]
-    i, j, d = neighbour_list(
-        "ijd",
-        positions=cfg.positions,
-        cell=cfg.lattice if any(cfg.pbc) else np.eye(3) * (np.ptp(cfg.positions, axis=0).max() + 10.0),
-        pbc=np.asarray(cfg.pbc, dtype=bool),
-        cutoff=radii,
-    )
-    if len(d) == 0:
+    closest = closest_pair_below(cfg.positions, cfg.lattice, cfg.pbc, radii)
+    if closest is None:
         return None
-    k = int(np.argmin(d))
-    a, b = int(i[k]), int(j[k])
+    a, b, distance = closest
     limit = radii[a] + radii[b]
     return (
-        f"atoms {a} ({cfg.species[a]}) and {b} ({cfg.species[b]}) are {d[k]:.3f} A apart, below the physical "
+        f"atoms {a} ({cfg.species[a]}) and {b} ({cfg.species[b]}) are {distance:.3f} A apart, below the physical "
         f"minimum {limit:.3f} A ({factor} x sum of covalent radii)"
     )
 
@@ -68,6 +68,9 @@ def configuration_findings(cfg: Configuration, *, min_distance_factor: float = M
         check_configuration(cfg)
     except RecordRejected as exc:
         return [Finding("shape-and-finite", exc.field or "", "error", exc.reason)]
+    degenerate = cell_problem(cfg.lattice, cfg.positions, cfg.pbc)
+    if degenerate is not None:
+        return [Finding("cell-shape", degenerate[0], "error", degenerate[1])]
     findings: list[Finding] = []
     too_close = min_distance_violation(cfg, factor=min_distance_factor)
     if too_close:

@@ -273,6 +273,7 @@ def overwrite_option(help: str) -> Callable[[F], F]:
 
 def min_distance_option(*, default: float | None, gate: str = "Reject") -> Callable[[F], F]:
     """``--min-distance-factor X`` of the quality gate (x covalent radii sum); receives ``min_distance_factor``."""
+    from curate.checks.geometry import MAX_MIN_DISTANCE_FACTOR
     from curate.checks.quality import MIN_DISTANCE_FACTOR
 
     shown = "" if default is not None else f"  [default: the recipe's, else {MIN_DISTANCE_FACTOR}]"
@@ -280,7 +281,7 @@ def min_distance_option(*, default: float | None, gate: str = "Reject") -> Calla
         "--min-distance-factor",
         default=default,
         show_default=default is not None,
-        type=click.FloatRange(min=0),
+        type=click.FloatRange(min=0, max=MAX_MIN_DISTANCE_FACTOR),
         help=f"{gate} structures with two atoms closer than this x the sum of their covalent radii.{shown}",
     )
 

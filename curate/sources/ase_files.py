@@ -25,6 +25,7 @@ fairchem does), so files on read-only storage import; a row that cannot be decod
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -33,12 +34,16 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from curate.dataset.configuration import Configuration, Rejected, canonical_json, voigt6_to_matrix
+from curate.dataset.store import is_valid_id
 from curate.errors import InputError, RecordRejected
 from curate.sources.base import ImportOptions, optional_array
+from curate.sources.validate import element, record_id, strict_float
+from curate.sources.vasp_inputs import known_functional
 
 ASELMDB = "aselmdb"
 _DATABASE_FORMATS = ("db", "json", ASELMDB)
 _TEXT_META = ("material_id", "task_id", "parent_id", "generator", "pair_id", "split")
+_FREE_TEXT = ("generator", "split")
 _INT_META = ("calc_index", "ionic_step", "seed")
 # what ASE raises on a frame it cannot parse (XYZError is an OSError)
 _FRAME_ERRORS: tuple[type[BaseException], ...] = (
@@ -114,6 +119,8 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
     magmoms = optional_array(arrays["REF_magmoms"] if "REF_magmoms" in arrays else results.get("magmoms"), "magmoms")
 
     functional = info.get("functional") or options.functional
+    if functional is not None:
+        functional = known_functional(functional)
     if functional is None and (energy is not None or forces is not None):
         raise InputError(
             "frames carry DFT labels but the file does not record the functional: give the functional import "
@@ -134,7 +141,7 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
         record = f"{record} ({info['source_record']})"
 
     cfg = Configuration(
-        species=list(atoms.get_chemical_symbols()),
+        species=[element(s, f"species[{k}]") for k, s in enumerate(atoms.get_chemical_symbols())],
         lattice=np.array(atoms.cell.array, dtype=np.float64),
         positions=np.array(atoms.positions, dtype=np.float64),
         pbc=(int(atoms.pbc[0]), int(atoms.pbc[1]), int(atoms.pbc[2])),
@@ -153,13 +160,32 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
     )
     for name in _TEXT_META:
         if info.get(name) is not None:
-            setattr(cfg, name, str(info[name]))
+            setattr(cfg, name, str(info[name]) if name in _FREE_TEXT else record_id(info[name], name))
+    if cfg.parent_id is not None and not is_valid_id(cfg.parent_id):
+        raise RecordRejected(
+            f"expected a row id (64 hexadecimal digits), found {cfg.parent_id[:70]!r}", field="parent_id"
+        )
     for name in _INT_META:
         if info.get(name) is not None:
             setattr(cfg, name, _int(info[name], name))
     if info.get("scf_converged") is not None:
         cfg.scf_converged = _bool(info["scf_converged"], "scf_converged")
     return cfg
+
+
+def _unparsed_field(frame: str, exc: BaseException) -> str:
+    """Where in an extxyz frame the value ASE quotes in its error sits: a comment-line key, or ``site N``."""
+    quoted = re.search(r"'([^']*)'", str(exc))
+    token = quoted.group(1) if quoted else ""
+    lines = frame.splitlines()
+    for k, line in enumerate(lines[2:]):
+        if token and token in line.split():
+            return f"site {k}"
+    comment = lines[1] if len(lines) > 1 else ""
+    key = (
+        re.search(r"(\w+)=(\"[^\"]*" + re.escape(token) + r"|\S*" + re.escape(token) + ")", comment) if token else None
+    )
+    return key.group(1) if key else "comment line"
 
 
 def _bool(value: Any, field: str) -> bool:
@@ -171,10 +197,7 @@ def _bool(value: Any, field: str) -> bool:
 
 
 def _float(value: Any, field: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise RecordRejected(f"expected a number, found {value!r}", field=field) from exc
+    return strict_float(value, field, unit="eV")
 
 
 def _int(value: Any, field: str) -> int:
@@ -270,7 +293,8 @@ class AseImporter:
                     atoms = ase.io.read(io.StringIO(text), format="extxyz")
                 except _FRAME_ERRORS as exc:
                     # the frame boundaries are intact, so only this frame is lost
-                    yield Rejected(f"frame {index}", None, f"ASE cannot parse the frame ({type(exc).__name__}: {exc})")
+                    reason = f"ASE cannot parse the frame ({type(exc).__name__}: {exc})"
+                    yield Rejected(f"frame {index}", _unparsed_field(text, exc), reason)
                     continue
                 yield from _frame_item(atoms, display_name=display_name, index=index, options=options)
 

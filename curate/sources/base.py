@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -11,6 +11,7 @@ import numpy as np
 
 from curate.dataset.configuration import Configuration, Rejected
 from curate.errors import RecordRejected
+from curate.sources.validate import element, mapping, strict_array, strict_float
 
 
 @dataclass(frozen=True)
@@ -54,44 +55,67 @@ class Importer(Protocol):
         ...
 
 
-def structure_arrays(structure: Mapping[str, Any]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def structure_arrays(structure: Any, field: str = "structure") -> tuple[list[str], np.ndarray, np.ndarray]:
     """Species, lattice (3, 3) and Cartesian positions (n, 3), in angstrom, from a pymatgen Structure dict.
 
     Reads ``xyz`` when present (as pymatgen writes it) and falls back to fractional ``abc`` times the
-    lattice. Raises RecordRejected for disordered sites.
+    lattice. Every value is checked strictly (see :mod:`curate.sources.validate`); RecordRejected names the
+    offending path below ``field`` (``structure.sites[3].species[0].element``), and disordered sites are refused.
     """
-    try:
-        lattice = np.asarray(structure["lattice"]["matrix"], dtype=np.float64)
-        sites: Sequence[Mapping[str, Any]] = structure["sites"]
-    except (KeyError, TypeError) as exc:
-        raise RecordRejected(f"structure lacks {exc}", field="structure") from exc
+    structure = mapping(structure, field)
+    lattice_field = f"{field}.lattice.matrix"
+    lattice = strict_array(mapping(structure.get("lattice"), f"{field}.lattice").get("matrix"), lattice_field, (3, 3))
+    sites = structure.get("sites")
+    if not isinstance(sites, list | tuple):
+        raise RecordRejected(f"expected a list of sites, found {type(sites).__name__}", field=f"{field}.sites")
     species = []
-    xyz = []
-    for site in sites:
-        occupants = site["species"]
-        if len(occupants) != 1 or abs(float(occupants[0].get("occu", 1.0)) - 1.0) > 1e-8:
+    cartesian: list[np.ndarray | None] = []
+    for k, site in enumerate(sites):
+        where = f"{field}.sites[{k}]"
+        site = mapping(site, where)
+        occupants = site.get("species")
+        if not isinstance(occupants, list | tuple) or not occupants:
+            raise RecordRejected("expected a list of one species", field=f"{where}.species")
+        occupant = mapping(occupants[0], f"{where}.species[0]")
+        occupancy = strict_float(occupant.get("occu", 1.0), f"{where}.species[0].occu")
+        if len(occupants) != 1 or abs(occupancy - 1.0) > 1e-8:
             raise RecordRejected(
-                "disordered site (partial occupancy) cannot be a training configuration", field="structure"
+                "disordered site (partial occupancy) cannot be a training configuration", field=f"{where}.species"
             )
-        species.append(occupants[0]["element"])
-        xyz.append(site.get("xyz"))
-    if any(p is None for p in xyz):
-        positions = np.asarray([s["abc"] for s in sites], dtype=np.float64) @ lattice
+        species.append(element(occupant.get("element"), f"{where}.species[0].element"))
+        xyz = site.get("xyz")
+        cartesian.append(None if xyz is None else strict_array(xyz, f"{where}.xyz", (3,)))
+    if any(p is None for p in cartesian):
+        fractional = [
+            strict_array(mapping(s, "").get("abc"), f"{field}.sites[{k}].abc", (3,)) for k, s in enumerate(sites)
+        ]
+        positions = np.asarray(fractional, dtype=np.float64).reshape(len(species), 3) @ lattice
     else:
-        positions = np.asarray(xyz, dtype=np.float64)
-    if positions.ndim != 2:
-        positions = positions.reshape(len(species), -1)
+        positions = np.asarray(cartesian, dtype=np.float64).reshape(len(species), 3)
     return species, lattice, positions
 
 
-def optional_array(value: Any, field: str) -> np.ndarray | None:
-    """``value`` as a float64 array, None for a missing or empty value; RecordRejected if ragged."""
+def optional_array(value: Any, field: str, shape: tuple[int | None, ...] | None = None) -> np.ndarray | None:
+    """``value`` as a float64 array, None for a missing or empty value; RecordRejected for non-numbers.
+
+    Booleans and numeric strings are refused (see :func:`curate.sources.validate.strict_array`). ``shape``
+    (None entries: any length) is checked when given; without it any rank is accepted and the row checks
+    compare shapes later.
+    """
     if value is None or (isinstance(value, list | tuple) and len(value) == 0):
         return None
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise RecordRejected(f"not a numeric array ({exc})", field=field) from exc
+    if shape is not None:
+        return strict_array(value, field, shape)
+    depth = np.ndim(value) if isinstance(value, np.ndarray) else _list_depth(value)
+    return strict_array(value, field, (None,) * depth)
+
+
+def _list_depth(value: Any) -> int:
+    depth = 0
+    while isinstance(value, list | tuple) and value:
+        value = value[0]
+        depth += 1
+    return depth
 
 
 @runtime_checkable

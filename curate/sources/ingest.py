@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.checks.quality import MIN_DISTANCE_FACTOR, gate
-from curate.dataset.configuration import Configuration, Rejected, configurations_to_batch
+from curate.dataset.configuration import Configuration, Rejected
 from curate.dataset.io import sha256_of_path
 from curate.dataset.store import COMMIT_SECONDS, Dataset, DatasetWriter
 from curate.errors import InputError
@@ -23,6 +23,7 @@ from curate.sources.parallel import (
     no_cyclic_gc,
     run_chunks,
 )
+from curate.sources.validate import batch_or_rejects
 
 if TYPE_CHECKING:
     from curate.execution import Executor
@@ -123,7 +124,8 @@ def import_paths(
                 {
                     "file": str(path),
                     "format": format_name,
-                    "sha256": sha256_of_path(path) if path.exists() else None,
+                    # only regular files and folders: a FIFO would block the hash forever
+                    "sha256": sha256_of_path(path) if path.is_file() or path.is_dir() else None,
                     "rows_read": file_report.rows_read,
                     "rows_added": file_report.rows_added,
                     "duplicates": file_report.duplicates,
@@ -168,9 +170,14 @@ def write_items(
 
     def flush_pending() -> None:
         if pending:
-            result = writer.append(configurations_to_batch(pending))
-            file_report.rows_added += result.added
-            file_report.duplicates += result.duplicates
+            batch, refused = batch_or_rejects(pending)
+            for item in refused:
+                writer.quarantine(file=display_name, record=item.record, field=item.field, reason=item.reason)
+                file_report.quarantined += 1
+            if batch is not None:
+                result = writer.append(batch)
+                file_report.rows_added += result.added
+                file_report.duplicates += result.duplicates
             if on_progress:
                 on_progress(len(pending))
             pending.clear()
@@ -222,6 +229,9 @@ def _import_one(run: _Run, path: Path, file_report: FileReport, parallel: _Paral
     try:
         if not path.exists():
             raise InputError("no such file or directory", file=display)
+        if not (path.is_file() or path.is_dir()):
+            # a FIFO or a device would block the read (or never end): only regular files and folders are read
+            raise InputError("not a regular file or a directory (a FIFO, socket or device?)", file=display)
         if parallel.wanted and isinstance(run.importer, ChunkedImporter) and path.is_file():
             _import_chunked(run, run.importer, path, file_report, parallel)
             return
@@ -234,10 +244,17 @@ def _import_one(run: _Run, path: Path, file_report: FileReport, parallel: _Paral
             batch_rows=run.batch_rows,
             on_progress=run.on_progress,
         )
+    except (IsADirectoryError, PermissionError) as exc:
+        _file_failed(run, display, file_report, InputError(f"cannot be read ({exc.strerror})", file=display))
     except InputError as exc:
-        file_report.error = exc.describe()
-        run.writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
-        file_report.quarantined += 1
+        _file_failed(run, display, file_report, exc)
+
+
+def _file_failed(run: _Run, display: str, file_report: FileReport, exc: InputError) -> None:
+    """Record that ``display`` could not be read to its end: in the report and in the quarantine."""
+    file_report.error = exc.describe()
+    run.writer.quarantine(file=display, record=exc.record, field=exc.field, reason=exc.reason)
+    file_report.quarantined += 1
 
 
 def _import_chunked(

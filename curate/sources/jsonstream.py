@@ -60,6 +60,12 @@ class DeferredDamageReader:
         self._path = path
         self._damage: InputError | None = None
 
+    def _read1(self, size: int) -> bytes:
+        # one raw read per call: gzip checks its CRC at the start of the read after the last data, so the last
+        # decoded bytes are returned before the error (a buffered read of many raw reads would drop them)
+        read1 = getattr(self._fh, "read1", None)
+        return read1(size) if read1 is not None else self._fh.read(size)
+
     def read(self, size: int, where: str) -> bytes:
         """Up to ``size`` bytes (all remaining when ``size`` < 0); b"" at a clean end of file."""
         if self._damage is not None:
@@ -69,7 +75,7 @@ class DeferredDamageReader:
         got = 0
         while got < wanted:
             try:
-                piece = self._fh.read(PIECE_BYTES if size < 0 else min(PIECE_BYTES, int(wanted - got)))
+                piece = self._read1(PIECE_BYTES if size < 0 else min(PIECE_BYTES, int(wanted - got)))
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
                 self._damage = InputError(
                     f"compressed stream is damaged or truncated {where} ({exc})", file=str(self._path)
@@ -83,10 +89,34 @@ class DeferredDamageReader:
             got += len(piece)
         return b"".join(pieces)
 
+    def expect_end(self, rest: bytes, where: str) -> None:
+        """Read to the end of the file (so gzip checks its CRC and length); only whitespace may follow ``rest``.
+
+        Raises InputError naming the file when the stream is damaged or when content follows the top-level
+        JSON value (a byte flip can close it early: the records after it would be missing silently).
+        """
+        tail = rest
+        while True:
+            if tail.strip():
+                raise InputError(
+                    f"unexpected content after the top-level JSON value closes {where} (damaged file?)",
+                    file=str(self._path),
+                )
+            tail = self.read(PIECE_BYTES, where)
+            if not tail:
+                return
+
 
 def read_chunk(fh: IO[bytes], size: int, path: Path, where: str) -> bytes:
-    """Read ``size`` bytes (all with -1), turning decompression failures into an InputError naming the file."""
-    return DeferredDamageReader(fh, path).read(size, where)
+    """Read ``size`` bytes (all with -1), turning decompression failures into an InputError naming the file.
+
+    With -1 the stream is read to its end, so damage anywhere (a bad gzip CRC included) raises.
+    """
+    reader = DeferredDamageReader(fh, path)
+    data = reader.read(size, where)
+    if size < 0:
+        reader.expect_end(b"", where)
+    return data
 
 
 def decode(raw: bytes) -> Any:
@@ -95,8 +125,10 @@ def decode(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # text that is not UTF-8 decodes to lone surrogates, which every field check then refuses, so only
+            # the record holding it is lost (not a whole MPtrj material or file)
+            return json.loads(raw.decode("utf-8", "surrogateescape"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise RecordRejected(f"not valid JSON ({exc.args[0] if exc.args else exc})") from exc
 
 
@@ -190,6 +222,7 @@ def iter_top_level(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tu
                     index += 1
                 start = pos + 1
                 if closed and k == len(positions) - 1:
+                    reader.expect_end(carry[pos + 1 :], f"after element {index}")
                     return
             carry = carry[start:]
             if eof:
@@ -226,7 +259,7 @@ def _verified_cut(buf: bytes) -> int | None:
         comma = buf.index(b",", pos)
         try:
             _RAW_OBJECT.decode(b"{" + buf[:comma] + b"}")
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             attempts += 1
             if attempts >= MAX_CUT_ATTEMPTS:
                 return None
@@ -275,6 +308,9 @@ def iter_object_chunks(path: Path, *, target_bytes: int) -> Iterator[RawChunk]:
             if closed:
                 if carry[:last].strip():
                     yield RawChunk(sequence=sequence, members=carry[:last])
+                if damage is not None:
+                    raise damage
+                reader.expect_end(carry[last + 1 :], f"after chunk {sequence}")
                 return
             if last >= 0:
                 yield RawChunk(sequence=sequence, members=carry[:last])
@@ -296,7 +332,7 @@ def split_members(chunk: RawChunk) -> Iterator[tuple[str, bytes]]:
     """(key, raw value) of every member of ``chunk``; values that are not strict JSON still come out whole."""
     try:
         parsed = _RAW_OBJECT.decode(b"{" + chunk.members + b"}")
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         parsed = None
     if parsed is not None:
         for key, raw in parsed.items():
@@ -307,9 +343,15 @@ def split_members(chunk: RawChunk) -> Iterator[tuple[str, bytes]]:
     for pos in positions:
         member = chunk.members[start:pos].lstrip()
         start = pos + 1
-        key_end = _string_end(member, 0)
-        colon = member.index(b":", key_end)
-        yield str(decode(member[:key_end])), member[colon + 1 :]
+        try:
+            key_end = _string_end(member, 0)
+            colon = member.index(b":", key_end)
+            key = decode(member[:key_end])
+        except (ValueError, IndexError, RecordRejected):
+            # not a "key": value member; its value fails to decode and is rejected under this name
+            yield member[:40].decode("utf-8", "backslashreplace"), member
+            continue
+        yield str(key), member[colon + 1 :]
 
 
 def _string_end(buf: bytes, start: int) -> int:

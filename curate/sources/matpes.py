@@ -7,7 +7,7 @@ Each document is one static calculation: ``structure``, ``energy`` (eV), ``force
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,39 +15,37 @@ from curate.dataset.configuration import Configuration, Rejected, stress_gpa_fro
 from curate.errors import RecordRejected
 from curate.sources.base import ImportOptions, optional_array, structure_arrays
 from curate.sources.jsonstream import decode, decode_member, iter_top_level, peek_kind
+from curate.sources.validate import mapping, optional_float, record_id
 
 _FUNCTIONALS = {"PBE": "PBE", "R2SCAN": "r2SCAN", "PBE+U": "PBE+U", "R2SCAN+U": "r2SCAN+U"}
 
 
-def matpes_configuration(doc: Mapping[str, Any], *, display_name: str, record: str) -> Configuration:
-    """One MatPES document as a configuration; raises RecordRejected (field named) on bad values."""
-    species, lattice, positions = structure_arrays(doc["structure"])
-    declared = str(doc.get("functional") or "")
-    functional = _FUNCTIONALS.get(declared.upper())
+def matpes_configuration(doc: Any, *, display_name: str, record: str) -> Configuration:
+    """One MatPES document as a configuration; raises RecordRejected (field path named) on bad values."""
+    doc = mapping(doc, "")
+    species, lattice, positions = structure_arrays(doc.get("structure"))
+    declared = doc.get("functional")
+    functional = _FUNCTIONALS.get(declared.upper()) if isinstance(declared, str) else None
     if functional is None:
         raise RecordRejected(f"unknown or missing functional {declared!r}", field="functional")
-    stress = optional_array(doc.get("stress"), "stress")
-    if stress is not None:
-        if stress.shape != (6,):
-            raise RecordRejected(f"expected 6 Voigt components, found shape {stress.shape}", field="stress")
-        stress = stress_gpa_from_vasp_kbar(voigt6_to_matrix(stress))
-    provenance = doc.get("provenance") or {}
-    energy = doc.get("energy")
+    stress = optional_array(doc.get("stress"), "stress", (6,))
+    provenance = mapping(doc.get("provenance") or {}, "provenance")
+    energy = optional_float(doc.get("energy"), "energy", unit="eV")
     return Configuration(
         species=species,
         lattice=lattice,
         positions=positions,
-        energy=None if energy is None else float(energy),
+        energy=energy,
         energy_field=None if energy is None else "energy",
-        forces=optional_array(doc.get("forces"), "forces"),
-        stress=stress,
-        magmoms=optional_array(doc.get("bader_magmoms"), "bader_magmoms"),
+        forces=optional_array(doc.get("forces"), "forces", (len(species), 3)),
+        stress=None if stress is None else stress_gpa_from_vasp_kbar(voigt6_to_matrix(stress)),
+        magmoms=optional_array(doc.get("bader_magmoms"), "bader_magmoms", (len(species),)),
         functional=functional,
         source="matpes",
         source_file=display_name,
         source_record=record,
-        material_id=provenance.get("original_mp_id"),
-        task_id=doc.get("matpes_id"),
+        material_id=record_id(provenance.get("original_mp_id"), "provenance.original_mp_id"),
+        task_id=record_id(doc.get("matpes_id"), "matpes_id"),
     )
 
 
@@ -71,5 +69,5 @@ class MatPESImporter:
                 yield matpes_configuration(doc, display_name=display_name, record=record)
             except RecordRejected as exc:
                 yield Rejected(record, exc.field, exc.reason)
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 yield Rejected(record, None, f"malformed document ({type(exc).__name__}: {exc})")

@@ -141,5 +141,5 @@ class MlearnImporter:
                 yield mlearn_configuration(doc, index=index, display_name=display_name, functional=options.functional)
             except RecordRejected as exc:
                 yield Rejected(record, exc.field, exc.reason)
-            except (KeyError, TypeError, ValueError, IndexError) as exc:
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
                 yield Rejected(record, None, f"malformed record ({type(exc).__name__}: {exc})")

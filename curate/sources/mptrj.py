@@ -24,6 +24,7 @@ from curate.dataset.configuration import Configuration, Rejected, stress_gpa_fro
 from curate.errors import RecordRejected
 from curate.sources.base import ImportOptions, RawChunk, optional_array, structure_arrays
 from curate.sources.jsonstream import decode, iter_object_chunks, split_members
+from curate.sources.validate import element, mapping, optional_float, record_id
 
 CHUNK_BYTES = 4 << 20
 
@@ -119,23 +120,25 @@ def _configuration(
         functional_name, hubbard = mp_gga_functional(species)
     else:
         functional_name, hubbard = functional, None
-    stress_array = optional_array(stress, "stress")
+    record_id(frame_id, "frame id")
+    stress_array = optional_array(stress, "stress", (3, 3))
+    energy = optional_float(energy, ENERGY_FIELD, unit="eV")
     return Configuration(
         species=species,
         lattice=lattice,
         positions=positions,
-        energy=None if energy is None else float(energy),
+        energy=energy,
         energy_field=None if energy is None else ENERGY_FIELD,
-        energy_corrected=None if corrected is None else float(corrected),
-        forces=optional_array(force, "force"),
+        energy_corrected=optional_float(corrected, "corrected_total_energy", unit="eV"),
+        forces=optional_array(force, "force", (len(species), 3)),
         stress=None if stress_array is None else stress_gpa_from_vasp_kbar(stress_array),
-        magmoms=optional_array(magmom, "magmom"),
+        magmoms=optional_array(magmom, "magmom", (len(species),)),
         functional=functional_name,
         hubbard_u=hubbard,
         source="mptrj",
         source_file=display_name,
         source_record=f"{material_id}/{frame_id}",
-        material_id=material_id,
+        material_id=record_id(material_id, "mp_id"),
         task_id=frame_id.rsplit("-", 2)[0] if frame_id.count("-") >= 3 else None,
     )
 
@@ -144,7 +147,9 @@ def frame_configuration(
     frame: Mapping[str, Any], *, material_id: str, frame_id: str, display_name: str, functional: str | None
 ) -> Configuration:
     """One MPtrj frame (a plain dict) as a configuration; raises RecordRejected (field named) on bad values."""
-    species, lattice, positions = structure_arrays(frame["structure"])
+    frame = mapping(frame, "")
+    species, lattice, positions = structure_arrays(frame.get("structure"))
+    mp_id = record_id(frame.get("mp_id"), "mp_id")
     return _configuration(
         species=species,
         lattice=lattice,
@@ -154,7 +159,7 @@ def frame_configuration(
         force=frame.get("force"),
         stress=frame.get("stress"),
         magmom=frame.get("magmom"),
-        material_id=str(frame.get("mp_id") or material_id),
+        material_id=mp_id or material_id,
         frame_id=frame_id,
         display_name=display_name,
         functional=functional,
@@ -165,13 +170,13 @@ def _typed_frame_configuration(
     frame: _Frame, *, material_id: str, frame_id: str, display_name: str, functional: str | None
 ) -> Configuration:
     sites = frame.structure.sites
-    species = []
+    species: list[str] = []
     for site in sites:
         if len(site.species) != 1 or abs(site.species[0].occu - 1.0) > 1e-8:
             raise RecordRejected(
                 "disordered site (partial occupancy) cannot be a training configuration", field="structure"
             )
-        species.append(site.species[0].element)
+        species.append(element(site.species[0].element, f"structure.sites[{len(species)}].species[0].element"))
     try:
         lattice = np.array(frame.structure.lattice.matrix, dtype=np.float64)
         positions = np.array([site.xyz for site in sites], dtype=np.float64)
@@ -202,7 +207,7 @@ def material_configurations(
     """Every frame of one material, from the raw bytes of its ``{frame_id: frame}`` object."""
     try:
         typed = _FRAMES_DECODER.decode(raw_frames)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         typed = None
     if typed is not None:
         for frame_id, frame in typed.items():
@@ -220,7 +225,7 @@ def material_configurations(
     try:
         frames = decode(raw_frames)
     except RecordRejected as exc:
-        yield Rejected(material_id, None, exc.reason)
+        yield from _frames_one_by_one(material_id, raw_frames, exc, display_name=display_name, functional=functional)
         return
     if not isinstance(frames, dict):
         yield Rejected(material_id, None, f"expected an object of frames, found {type(frames).__name__}")
@@ -236,8 +241,29 @@ def material_configurations(
             )
         except RecordRejected as exc:
             yield Rejected(f"{material_id}/{frame_id}", exc.field, exc.reason)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             yield Rejected(f"{material_id}/{frame_id}", None, f"malformed frame ({type(exc).__name__}: {exc})")
+
+
+def _frames_one_by_one(
+    material_id: str, raw_frames: bytes, failure: RecordRejected, *, display_name: str, functional: str | None
+) -> Iterator[Configuration | Rejected]:
+    """A material whose object does not decode: its frames decoded one by one, so damage costs one frame."""
+    inner = raw_frames.strip()
+    if not (inner.startswith(b"{") and inner.endswith(b"}")):
+        yield Rejected(material_id, "(the material)", failure.reason)
+        return
+    for frame_id, raw in split_members(RawChunk(sequence=0, members=inner[1:-1])):
+        record = f"{material_id}/{frame_id}"
+        try:
+            frame = decode(raw)
+            yield frame_configuration(
+                frame, material_id=material_id, frame_id=frame_id, display_name=display_name, functional=functional
+            )
+        except RecordRejected as exc:
+            yield Rejected(record, exc.field or "(the frame)", exc.reason)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            yield Rejected(record, "(the frame)", f"malformed frame ({type(exc).__name__}: {exc})")
 
 
 class MPtrjImporter:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from curate.checks.quality import gate
-from curate.dataset.configuration import Rejected, configurations_to_batch
+from curate.dataset.configuration import Rejected
 from curate.execution import Executor, ProcessPoolExecutorAdapter, default_workers
 from curate.sources import ImportOptions, get_importer
 from curate.sources.base import ChunkedImporter, RawChunk
+from curate.sources.validate import batch_or_rejects
 
 # modules the pool's fork server imports once, so each import worker starts warm (~1 s per worker otherwise)
 IMPORT_PRELOAD = ("curate.sources.parallel", "curate.sources.ingest", "curate.sources.mptrj", "curate.checks.quality")
@@ -73,7 +74,8 @@ def process_chunk(task: ChunkTask) -> ChunkResult:
                 rejected.append(item)
             else:
                 good.append(item)
-        batch = configurations_to_batch(good) if good else None
+        batch, refused = batch_or_rejects(good)
+        rejected.extend(refused)
     return ChunkResult(batch=batch, rejected=rejected, records_read=read)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from curate.checks.geometry import MAX_MIN_DISTANCE_FACTOR
 from curate.checks.quality import MIN_DISTANCE_FACTOR
 from curate.dataset.resources import packaged_file
 from curate.errors import ConfigurationError
@@ -131,8 +132,10 @@ def parse_recipe(data: Any, *, origin: str, seed: int | None = None) -> RecipeSp
     if not isinstance(run_seed, int) or run_seed < 0:
         raise ConfigurationError(f"{origin}: 'seed' must be a non-negative integer, got {run_seed!r}")
     factor = data.get("min_distance_factor", MIN_DISTANCE_FACTOR)
-    if not isinstance(factor, int | float) or factor < 0:
-        raise ConfigurationError(f"{origin}: 'min_distance_factor' must be a non-negative number, got {factor!r}")
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 <= factor <= MAX_MIN_DISTANCE_FACTOR:
+        raise ConfigurationError(
+            f"{origin}: 'min_distance_factor' must be a number in [0, {MAX_MIN_DISTANCE_FACTOR:g}], got {factor!r}"
+        )
     structures, supercell = _structures(data, origin)
     return RecipeSpec(
         name=str(data.get("name") or Path(origin).stem),

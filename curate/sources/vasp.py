@@ -50,6 +50,7 @@ from curate.sources.jsonstream import GZIP_MAGIC, open_binary
 from curate.sources.mp_tasks import scf_converged
 from curate.sources.vasp_inputs import ENERGY_FIELD, calc_inputs, companion_file, refuse_machine_learned
 from curate.sources.vasp_outcar import final_magmoms_from_outcar, outcar_steps
+from curate.sources.vasprun_salvage import unreadable_calculations, without_calculations
 
 log = logging.getLogger(__name__)
 
@@ -137,38 +138,64 @@ def _copy_decodable(path: Path, destination: Path) -> None:
                     inflater = zlib.decompressobj(wbits=31)
 
 
-def _parse_vasprun(path: Path, source_file: str) -> tuple[Any, InputError | None]:
-    """The Vasprun, and the damage found (None for an intact file).
+def _parse_vasprun(path: Path, source_file: str) -> tuple[Any, InputError | None, dict[int, RecordRejected]]:
+    """The Vasprun, the damage found (None for an intact file), and the steps set aside for unreadable values.
 
     A damaged file (truncated XML or gzip) is re-read from a copy of its decodable bytes with pymatgen's
-    partial mode, so that the complete ``<calculation>`` blocks before the damage still count.
+    partial mode, so that the complete ``<calculation>`` blocks before the damage still count. A well-formed
+    file with a value pymatgen cannot read is re-read without the ``<calculation>`` blocks that hold one
+    (:mod:`curate.sources.vasprun_salvage`).
     """
     from pymatgen.io.vasp import Vasprun
 
     try:
-        return Vasprun(path, **_VASPRUN_OPTIONS), None
+        return Vasprun(path, **_VASPRUN_OPTIONS), None, {}
     except _XML_DAMAGE as exc:
         damage = InputError(f"damaged vasprun XML ({type(exc).__name__}: {exc})", file=source_file)
     except _PARSE_FAILURES as exc:
-        raise InputError(f"pymatgen cannot read this vasprun ({type(exc).__name__}: {exc})", file=source_file) from exc
+        run, skipped = _without_unreadable_steps(path, source_file, exc)
+        return run, None, skipped
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "vasprun.xml"
         _copy_decodable(path, copy)
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="XML is malformed")
-                return Vasprun(copy, exception_on_bad_xml=False, **_VASPRUN_OPTIONS), damage
+                return Vasprun(copy, exception_on_bad_xml=False, **_VASPRUN_OPTIONS), damage, {}
         except _SALVAGE_FAILURES as exc:
             raise InputError(f"{damage.reason}; nothing before the damage is usable", file=source_file) from exc
+
+
+def _without_unreadable_steps(
+    path: Path, source_file: str, failure: BaseException
+) -> tuple[Any, dict[int, RecordRejected]]:
+    """Re-read a vasprun pymatgen refused without its unreadable ``<calculation>`` blocks; InputError if none is."""
+    from pymatgen.io.vasp import Vasprun
+
+    cannot = InputError(f"pymatgen cannot read this vasprun ({type(failure).__name__}: {failure})", file=source_file)
+    with open_binary(path) as fh:
+        xml = fh.read()
+    skipped = unreadable_calculations(xml)
+    if not skipped:
+        raise cannot from failure
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "vasprun.xml"
+        copy.write_bytes(without_calculations(xml, set(skipped)))
+        try:
+            return Vasprun(copy, **_VASPRUN_OPTIONS), skipped
+        except _SALVAGE_FAILURES as exc:
+            raise cannot from exc
 
 
 def _vasprun_steps(
     path: Path, *, source_file: str, label: str, calc_index: int, options: ImportOptions
 ) -> Iterator[Configuration | Rejected]:
-    run, damage = _parse_vasprun(path, source_file)
+    run, damage, skipped = _parse_vasprun(path, source_file)
     refuse_machine_learned(run.incar, source_file)
     steps = run.ionic_steps
-    if not steps and damage is None:
+    # the index of each step read in the file's own numbering (steps set aside for unreadable values left out)
+    numbering = [k for k in range(len(steps) + len(skipped)) if k not in skipped]
+    if not steps and damage is None and not skipped:
         raise InputError("vasprun holds no ionic step", file=source_file)
     first_species = [s.specie.symbol for s in steps[0]["structure"]] if steps else []
     inputs = calc_inputs(run.incar, run.parameters, list(run.potcar_symbols), first_species, options)
@@ -179,7 +206,10 @@ def _vasprun_steps(
         final_magmoms = final_magmoms_from_outcar(
             companion_file(path, "OUTCAR"), nsites=len(final["structure"]), final_energy_ev=final.get(ENERGY_FIELD)
         )
-    for index, step in enumerate(steps):
+    for local, step in enumerate(steps):
+        index = numbering[local]
+        for gap in range(numbering[local - 1] + 1 if local else 0, index):
+            yield Rejected(f"{label} step {gap}", skipped[gap].field, skipped[gap].reason)
         record = f"{label} step {index}"
         if inputs.problem is not None:
             yield Rejected(record, inputs.problem.field, inputs.problem.reason)
@@ -197,7 +227,7 @@ def _vasprun_steps(
                 scf_converged=scf_converged(step, nelm),
                 forces=optional_array(step.get("forces"), "forces"),
                 stress=None if stress is None else stress_gpa_from_vasp_kbar(stress),
-                magmoms=final_magmoms if index == len(steps) - 1 else None,
+                magmoms=final_magmoms if local == len(steps) - 1 else None,
                 functional=inputs.functional,
                 hubbard_u=inputs.hubbard_u,
                 source="vasp",
@@ -208,6 +238,8 @@ def _vasprun_steps(
             )
         except RecordRejected as exc:
             yield Rejected(record, exc.field, exc.reason)
+    for gap in range(numbering[-1] + 1 if numbering else 0, len(steps) + len(skipped)):
+        yield Rejected(f"{label} step {gap}", skipped[gap].field, skipped[gap].reason)
     if damage is not None:
         raise InputError(damage.reason, file=source_file, record=f"{label} step {len(steps)}")
 

@@ -6,6 +6,7 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +49,10 @@ def functional_from_vasp(
                 "cannot tell the functional: no GGA or METAGGA tag in the inputs and no PBE POTCAR titles",
                 field="incar",
             )
+    gga = merged.get("GGA")
+    if gga is not None and (not isinstance(gga, str) or gga.strip().upper() not in _known_gga_tags()):
+        # emmet calls every GGA value it does not know LDA: refuse instead of mislabelling
+        raise RecordRejected(f"GGA={gga!r} is not a functional curate can name", field="GGA")
     if "LDAU" in merged:
         merged["LDAU"] = _truthy(merged["LDAU"])
     name = run_type(merged).value
@@ -58,6 +63,16 @@ def functional_from_vasp(
     return _RUN_TYPE_TO_FUNCTIONAL.get(name, name)
 
 
+@lru_cache(maxsize=1)
+def _known_gga_tags() -> frozenset[str]:
+    """Every INCAR GGA value emmet's run-type table names (upper case), '--' (take it from the POTCAR) included."""
+    from emmet.core.vasp.calc_types.utils import _RUN_TYPE_DATA
+
+    tags = {str(p["GGA"]).strip().upper() for kind in _RUN_TYPE_DATA.values() for p in kind.values() if "GGA" in p}
+    return frozenset(tags | {"--"})
+
+
+@lru_cache(maxsize=1)
 def functional_names() -> tuple[str, ...]:
     """Every name :func:`functional_from_vasp` can return (emmet's run types, GGA read as PBE), sorted.
 
@@ -66,6 +81,14 @@ def functional_names() -> tuple[str, ...]:
     from emmet.core.vasp.calc_types.enums import RunType
 
     return tuple(sorted({_RUN_TYPE_TO_FUNCTIONAL.get(r.value, r.value) for r in RunType}, key=str.lower))
+
+
+def known_functional(value: Any, field: str = "functional") -> str:
+    """``value`` as the ``functional`` column spells it (any case in); RecordRejected when it names none."""
+    canonical = {name.lower(): name for name in functional_names()}
+    if not isinstance(value, str) or value.strip().lower() not in canonical:
+        raise RecordRejected(f"expected a functional name such as PBE or r2SCAN, found {value!r}", field=field)
+    return canonical[value.strip().lower()]
 
 
 def potcar_element(title_or_symbol: str) -> str:

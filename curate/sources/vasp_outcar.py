@@ -241,25 +241,67 @@ def _outcar_inputs(
     return inputs
 
 
+_STEP_FAILURES: tuple[type[Exception], ...] = (ValueError, IndexError, KeyError, TypeError, AttributeError)
+_READ_FAILURES: tuple[type[Exception], ...] = (*_STEP_FAILURES, EOFError, OSError, zlib.error)
+# section headers of one OUTCAR ionic step, and the field each one holds
+_SECTION_FIELDS = (
+    ("TOTAL-FORCE", "positions and forces"),
+    ("free  energy   TOTEN", "energy"),
+    ("energy  without entropy", "energy"),
+    ("direct lattice vectors", "lattice"),
+    ("in kB", "stress"),
+    ("magnetization", "magmoms"),
+    ("FORCE on cell", "stress"),
+)
+
+
+def _failed_field(lines: list[str], exc: BaseException) -> str:
+    """The field of the section holding the value ASE could not read (from the token its error quotes)."""
+    quoted = re.search(r"'([^']*)'", str(exc))
+    token = quoted.group(1) if quoted else ""
+    at = next((k for k, line in enumerate(lines) if token and token in line.split()), None)
+    if at is None:
+        return "ionic step"
+    for k in range(at, -1, -1):
+        for header, name in _SECTION_FIELDS:
+            if header in lines[k]:
+                if name == "positions and forces":
+                    column = lines[at].split().index(token)
+                    return "positions" if column < 3 else "forces"
+                return name
+    return "ionic step"
+
+
 def _outcar_frames(path: Path, *, source_file: str, label: str) -> Iterator[tuple[int, Any]]:
-    """(step index, ASE Atoms) of an OUTCAR; InputError naming the step where ASE fails."""
-    import ase.io
+    """(step index, ASE Atoms, or a RecordRejected for a step ASE cannot read) of an OUTCAR.
+
+    Steps are cut by ASE's chunker and built one by one, so one unreadable value costs its own step only.
+    Raises InputError naming the step where the file itself cannot be read on.
+    """
+    from ase.io import ParseError
+    from ase.io.vasp_parsers.vasp_outcar_parsers import outcarchunks
 
     index = -1
     with open_text(path) as fh:
-        frames = ase.io.iread(fh, index=":", format="vasp-out")
+        chunks = outcarchunks(fh)  # type: ignore[arg-type]
         while True:
             try:
-                atoms = next(frames)
+                chunk = next(chunks)
             except StopIteration:
                 return
-            except (ValueError, IndexError, KeyError, EOFError, OSError, zlib.error) as exc:
+            except (*_READ_FAILURES, ParseError) as exc:  # type: ignore[misc]
                 raise InputError(
                     f"cannot read the OUTCAR after step {index} ({type(exc).__name__}: {exc})",
                     file=source_file,
                     record=f"{label} step {index + 1}",
                 ) from exc
             index += 1
+            try:
+                atoms = chunk.build()
+            except _STEP_FAILURES as exc:
+                reason = f"ASE cannot read this step ({type(exc).__name__}: {exc})"
+                yield index, RecordRejected(reason, field=_failed_field(list(chunk.lines), exc))
+                continue
             yield index, atoms
 
 
@@ -323,6 +365,10 @@ def outcar_steps(
         for index, atoms in _outcar_frames(path, source_file=source_file, label=label):
             if last is not None:
                 yield last[0]
+            count = index + 1
+            if isinstance(atoms, RecordRejected):
+                last = Rejected(f"{label} step {index}", atoms.field, atoms.reason), None
+                continue
             inputs = inputs or _outcar_inputs(header, incar, atoms.get_chemical_symbols(), options)
             last = _outcar_step(
                 atoms,
@@ -332,7 +378,6 @@ def outcar_steps(
                 calc_index=calc_index,
                 index=index,
             )
-            count = index + 1
     except InputError:
         if last is not None:
             yield last[0]
