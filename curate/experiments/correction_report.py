@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from curate.plotting import PNG_METADATA
+from curate.training.out_of_domain import change_markdown
 
 JSON_NAME = "validation.json"
 MARKDOWN_NAME = "validation.md"
@@ -89,6 +90,9 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"| {GAIN_TITLES.get(key, key)} | {_number(before)} | {_number(after)} | {_pm(spread.get(key))} "
             f"| {_pm(gain)} |"
         )
+    if chosen.get("out_of_domain"):
+        lines += ["", "Out of domain, the correction set's model against the untouched one:", ""]
+        lines += change_markdown(chosen["out_of_domain"])
     if report.get("plot"):
         lines += ["", f"![force MAE and softening scale per set]({report['plot']})"]
     return "\n".join(lines) + "\n"
