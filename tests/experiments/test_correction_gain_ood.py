@@ -39,4 +39,6 @@ def test_correction_gain_reports_the_out_of_domain_verdict(
     assert ood["verdict"].startswith("worse outside its target")
     markdown = (out / "validation.md").read_text()
     assert "| out-of-domain part |" in markdown and f"**{ood['verdict']}**" in markdown
-    assert report["random"][0]["out_of_domain"] is None
+    # seed 0 draws the correction frame first (its model and out-of-domain record reused), then frame 3
+    assert report["random"][0]["same_as"] == "correction" and report["random"][0]["out_of_domain"] == ood
+    assert report["random"][1]["out_of_domain"] is None
