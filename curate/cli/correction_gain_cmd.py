@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+import curate.cli.ood_options as ood_cli
 from curate.cli.options import FiniteFloatRange, device_option, max_atoms_option, model_option, out_option
 from curate.cli.training_options import training_options
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMethod, TrainingSettings
@@ -42,6 +43,7 @@ DATASET = click.Path(path_type=Path)
     help="Share of each training set held out to pick the best epoch (default: none, the last epoch is kept).",
 )
 @training_options()
+@ood_cli.ood_options()
 @device_option
 @max_atoms_option
 def command(
@@ -54,6 +56,7 @@ def command(
     out: Path,
     val_fraction: float | None,
     settings: TrainingSettings,
+    ood: ood_cli.OodRequest,
     device: str,
     max_atoms_per_batch: int | None,
 ) -> None:
@@ -69,7 +72,8 @@ def command(
     benchmark force MAE by 3 % (cMAE against MAE: "a scale correction will not help"), or when the
     correction set barely determines its scale or fails its own leave-one-out check; else the corrected one.
     Refuses a correction set larger than the pool, pool or correction structures inside the benchmark,
-    and rows without energy or forces.
+    and rows without energy or forces. The untouched model and the correction set's model are also evaluated
+    out of domain (the default parts and every --ood dataset, each on its own) with a verdict.
 
     \b
     Example:
@@ -91,6 +95,8 @@ def command(
         device=device,
         max_atoms_per_batch=max_atoms_per_batch,
         on_progress=lambda line: click.echo(line, err=True),
+        ood_parts=ood_cli.ood_parts(ood),
+        ood_threshold_percent=ood.threshold_percent,
     )
     report = {**result.as_dict(), "command": shlex.join(["curate", *sys.argv[1:]])}
     written = write_report(report, out)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+import curate.cli.ood_options as ood_cli
 from curate.cli.options import device_option, model_option, out_option, overwrite_option
 from curate.cli.training_options import training_options
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMethod, TrainingSettings
@@ -17,6 +18,7 @@ from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMeth
 if TYPE_CHECKING:
     from curate.training.data import TrainingSet
     from curate.training.evaluate import Metrics
+    from curate.training.out_of_domain import BenchmarkPart
     from curate.training.result import EpochRecord, FinetuneResult
 
 
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 @device_option
 @overwrite_option("Replace a finished run in --out.")
 @training_options()
+@ood_cli.ood_options()
+@ood_cli.replay_options()
 def command(
     model: str,
     train_dir: Path,
@@ -49,6 +53,8 @@ def command(
     device: str,
     overwrite: bool,
     settings: TrainingSettings,
+    ood: ood_cli.OodRequest,
+    replay: ood_cli.ReplayRequest | None,
 ) -> None:
     """Fine-tune --model on the dataset --train and save it in --out; print the spec that loads it.
 
@@ -74,20 +80,23 @@ def command(
       curate finetune -m chgnet@0.3.0 --train picked --method linear --out chgnet-linear
       curate finetune -m chgnet@0.3.0 --train picked --val held-out --method full --epochs 100 --out ft
       curate softening held-out -m chgnet:ft/chgnet-finetuned.pth.tar     # use the result
+      curate finetune -m chgnet@0.3.0 --train picked --method full --replay --replay-count 10 --out ft-replay
+    Out of domain (--ood, default parts): errors before and after per part, and a verdict; see docs/replay.md.
     """
     from curate.training.data import load_training_set
-    from curate.training.evaluate import evaluate
     from curate.training.finetune import RECORD_NAME, finetune, write_finetune_output
 
     train = load_training_set(train_dir)
     val = load_training_set(val_dir) if val_dir is not None else None
     fingerprint: dict[str, Any] = {"base": model, "method": method, "settings": settings.as_dict()}
     fingerprint |= {"train": train.content_hash, "val": None if val is None else val.content_hash}
+    fingerprint |= ood_cli.replay_fingerprint(replay)
     done = _finished_spec(out / RECORD_NAME, fingerprint, overwrite=overwrite)
     if done is not None:
         click.echo(f"{out}: already fine-tuned with these settings and data (--overwrite to redo)", err=True)
         click.echo(done)
         return
+    parts = ood_cli.ood_parts(ood)
     click.echo(
         f"fine-tuning {model} ({method}) on {len(train)} structures ({train.num_atoms} atoms)"
         + (f", validating on {len(val)}" if val is not None else ", no validation set: the last epoch is kept"),
@@ -100,23 +109,42 @@ def command(
             if record.val_force_mae_ev_per_ang is not None:
                 bar.label = f"epoch {record.epoch}: val force MAE {record.val_force_mae_ev_per_ang:.4f} eV/A"
 
-        result = finetune(model, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch)
+        replaying = ood_cli.replay_for(replay)
+        result = finetune(
+            model, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch, replay=replaying
+        )
         if method == "linear":
             bar.update(1)
     advice, recommended = _linear_advice(model, train, settings, device) if method == "linear" else ({}, None)
-    before = after = None
-    if val is not None:
-        from curate.models import load_model
-
-        before = evaluate(load_model(model, device=device), val)
-        after = evaluate(result.model, val)
-        result.extra["validation_before"] = before.as_dict()
-        result.extra["validation_after"] = after.as_dict()
+    _evaluate(result, model, device, val, ood, replay, parts)
     spec = write_finetune_output(
         result, out, command=shlex.join(["curate", *sys.argv[1:]]), record_extra={"fingerprint": fingerprint, **advice}
     )
-    _summary(result, before, after)
     click.echo(recommended or spec)
+
+
+def _evaluate(
+    result: FinetuneResult,
+    model: str,
+    device: str,
+    val: TrainingSet | None,
+    ood: ood_cli.OodRequest,
+    replay: ood_cli.ReplayRequest | None,
+    parts: list[BenchmarkPart],
+) -> None:
+    """Validation errors before and after, and the out-of-domain change, into ``result.extra`` and stderr."""
+    from curate.models import load_model
+    from curate.training.evaluate import evaluate
+
+    before = after = None
+    base = load_model(model, device=device) if val is not None or parts else None
+    if val is not None and base is not None:
+        before = evaluate(base, val)
+        after = evaluate(result.model, val)
+        result.extra["validation_before"] = before.as_dict()
+        result.extra["validation_after"] = after.as_dict()
+    _summary(result, before, after)
+    result.extra["out_of_domain"] = None if base is None else ood_cli.record_ood(parts, base, result, ood, replay)
 
 
 def _finished_spec(record_path: Path, fingerprint: dict[str, Any], *, overwrite: bool) -> str | None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.experiments.scale_advice import MIN_USEFUL_GAIN, ScaleAdvice
+from curate.experiments.scale_advice import MIN_USEFUL_GAIN, ScaleAdvice, advise_set
+from curate.models.base import Model
+from curate.training.data import TrainingSet
 from curate.training.evaluate import Metrics
+from curate.training.settings import TrainingSettings
 
 
 def recommendation(before: Metrics, corrected: Metrics, advice: ScaleAdvice) -> dict[str, Any]:
@@ -51,6 +54,13 @@ def recommendation(before: Metrics, corrected: Metrics, advice: ScaleAdvice) -> 
         "recommended_force_mae_ev_per_ang": corrected.force_mae_ev_per_ang if use_corrected else untouched,
         "message": message,
     }
+
+
+def set_recommendation(
+    base: Model, before: Metrics, corrected: Metrics, correction: TrainingSet, settings: TrainingSettings
+) -> dict[str, Any]:
+    """:func:`recommendation` with the advice of ``correction`` (``base``'s predictions of the set, its labels)."""
+    return recommendation(before, corrected, advise_set(base, correction, settings))
 
 
 def recommendation_markdown(verdict: dict[str, Any] | None) -> list[str]:

@@ -30,6 +30,7 @@ from curate.models.base import Model, ModelInfo, Prediction, SharesGraphs, max_a
 from curate.training.data import TrainingSet, load_training_set, random_subsets
 from curate.training.evaluate import Metrics, metrics_from_predictions
 from curate.training.fine_tuner import FineTuner
+from curate.training.out_of_domain import WORSE_THRESHOLD_PERCENT, BenchmarkPart, OutOfDomainCheck, change_lines
 from curate.training.settings import FinetuneMethod, TrainingSettings
 
 LEAK_IDS_SHOWN = 10
@@ -125,6 +126,8 @@ class TrainedSet:
         same_as: label of an earlier run on the same structures whose model was reused (the same structures
             in the same order with the same settings and seed train the same model, up to floating-point
             non-determinism), else None.
+        out_of_domain: for the correction run, the out-of-domain change
+            (:meth:`curate.training.out_of_domain.OutOfDomainChange.as_dict`); None when not evaluated.
     """
 
     label: str
@@ -137,6 +140,7 @@ class TrainedSet:
     best_epoch: int | None
     train_seconds: float
     same_as: str | None = None
+    out_of_domain: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -152,6 +156,7 @@ class TrainedSet:
             "same_as": self.same_as,
             "metrics": self.metrics.as_dict(),
             "softening_error": softening_error(self.metrics.softening_scale),
+            "out_of_domain": self.out_of_domain,
         }
 
 
@@ -263,9 +268,11 @@ class SetTrainer:
         settings: TrainingSettings,
         val_fraction: float | None,
         say: Callable[[str], None],
+        ood: OutOfDomainCheck | None = None,
     ):
         self.base, self.tuner, self.evaluator = base, tuner, evaluator
         self.method, self.settings, self.val_fraction, self.say = method, settings, val_fraction, say
+        self.ood = ood
         self.done: dict[tuple[str, ...], TrainedSet] = {}
 
     def run(self, label: str, kind: SetKind, items: TrainingSet, pool_indices: Sequence[int]) -> TrainedSet:
@@ -281,6 +288,12 @@ class SetTrainer:
         result = self.tuner.finetune(self.base, train, val, method=self.method, settings=self.settings)
         metrics = self.evaluator.metrics(result.model)
         self.say(_progress_line(label, metrics))
+        out_of_domain = None
+        if self.ood is not None and kind == "correction":
+            change = self.ood.change(result.model)
+            for line in change_lines(change):
+                self.say(line)
+            out_of_domain = change.as_dict()
         self.done[key] = TrainedSet(
             label=label,
             kind=kind,
@@ -291,6 +304,7 @@ class SetTrainer:
             energy_scale=result.energy_scale,
             best_epoch=result.best_epoch,
             train_seconds=result.train_seconds,
+            out_of_domain=out_of_domain,
         )
         return self.done[key]
 
@@ -309,32 +323,33 @@ def run_correction_gain(
     max_atoms_per_batch: int | None = None,
     on_progress: Callable[[str], None] | None = None,
     fine_tuner: FineTuner | None = None,
+    ood_parts: Sequence[BenchmarkPart] = (),
+    ood_threshold_percent: float = WORSE_THRESHOLD_PERCENT,
 ) -> CorrectionGainResult:
     """Fine-tune ``model_spec`` on the correction set and on ``repeats`` random pool sets of its size; evaluate.
 
-    Random sets are ``random_subsets(len(pool), len(correction), repeats, seed=settings.seed)`` (drawn
-    independently, so in a small pool two random sets can coincide); every run uses ``settings`` (its seed
-    too), so the sets differ only in their structures. The untouched model is evaluated on the benchmark
-    once, and the benchmark's neighbour graphs are built once for every model that can share them.
+    Random sets are ``random_subsets(len(pool), len(correction), repeats, seed=settings.seed)`` (independent
+    draws); every run uses ``settings`` (its seed too), so the sets differ only in their structures. The
+    untouched model and the benchmark's neighbour graphs are evaluated/built once. With ``method`` linear the
+    result carries a recommendation (:func:`~curate.experiments.correction_advice.set_recommendation`).
 
     Args:
         pool: labelled structures random sets are drawn from.
         correction: the chosen structures (need not be in the pool).
         benchmark: held-out labelled structures; no pool or correction structure may be among them.
-        model_spec: the model to start from, e.g. ``chgnet@0.3.0``.
-        method: linear, full or heads.
-        settings: training hyper-parameters.
-        repeats: number of random sets (>= 2).
+        model_spec: the model to start from, e.g. ``chgnet@0.3.0``; method: linear, full or heads.
+        settings: training hyper-parameters; repeats: number of random sets (>= 2).
         val_fraction: share of each training set used for validation (best epoch kept); None: last epoch.
-        device: cpu, cuda, or None/auto.
-        max_atoms_per_batch: atoms per forward pass when evaluating (default: what fits in memory).
+        device: cpu, cuda, or None/auto; max_atoms_per_batch: atoms per forward pass when evaluating.
         on_progress: receives one line per finished step (for stderr).
         fine_tuner: trains every set (default: the one registered for the model's architecture).
+        ood_parts: out-of-domain parts (:mod:`curate.training.out_of_domain`) on which the untouched and the
+            correction run's model are compared (verdict above ``ood_threshold_percent``); none: not evaluated.
 
     Raises:
-        ConfigurationError: see :func:`check_experiment_inputs` and :func:`validation_split`; no fine-tuner for
-            the model's architecture.
+        ConfigurationError: see :func:`check_experiment_inputs`, :func:`validation_split`; no fine-tuner.
     """
+    from curate.experiments.correction_advice import set_recommendation
     from curate.models import load_model
     from curate.models.base import select_device
     from curate.training.registry import fine_tuner_for
@@ -347,7 +362,10 @@ def run_correction_gain(
     evaluator = BenchmarkEvaluator(benchmark, base, max_atoms_per_batch=max_atoms_per_batch)
     before = evaluator.metrics(base)
     say(_progress_line("before", before))
-    trainer = SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
+    ood = OutOfDomainCheck(ood_parts, base, threshold_percent=ood_threshold_percent) if ood_parts else None
+    trainer = SetTrainer(
+        base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say, ood=ood
+    )
     chosen = trainer.run("correction", "correction", correction, ())
     draws = random_subsets(len(pool), len(correction), repeats, seed=settings.seed)
     random_runs = tuple(
@@ -355,12 +373,8 @@ def run_correction_gain(
         for k, indices in enumerate(draws, start=1)
     )
     pool_ids = set(pool.ids)
-    verdict = None
-    if method == "linear":
-        from curate.experiments.correction_advice import recommendation
-        from curate.experiments.scale_advice import advise_set
-
-        verdict = recommendation(before, chosen.metrics, advise_set(base, correction, settings))
+    verdict = set_recommendation(base, before, chosen.metrics, correction, settings) if method == "linear" else None
+    if verdict is not None:
         say(verdict["message"])
     return CorrectionGainResult(
         model=base.info,

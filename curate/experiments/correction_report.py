@@ -14,6 +14,7 @@ import numpy as np
 
 from curate.experiments.correction_advice import recommendation_markdown
 from curate.plotting import PNG_METADATA
+from curate.training.out_of_domain import change_markdown
 
 JSON_NAME = "validation.json"
 MARKDOWN_NAME = "validation.md"
@@ -91,6 +92,9 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"| {_pm(gain)} |"
         )
     lines += recommendation_markdown(report.get("recommendation"))
+    if chosen.get("out_of_domain"):
+        lines += ["", "Out of domain, the correction set's model against the untouched one:", ""]
+        lines += change_markdown(chosen["out_of_domain"])
     if report.get("plot"):
         lines += ["", f"![force MAE and softening scale per set]({report['plot']})"]
     return "\n".join(lines) + "\n"

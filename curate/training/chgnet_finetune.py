@@ -17,6 +17,7 @@ The numbers are the same computation: forces F = -dE/dx, stress sigma = (1/V) dE
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,14 +95,14 @@ def forward_efs_for_training(model: Any, graphs: Sequence[Any]) -> dict[str, Any
     return {"e": per_atom, "f": forces, "s": stress}
 
 
-def _criterion(settings: TrainingSettings) -> Callable[[Any, Any], Any]:
+def _criterion(settings: TrainingSettings, *, reduction: str = "mean") -> Callable[[Any, Any], Any]:
     import torch
 
     if settings.loss == "mse":
-        return torch.nn.MSELoss()
+        return torch.nn.MSELoss(reduction=reduction)
     if settings.loss == "huber":
-        return torch.nn.HuberLoss(delta=settings.huber_delta)
-    return torch.nn.L1Loss()
+        return torch.nn.HuberLoss(delta=settings.huber_delta, reduction=reduction)
+    return torch.nn.L1Loss(reduction=reduction)
 
 
 def set_trainable(model: Any, *, method: FinetuneMethod, settings: TrainingSettings) -> list[str]:
@@ -224,10 +225,11 @@ class CHGNetFineTuner(TorchFineTuner):
         graphs = build_training_graphs(native, train)
         labels = label_tensors(train)
         criterion = _criterion(settings)
+        loss = _loss if not train.weighted else functools.partial(_weighted_loss, train=train)
 
         def step(batch: np.ndarray) -> tuple[Any, Any]:
             predicted = forward_efs_for_training(native, [graphs[i].to(device) for i in batch])
-            return _loss(predicted, labels, batch, settings, criterion, device)
+            return loss(predicted, labels, batch, settings, criterion, device)
 
         validate = None
         if request.validation is not None:
@@ -270,4 +272,40 @@ def _loss(
         stress_pred = torch.stack([predicted["s"][k] for k, _ in with_stress])
         stress_target = torch.stack([s for _, s in with_stress]).to(device)
         loss = loss + settings.stress_weight * criterion(stress_pred, stress_target)
+    return loss, force_error
+
+
+def _weighted_loss(
+    predicted: dict[str, Any],
+    labels: dict[str, list[Any]],
+    batch: Sequence[int] | np.ndarray,
+    settings: TrainingSettings,
+    criterion: Callable[[Any, Any], Any],
+    device: str,
+    *,
+    train: TrainingSet,
+) -> tuple[Any, Any]:
+    """:func:`_loss` with each structure's (energy, force, stress) multipliers (``train.loss_weights``).
+
+    Each term is the weighted mean sum_i m_i l_i / n over the batch's energies (one per structure), force
+    components and stress components (m_i the multiplier of the structure the entry belongs to): with every
+    multiplier 1 it is :func:`_loss`'s mean.
+    """
+    import torch
+
+    per_entry = _criterion(settings, reduction="none")
+    multipliers = torch.tensor([train.weights_of(int(i)) for i in batch], dtype=torch.float32, device=device)
+    atoms = torch.tensor([labels["f"][i].shape[0] for i in batch], device=device)
+    energy_target = torch.stack([labels["e"][i] for i in batch]).to(device)
+    force_target = torch.cat([labels["f"][i] for i in batch], dim=0).to(device)
+    force_error = (predicted["f"] - force_target).detach()
+    loss = settings.energy_weight * torch.mean(multipliers[:, 0] * per_entry(predicted["e"], energy_target))
+    force_multiplier = torch.repeat_interleave(multipliers[:, 1], atoms).unsqueeze(1)
+    loss = loss + settings.force_weight * torch.mean(force_multiplier * per_entry(predicted["f"], force_target))
+    with_stress = [(k, labels["s"][i]) for k, i in enumerate(batch) if labels["s"][i] is not None]
+    if settings.stress_weight > 0 and with_stress:
+        stress_pred = torch.stack([predicted["s"][k] for k, _ in with_stress])
+        stress_target = torch.stack([s for _, s in with_stress]).to(device)
+        stress_multiplier = multipliers[[k for k, _ in with_stress], 2].view(-1, 1, 1)
+        loss = loss + settings.stress_weight * torch.mean(stress_multiplier * per_entry(stress_pred, stress_target))
     return loss, force_error

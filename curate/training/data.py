@@ -30,16 +30,21 @@ class TrainingSet:
         ids: the dataset row id of each configuration (same order).
         origin: dataset folder or description, for provenance.
         content_hash: content hash of the source dataset ('' when built in memory).
+        loss_weights: per structure, the multipliers (energy, force, stress) of its loss terms on top of the
+            settings' weights (replay structures, see :mod:`curate.training.replay`); None: all 1.
     """
 
     configurations: tuple[Configuration, ...]
     ids: tuple[str, ...]
     origin: str
     content_hash: str = ""
+    loss_weights: tuple[tuple[float, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.configurations) != len(self.ids):
             raise ValueError(f"{len(self.configurations)} configurations but {len(self.ids)} ids")
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.ids):
+            raise ValueError(f"{len(self.loss_weights)} loss weights for {len(self.ids)} structures")
         for cfg, row_id in zip(self.configurations, self.ids, strict=True):
             check_labelled(cfg, row_id=row_id, origin=self.origin)
 
@@ -59,6 +64,15 @@ class TrainingSet:
         """True when every structure has a stress label."""
         return all(c.stress is not None for c in self.configurations)
 
+    @property
+    def weighted(self) -> bool:
+        """True when some structure's loss terms carry a multiplier other than 1."""
+        return self.loss_weights is not None and any(w != (1.0, 1.0, 1.0) for w in self.loss_weights)
+
+    def weights_of(self, index: int) -> tuple[float, float, float]:
+        """The (energy, force, stress) loss multipliers of structure ``index``."""
+        return (1.0, 1.0, 1.0) if self.loss_weights is None else self.loss_weights[index]
+
     def subset(self, indices: Sequence[int], *, origin: str | None = None) -> TrainingSet:
         """The structures at ``indices`` (in that order)."""
         return TrainingSet(
@@ -66,6 +80,7 @@ class TrainingSet:
             tuple(self.ids[i] for i in indices),
             origin or f"{self.origin}[{len(indices)} of {len(self)}]",
             self.content_hash,
+            None if self.loss_weights is None else tuple(self.loss_weights[i] for i in indices),
         )
 
     def describe(self) -> dict[str, object]:

@@ -32,6 +32,7 @@ from curate.training.atomref import refit_by_element
 from curate.training.data import TrainingSet
 from curate.training.linear import fit_energy_scale
 from curate.training.loop import ValidationErrors, count_parameters, run_epochs
+from curate.training.replay import Replay, replay_training_set
 from curate.training.result import EpochRecord, FinetuneRequest, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
 
@@ -62,6 +63,7 @@ class FineTuner(ABC):
         settings: TrainingSettings,
         device: Device | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
+        replay: Replay | None = None,
     ) -> FinetuneResult:
         """Fine-tune a copy of ``model`` on ``train`` (``model`` is not modified).
 
@@ -74,10 +76,12 @@ class FineTuner(ABC):
             settings: hyper-parameters.
             device: where to train; None: ``model.device``.
             on_epoch: called with each epoch's record as it finishes.
+            replay: a reference dataset to mix into ``train`` (see :mod:`curate.training.replay`); recorded
+                in the result's ``extra["replay"]``. Not for ``linear``.
 
         Raises:
             ConfigurationError: unknown method, a model this fine-tuner does not support, an empty training
-                set, or what :meth:`run` refuses.
+                set, replay with ``linear``, or what :meth:`run` refuses.
         """
         method = check_method(method)
         if not self.supports(model):
@@ -85,9 +89,19 @@ class FineTuner(ABC):
         if len(train) == 0:
             raise ConfigurationError("the training set is empty")
         device = device or model.device
-        return self.run(
+        record = None
+        if replay is not None:
+            if method == "linear":
+                raise ConfigurationError(
+                    "replay needs gradient training (full or heads); linear fits one scalar on the training set"
+                )
+            train, record = replay_training_set(model, train, replay)
+        result = self.run(
             model, FinetuneRequest(self.architecture, model.info, train, val, method, settings, device, on_epoch)
         )
+        if record is not None:
+            result.extra["replay"] = record
+        return result
 
     @abstractmethod
     def run(self, model: Model, request: FinetuneRequest) -> FinetuneResult:
@@ -101,6 +115,13 @@ class FineTuner(ABC):
     @abstractmethod
     def save(self, model: Model, folder: Path) -> str:
         """Write ``model`` into ``folder`` and return the model spec that loads it."""
+
+
+def energy_labelled(data: TrainingSet) -> TrainingSet:
+    """The structures of ``data`` whose energy term counts (replay structures train without it)."""
+    if not data.weighted:
+        return data
+    return data.subset([i for i in range(len(data)) if data.weights_of(i)[0] > 0], origin=data.origin)
 
 
 def fresh_info(info: ModelInfo, *, seed: int) -> ModelInfo:
@@ -240,7 +261,7 @@ class TorchFineTuner(FineTuner):
                     "model has none (it predicts absolute energies); use atomref=frozen"
                 )
             if settings.atomref == "refit":
-                new, extra["atomref_refit"] = refit_by_element(old, train)
+                new, extra["atomref_refit"] = refit_by_element(old, energy_labelled(train))
                 self.set_atomref_values(working, new)
         if request.method == "linear":
             return self._linear(working, request, extra)

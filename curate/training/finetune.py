@@ -18,6 +18,7 @@ from curate.dataset.io import atomic_write_text
 from curate.models import Model, load_model, select_device
 from curate.training.data import TrainingSet
 from curate.training.registry import fine_tuner_for
+from curate.training.replay import Replay
 from curate.training.result import EpochRecord, FinetuneResult
 from curate.training.settings import FinetuneMethod, TrainingSettings, check_method
 
@@ -34,6 +35,7 @@ def finetune(
     settings: TrainingSettings,
     device: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    replay: Replay | None = None,
 ) -> FinetuneResult:
     """Fine-tune the model ``spec`` names on ``train`` (best epoch by ``val`` force MAE) with ``method``.
 
@@ -47,6 +49,7 @@ def finetune(
         settings: hyper-parameters.
         device: ``cpu``, ``cuda``, or None/``auto`` for CUDA when present.
         on_epoch: called after each epoch.
+        replay: a reference dataset mixed into training (see :mod:`curate.training.replay`); None: no replay.
 
     Raises:
         ConfigurationError: unknown spec or method, the model cannot be loaded, or no fine-tuner is registered
@@ -60,7 +63,9 @@ def finetune(
         loaded = spec
         resolved = loaded.device
     tuner = fine_tuner_for(loaded)
-    return tuner.finetune(loaded, train, val, method=method, settings=settings, device=resolved, on_epoch=on_epoch)
+    return tuner.finetune(
+        loaded, train, val, method=method, settings=settings, device=resolved, on_epoch=on_epoch, replay=replay
+    )
 
 
 def write_finetune_output(

@@ -144,16 +144,23 @@ def build_graphs(model: Any, data: TrainingSet) -> list[Any]:
     dtype = next(model.parameters()).dtype
     with torch_tools.default_dtype(dtype):
         return [
-            mace.data.AtomicData.from_config(_mace_config(cfg, head=head), z_table=z_table, cutoff=cutoff, heads=heads)
-            for cfg in data
+            mace.data.AtomicData.from_config(
+                _mace_config(cfg, head=head, multipliers=data.weights_of(k)),
+                z_table=z_table,
+                cutoff=cutoff,
+                heads=heads,
+            )
+            for k, cfg in enumerate(data)
         ]
 
 
-def _mace_config(cfg: Configuration, *, head: str) -> Any:
+def _mace_config(cfg: Configuration, *, head: str, multipliers: tuple[float, float, float]) -> Any:
+    """mace's Configuration of ``cfg``; ``multipliers`` (energy, force, stress) become its property weights."""
     import mace.data
     from ase.data import atomic_numbers
 
     has_stress = cfg.stress is not None
+    energy_weight, force_weight, stress_weight = multipliers
     return mace.data.Configuration(
         atomic_numbers=np.array([atomic_numbers[s] for s in cfg.species]),
         positions=np.asarray(cfg.positions, dtype=float),
@@ -162,7 +169,11 @@ def _mace_config(cfg: Configuration, *, head: str) -> Any:
             "forces": np.asarray(cfg.forces, dtype=float),
             "stress": np.asarray(cfg.stress, dtype=float) if has_stress else None,
         },
-        property_weights={"energy": 1.0, "forces": 1.0, "stress": 1.0 if has_stress else 0.0},
+        property_weights={
+            "energy": energy_weight,
+            "forces": force_weight,
+            "stress": stress_weight if has_stress else 0.0,
+        },
         cell=np.asarray(cfg.lattice, dtype=float),
         pbc=tuple(bool(p) for p in cfg.pbc),
         head=head,
@@ -346,6 +357,10 @@ class MACEFineTuner(TorchFineTuner):
         from mace.tools import torch_geometric
 
         settings, device = request.settings, request.device
+        if request.train.weighted and settings.loss != "mse":
+            raise ConfigurationError(
+                f"per-structure loss weights (replay) need loss=mse with MACE: its {settings.loss} loss has none"
+            )
         generator = torch.Generator().manual_seed(settings.seed)
         train_loader = torch_geometric.dataloader.DataLoader(
             build_graphs(native, request.train),  # type: ignore[arg-type]  # mace batches lists of graphs

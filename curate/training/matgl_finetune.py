@@ -330,6 +330,11 @@ class MatGLFineTuner(TorchFineTuner):
         from matgl.graph.data import MGLDataLoader
 
         settings, device = request.settings, request.device
+        if request.train.weighted:
+            raise ConfigurationError(
+                "matgl's loss has no per-structure weights, so replay (energy-free replay structures) cannot run "
+                "with matgl; fine-tune without replay"
+            )
         train_set = build_dataset(native, request.train)
         val_set = None if request.validation is None else build_dataset(native, request.validation)
         train_loader, val_loader = MGLDataLoader(
