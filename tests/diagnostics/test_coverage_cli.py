@@ -49,5 +49,5 @@ def test_cli_missing_dataset_is_one_line_error(si64: Path, tmp_path: Path) -> No
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"curate: error: {tmp_path / 'nope'}: not a curate dataset (no manifest.json and no data/)"
+        f"curate: error: {tmp_path / 'nope'}: not a curate dataset (no manifest.json)"
     ]
