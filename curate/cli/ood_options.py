@@ -99,7 +99,8 @@ def ood_options() -> Callable[[F], F]:
 
 def replay_options() -> Callable[[F], F]:
     """``--replay/--replay-from``, ``--replay-count``, ``--replay-ratio``, ``--replay-weight``,
-    ``--replay-strategy``: one ``replay`` kwarg (None without ``--replay`` or ``--replay-from``)."""
+    ``--replay-strategy``, ``--replay-max-force-error``, ``--replay-max-stress-error``: one ``replay`` kwarg
+    (None without ``--replay`` or ``--replay-from``)."""
 
     def decorate(command: F) -> F:
         @functools.wraps(command)
@@ -111,6 +112,8 @@ def replay_options() -> Callable[[F], F]:
                 weight=kwargs.pop("replay_weight"),
                 strategy=kwargs.pop("replay_strategy"),
                 seed=kwargs["settings"].seed,
+                max_force_error_ev_per_ang=kwargs.pop("replay_max_force_error"),
+                max_stress_error_gpa=kwargs.pop("replay_max_stress_error"),
             )
             request = ReplayRequest(reference, settings) if on or reference is not None else None
             return command(*args, replay=request, **kwargs)
@@ -160,6 +163,21 @@ def replay_options() -> Callable[[F], F]:
                     default="fps",
                     show_default=True,
                     help="curate selector that draws the replay set for diversity in the model's feature space.",
+                ),
+                click.option(
+                    "--replay-max-force-error",
+                    type=click.FloatRange(min=0, min_open=True),
+                    default=0.1,
+                    show_default=True,
+                    help="Draw only reference structures whose force MAE under the starting model is at most "
+                    "this (eV/A): replay anchors the model where it already is.",
+                ),
+                click.option(
+                    "--replay-max-stress-error",
+                    type=click.FloatRange(min=0, min_open=True),
+                    default=2.0,
+                    show_default=True,
+                    help="Likewise for the stress MAE (GPa).",
                 ),
             )
         ):

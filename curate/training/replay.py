@@ -15,17 +15,27 @@ MP2020 corrections, a user's own DFT settings); fitted together with the correct
 between the sources would be learned as a real energy error. Forces and stress are derivatives of the energy
 and carry no reference offset, so they anchor the potential-energy surface outside the target without that
 conflict.
+
+Anchors only: replay is there to keep the model where it already is outside the target, so a reference
+structure is drawn only when the starting model already reproduces it (per-structure force MAE <=
+``max_force_error_ev_per_ang``, stress MAE <= ``max_stress_error_gpa``). A structure the model misses is
+not an anchor but a second correction target, and fitting it moves the model away from its pretraining
+surface; farthest-point sampling picks exactly such outliers first (bench/RESULTS.md, "replay and
+out-of-domain evidence": the first ionic step of an As2SO6 relaxation, force MAE 0.21 eV/A, and a
+non-magnetic Fe static, stress off by 27 GPa, made the Materials Project steps' force MAE +66 %).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
 
+from curate.dataset.configuration import Configuration
 from curate.errors import ConfigurationError
-from curate.models.base import DescribesStructures, Model, max_atoms_for
+from curate.models.base import DescribesStructures, Model, Prediction, max_atoms_for
 from curate.training.data import TrainingSet
 
 ReplayStrategy = Literal["fps", "direct", "herding", "random"]
@@ -43,6 +53,10 @@ class ReplaySettings:
         weight: multiplier of a replay structure's force and stress loss terms (its energy term is 0).
         strategy: the selector that picks them for diversity in the model's feature space.
         seed: seed of the selector (recorded).
+        max_force_error_ev_per_ang: a reference structure whose force MAE under the starting model is above
+            this (eV/A) is not drawn; None: no bound.
+        max_stress_error_gpa: likewise for the stress MAE over its 9 components (GPa); structures without a
+            stress label are not bounded by it; None: no bound.
     """
 
     count: int | None = None
@@ -50,6 +64,8 @@ class ReplaySettings:
     weight: float = 1.0
     strategy: ReplayStrategy = "fps"
     seed: int = 0
+    max_force_error_ev_per_ang: float | None = 0.1
+    max_stress_error_gpa: float | None = 2.0
 
     def __post_init__(self) -> None:
         if self.count is not None and self.count < 1:
@@ -58,6 +74,10 @@ class ReplaySettings:
             raise ConfigurationError(f"replay ratio must be > 0, got {self.ratio}")
         if self.weight < 0:
             raise ConfigurationError(f"replay weight must be >= 0, got {self.weight}")
+        for name in ("max_force_error_ev_per_ang", "max_stress_error_gpa"):
+            bound = getattr(self, name)
+            if bound is not None and bound <= 0:
+                raise ConfigurationError(f"replay {name} must be > 0 or None, got {bound}")
         if self.strategy not in REPLAY_STRATEGIES:
             raise ConfigurationError(
                 f"unknown replay strategy {self.strategy!r}; expected one of {', '.join(REPLAY_STRATEGIES)}"
@@ -77,21 +97,51 @@ class Replay:
     settings: ReplaySettings
 
 
-def structure_features(model: Model, data: TrainingSet) -> np.ndarray:
-    """The model's own structure features (N, d) when it offers them, else mean SOAP vectors (dimensionless)."""
+def features_and_predictions(model: Model, data: TrainingSet) -> tuple[np.ndarray, list[Prediction]]:
+    """The model's own structure features (N, d) and predictions, in one pass when it offers
+    :class:`DescribesStructures`; else mean SOAP vectors (dimensionless) and a separate prediction."""
+    max_atoms = max_atoms_for([model])
     if isinstance(model, DescribesStructures):
-        described = model.describe(list(data.configurations), max_atoms_per_batch=max_atoms_for([model]))
-        return np.asarray(described.features, dtype=np.float64)
+        described = model.describe(list(data.configurations), max_atoms_per_batch=max_atoms)
+        return np.asarray(described.features, dtype=np.float64), list(described.predictions)
     import pyarrow as pa
 
     from curate.dataset.configuration import configurations_to_batch
     from sampling.selection.features import structure_descriptors
 
-    return structure_descriptors(pa.Table.from_batches([configurations_to_batch(list(data.configurations))]))
+    batch = pa.Table.from_batches([configurations_to_batch(list(data.configurations))])
+    return structure_descriptors(batch), model.predict(list(data.configurations), max_atoms_per_batch=max_atoms)
 
 
-def pick_replay(model: Model, reference: TrainingSet, *, size: int, strategy: str, seed: int) -> list[int]:
-    """Indices into ``reference`` of ``size`` structures chosen by ``strategy`` in ``model``'s feature space.
+def structure_features(model: Model, data: TrainingSet) -> np.ndarray:
+    """The model's own structure features (N, d) when it offers them, else mean SOAP vectors (dimensionless)."""
+    return features_and_predictions(model, data)[0]
+
+
+def reproduced(data: TrainingSet, predictions: Sequence[Prediction], settings: ReplaySettings) -> list[int]:
+    """Indices of the structures of ``data`` whose labels the predictions reproduce within the settings'
+    bounds: force MAE (eV/A) <= ``max_force_error_ev_per_ang``, stress MAE (GPa) <= ``max_stress_error_gpa``."""
+    kept = []
+    for k, (cfg, predicted) in enumerate(zip(data.configurations, predictions, strict=True)):
+        force_mae = float(np.mean(np.abs(np.asarray(cfg.forces) - np.asarray(predicted.forces))))
+        if settings.max_force_error_ev_per_ang is not None and force_mae > settings.max_force_error_ev_per_ang:
+            continue
+        if _stress_error_gpa(cfg, predicted) > (settings.max_stress_error_gpa or np.inf):
+            continue
+        kept.append(k)
+    return kept
+
+
+def _stress_error_gpa(cfg: Configuration, predicted: Prediction) -> float:
+    """Stress MAE over the 9 components (GPa); 0 when either side has no stress."""
+    if cfg.stress is None or predicted.stress is None:
+        return 0.0
+    return float(np.mean(np.abs(np.asarray(cfg.stress) - np.asarray(predicted.stress))))
+
+
+def pick_replay(model: Model, reference: TrainingSet, *, size: int, settings: ReplaySettings) -> list[int]:
+    """Indices into ``reference`` of ``size`` structures chosen by ``settings.strategy`` in ``model``'s feature
+    space, among the structures ``model`` reproduces (:func:`reproduced`); fewer when fewer qualify.
 
     ``fps`` starts from the first structure by id and adds the farthest one each time; ``direct`` clusters
     (PCA + BIRCH) and takes structures from each cluster; ``herding`` matches the reference's feature mean;
@@ -99,11 +149,18 @@ def pick_replay(model: Model, reference: TrainingSet, *, size: int, strategy: st
     """
     from sampling.selection import CandidatePool, make_selector
 
-    features = structure_features(model, reference)
-    unique_ids = [f"{i:08d}:{row_id}" for i, row_id in enumerate(reference.ids)]
-    candidates = CandidatePool(ids=unique_ids, features=features, scores={UNIFORM_SCORE: np.ones(len(reference))})
-    picks = make_selector(strategy, score=UNIFORM_SCORE).select(candidates, budget=size, seed=seed)
-    return [p.index for p in picks]
+    features, predictions = features_and_predictions(model, reference)
+    anchors = reproduced(reference, predictions, settings)
+    if not anchors:
+        return []
+    unique_ids = [f"{i:08d}:{reference.ids[i]}" for i in anchors]
+    candidates = CandidatePool(
+        ids=unique_ids, features=features[anchors], scores={UNIFORM_SCORE: np.ones(len(anchors))}
+    )
+    picks = make_selector(settings.strategy, score=UNIFORM_SCORE).select(
+        candidates, budget=min(size, len(anchors)), seed=settings.seed
+    )
+    return [anchors[p.index] for p in picks]
 
 
 def replay_training_set(model: Model, train: TrainingSet, replay: Replay) -> tuple[TrainingSet, dict[str, Any]]:
@@ -117,7 +174,13 @@ def replay_training_set(model: Model, train: TrainingSet, replay: Replay) -> tup
     if len(replay.reference) == 0:
         raise ConfigurationError(f"the replay reference {replay.reference.origin} is empty")
     size = settings.size_for(len(train), len(replay.reference))
-    chosen = pick_replay(model, replay.reference, size=size, strategy=settings.strategy, seed=settings.seed)
+    chosen = pick_replay(model, replay.reference, size=size, settings=settings)
+    if not chosen:
+        raise ConfigurationError(
+            f"no structure of the replay reference {replay.reference.origin} is reproduced by {model.info.spec} "
+            f"within force MAE {settings.max_force_error_ev_per_ang} eV/A and stress MAE "
+            f"{settings.max_stress_error_gpa} GPa: nothing to anchor the model with"
+        )
     drawn = replay.reference.subset(chosen)
     weights = (0.0, settings.weight, settings.weight)
     mixed = TrainingSet(
@@ -135,6 +198,8 @@ def replay_training_set(model: Model, train: TrainingSet, replay: Replay) -> tup
             "weight": settings.weight,
             "strategy": settings.strategy,
             "seed": settings.seed,
+            "max_force_error_ev_per_ang": settings.max_force_error_ev_per_ang,
+            "max_stress_error_gpa": settings.max_stress_error_gpa,
         },
         "structures": len(drawn),
         "ids": list(drawn.ids),

@@ -154,3 +154,29 @@ def test_mace_trains_with_replay_weights_and_matgl_refuses_them(
         fine_tuner_for(mace).finetune(mace, train, None, method="full", settings=huber, replay=replay)
     with pytest.raises(ConfigurationError, match="matgl's loss has no per-structure weights"):
         fine_tuner_for(m3gnet).finetune(m3gnet, train, None, method="full", settings=settings, replay=replay)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_replay_draws_only_structures_the_starting_model_reproduces(
+    chgnet: Model, si: TrainingSet, as2so6_halves: tuple[TrainingSet, TrainingSet]
+) -> None:
+    # replay anchors the model where it already is: a reference structure it misses (here forces off by
+    # 0.3 eV/A, or stress off by 10 GPa) would be a second correction target, so it is never drawn
+    reference = as_the_model_sees_it(chgnet, as2so6_halves[0])
+    planted = list(reference.configurations)
+    planted[0] = dataclasses.replace(planted[0], forces=np.asarray(planted[0].forces) + 0.3)
+    planted[1] = dataclasses.replace(planted[1], stress=np.asarray(planted[1].stress) + 10.0)
+    reference = TrainingSet(tuple(planted), reference.ids, "As2SO6 with two labels the model misses")
+    replay = Replay(reference, ReplaySettings(count=len(reference), strategy="fps"))
+    mixed, record = replay_training_set(chgnet, si.subset([10]), replay)
+    assert record["structures"] == len(reference) - 2 == len(mixed) - 1
+    assert set(record["ids"]) == set(reference.ids[2:])
+    unbounded = ReplaySettings(count=len(reference), max_force_error_ev_per_ang=None, max_stress_error_gpa=None)
+    _, everything = replay_training_set(chgnet, si.subset([10]), Replay(reference, unbounded))
+    assert set(everything["ids"]) == set(reference.ids)
+    with pytest.raises(ConfigurationError, match="nothing to anchor"):
+        tight = ReplaySettings(count=3, max_force_error_ev_per_ang=1e-12)
+        replay_training_set(chgnet, si.subset([10]), Replay(reference.subset([0]), tight))
+    with pytest.raises(ConfigurationError, match="max_stress_error_gpa"):
+        ReplaySettings(max_stress_error_gpa=0.0)
