@@ -7,14 +7,14 @@ objects; :func:`report_ood` prints and records the change next to the in-domain 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from curate.cli.options import option_group
 from curate.training.out_of_domain import DATA_ROOT_VARIABLE, WORSE_THRESHOLD_PERCENT
 from curate.training.replay import REPLAY_STRATEGIES, ReplaySettings
 
@@ -53,48 +53,40 @@ class ReplayRequest:
 def ood_options() -> Callable[[F], F]:
     """``--ood DATASET`` (repeatable), ``--ood-default/--no-ood-default``, ``--ood-threshold``: one ``ood`` kwarg."""
 
-    def decorate(command: F) -> F:
-        @functools.wraps(command)
-        def with_ood(*args: Any, **kwargs: Any) -> Any:
-            request = OodRequest(
-                tuple(kwargs.pop("ood_datasets")), kwargs.pop("ood_default"), kwargs.pop("ood_threshold")
-            )
-            return command(*args, ood=request, **kwargs)
+    def collect(kwargs: dict[str, Any]) -> dict[str, Any]:
+        request = OodRequest(tuple(kwargs.pop("ood_datasets")), kwargs.pop("ood_default"), kwargs.pop("ood_threshold"))
+        return {**kwargs, "ood": request}
 
-        decorated = cast(F, with_ood)
-        for option in reversed(
-            (
-                click.option(
-                    "--ood",
-                    "ood_datasets",
-                    multiple=True,
-                    type=DATASET,
-                    help="A labelled dataset outside the correction's target, evaluated before and after "
-                    "(repeatable; each reported on its own).",
-                ),
-                click.option(
-                    "--ood-default/--no-ood-default",
-                    "ood_default",
-                    default=True,
-                    show_default=True,
-                    help="Also evaluate the default out-of-domain parts: MatPES PBE elemental structures and "
-                    f"Materials Project task steps, read from ${DATA_ROOT_VARIABLE} (default ../shared/data).",
-                ),
-                click.option(
-                    "--ood-threshold",
-                    "ood_threshold",
-                    default=WORSE_THRESHOLD_PERCENT,
-                    show_default=True,
-                    type=click.FloatRange(min=0),
-                    help="Verdict 'worse outside its target' when a part's force or energy MAE grows by more "
-                    "than this (%).",
-                ),
-            )
-        ):
-            decorated = option(decorated)
-        return decorated
-
-    return decorate
+    return option_group(
+        (
+            click.option(
+                "--ood",
+                "ood_datasets",
+                multiple=True,
+                type=DATASET,
+                help="A labelled dataset outside the correction's target, evaluated before and after "
+                "(repeatable; each reported on its own).",
+            ),
+            click.option(
+                "--ood-default/--no-ood-default",
+                "ood_default",
+                default=True,
+                show_default=True,
+                help="Also evaluate the default out-of-domain parts: MatPES PBE elemental structures and "
+                f"Materials Project task steps, read from ${DATA_ROOT_VARIABLE} (default ../shared/data).",
+            ),
+            click.option(
+                "--ood-threshold",
+                "ood_threshold",
+                default=WORSE_THRESHOLD_PERCENT,
+                show_default=True,
+                type=click.FloatRange(min=0),
+                help="Verdict 'worse outside its target' when a part's force or energy MAE grows by more "
+                "than this (%).",
+            ),
+        ),
+        collect,
+    )
 
 
 def replay_options() -> Callable[[F], F]:
@@ -102,89 +94,83 @@ def replay_options() -> Callable[[F], F]:
     ``--replay-strategy``, ``--replay-max-force-error``, ``--replay-max-stress-error``: one ``replay`` kwarg
     (None without ``--replay`` or ``--replay-from``)."""
 
-    def decorate(command: F) -> F:
-        @functools.wraps(command)
-        def with_replay(*args: Any, **kwargs: Any) -> Any:
-            on, reference = kwargs.pop("replay_on"), kwargs.pop("replay_from")
-            settings = ReplaySettings(
-                count=kwargs.pop("replay_count"),
-                ratio=kwargs.pop("replay_ratio"),
-                weight=kwargs.pop("replay_weight"),
-                strategy=kwargs.pop("replay_strategy"),
-                seed=kwargs["settings"].seed,
-                max_force_error_ev_per_ang=kwargs.pop("replay_max_force_error"),
-                max_stress_error_gpa=kwargs.pop("replay_max_stress_error"),
-            )
-            request = ReplayRequest(reference, settings) if on or reference is not None else None
-            return command(*args, replay=request, **kwargs)
+    def collect(kwargs: dict[str, Any]) -> dict[str, Any]:
+        on, reference = kwargs.pop("replay_on"), kwargs.pop("replay_from")
+        settings = ReplaySettings(
+            count=kwargs.pop("replay_count"),
+            ratio=kwargs.pop("replay_ratio"),
+            weight=kwargs.pop("replay_weight"),
+            strategy=kwargs.pop("replay_strategy"),
+            seed=kwargs["settings"].seed,
+            max_force_error_ev_per_ang=kwargs.pop("replay_max_force_error"),
+            max_stress_error_gpa=kwargs.pop("replay_max_stress_error"),
+        )
+        request = ReplayRequest(reference, settings) if on or reference is not None else None
+        return {**kwargs, "replay": request}
 
-        decorated = cast(F, with_replay)
-        for option in reversed(
-            (
-                click.option(
-                    "--replay",
-                    "replay_on",
-                    is_flag=True,
-                    help="Mix a replay set into training, drawn from --replay-from (default: the default "
-                    "out-of-domain sources, whose drawn structures are then held out of the out-of-domain report).",
-                ),
-                click.option(
-                    "--replay-from",
-                    "replay_from",
-                    default=None,
-                    type=DATASET,
-                    help="Reference dataset to replay from (the model's pretraining distribution, e.g. an MPtrj "
-                    "or MatPES import); implies --replay.",
-                ),
-                click.option(
-                    "--replay-count",
-                    type=click.IntRange(min=1),
-                    default=None,
-                    help="Replay structures to draw (default: --replay-ratio x training structures).",
-                ),
-                click.option(
-                    "--replay-ratio",
-                    type=click.FloatRange(min=0, min_open=True),
-                    default=1.0,
-                    show_default=True,
-                    help="Replay structures per training structure (when --replay-count is not given).",
-                ),
-                click.option(
-                    "--replay-weight",
-                    type=click.FloatRange(min=0),
-                    default=1.0,
-                    show_default=True,
-                    help="Multiplier of a replay structure's force and stress loss terms; its energy term is "
-                    "off (replay energies may sit on another reference scale).",
-                ),
-                click.option(
-                    "--replay-strategy",
-                    type=click.Choice(REPLAY_STRATEGIES),
-                    default="fps",
-                    show_default=True,
-                    help="curate selector that draws the replay set for diversity in the model's feature space.",
-                ),
-                click.option(
-                    "--replay-max-force-error",
-                    type=click.FloatRange(min=0, min_open=True),
-                    default=0.1,
-                    show_default=True,
-                    help="Draw only reference structures whose force MAE under the starting model is at most "
-                    "this (eV/A): replay anchors the model where it already is.",
-                ),
-                click.option(
-                    "--replay-max-stress-error",
-                    type=click.FloatRange(min=0, min_open=True),
-                    default=2.0,
-                    show_default=True,
-                    help="Likewise for the stress MAE (GPa).",
-                ),
-            )
-        ):
-            decorated = option(decorated)
-        return decorated
-
-    return decorate
+    return option_group(
+        (
+            click.option(
+                "--replay",
+                "replay_on",
+                is_flag=True,
+                help="Mix a replay set into training, drawn from --replay-from (default: the default "
+                "out-of-domain sources, whose drawn structures are then held out of the out-of-domain report).",
+            ),
+            click.option(
+                "--replay-from",
+                "replay_from",
+                default=None,
+                type=DATASET,
+                help="Reference dataset to replay from (the model's pretraining distribution, e.g. an MPtrj "
+                "or MatPES import); implies --replay.",
+            ),
+            click.option(
+                "--replay-count",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Replay structures to draw (default: --replay-ratio x training structures).",
+            ),
+            click.option(
+                "--replay-ratio",
+                type=click.FloatRange(min=0, min_open=True),
+                default=1.0,
+                show_default=True,
+                help="Replay structures per training structure (when --replay-count is not given).",
+            ),
+            click.option(
+                "--replay-weight",
+                type=click.FloatRange(min=0),
+                default=1.0,
+                show_default=True,
+                help="Multiplier of a replay structure's force and stress loss terms; its energy term is "
+                "off (replay energies may sit on another reference scale).",
+            ),
+            click.option(
+                "--replay-strategy",
+                type=click.Choice(REPLAY_STRATEGIES),
+                default="fps",
+                show_default=True,
+                help="curate selector that draws the replay set for diversity in the model's feature space.",
+            ),
+            click.option(
+                "--replay-max-force-error",
+                type=click.FloatRange(min=0, min_open=True),
+                default=0.1,
+                show_default=True,
+                help="Draw only reference structures whose force MAE under the starting model is at most "
+                "this (eV/A): replay anchors the model where it already is.",
+            ),
+            click.option(
+                "--replay-max-stress-error",
+                type=click.FloatRange(min=0, min_open=True),
+                default=2.0,
+                show_default=True,
+                help="Likewise for the stress MAE (GPa).",
+            ),
+        ),
+        collect,
+    )
 
 
 def ood_parts(request: OodRequest) -> list[BenchmarkPart]:

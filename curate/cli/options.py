@@ -321,6 +321,28 @@ SHARES = Shares()
 """TRAIN:VAL:TEST shares (``8:1:1``), split by material."""
 
 
+def option_group(
+    options: Sequence[Callable[[F], F]], collect: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Callable[[F], F]:
+    """Add ``options`` (in this order in ``--help``) to a click command that receives what ``collect`` makes.
+
+    ``collect`` gets the command's keyword arguments, pops the group's values and returns the keyword arguments
+    the command is called with (e.g. one settings object in place of several flags).
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def collected(*args: Any, **kwargs: Any) -> Any:
+            return command(*args, **collect(kwargs))
+
+        decorated = cast(F, collected)
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated
+
+    return decorate
+
+
 def execution_options(*, workers_help: str) -> Callable[[F], F]:
     """Add ``--executor local|dask``, ``--scheduler ADDRESS`` and ``--workers N`` to a click command.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
 
-from curate.cli.options import NON_NEGATIVE, POSITIVE
+from curate.cli.options import NON_NEGATIVE, POSITIVE, option_group
 from curate.training.settings import ATOMREF_MODES, LOSS_NAMES, TrainingSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,18 +58,12 @@ def training_options(
     left_out = {name for name, kept in (("atomref", atomref), ("heads_trainable_blocks", heads)) if not kept}
     rows = [row for row in SETTING_OPTIONS if row[1] not in left_out]
 
-    def decorate(command: F) -> F:
-        @functools.wraps(command)
-        def with_settings(*args: Any, **kwargs: Any) -> Any:
-            values = {name: kwargs.pop(name) for _, name, _, _ in rows}
-            return command(*args, settings=defaults.with_changes(**values), **kwargs)
+    def collect(kwargs: dict[str, Any]) -> dict[str, Any]:
+        values = {name: kwargs.pop(name) for _, name, _, _ in rows}
+        return {**kwargs, "settings": defaults.with_changes(**values)}
 
-        decorated = cast(F, with_settings)
-        for flags, name, kind, text in reversed(rows):
-            option = click.option(
-                *flags, name, default=getattr(defaults, name), show_default=True, type=kind, help=text
-            )
-            decorated = option(decorated)
-        return decorated
-
-    return decorate
+    options = [
+        click.option(*flags, name, default=getattr(defaults, name), show_default=True, type=kind, help=text)
+        for flags, name, kind, text in rows
+    ]
+    return option_group(options, collect)
