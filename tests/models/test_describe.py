@@ -216,3 +216,21 @@ def test_matgl_describes_chgnet_and_tensornet_by_their_readout_features(
     assert described.features.shape == (len(mixed_structures), 16) and np.all(np.isfinite(described.features))
     by_hand = [sum(MATGL_REFS[s] for s in c.species) for c in mixed_structures]
     np.testing.assert_allclose(described.reference_energies_ev, by_hand, rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_matgl_refuses_to_describe_with_a_readout_it_does_not_know(mixed_structures: list[Configuration]) -> None:
+    """SO3Net predicts, but curate does not know which features its readout reads: describe names it."""
+    from matgl.apps.pes import Potential
+    from matgl.models import SO3Net
+
+    from curate.errors import ConfigurationError
+    from curate.models.matgl import MatGLModel
+
+    network = SO3Net(element_types=ELEMENTS, units=8, nmax=3, lmax=1, nblocks=1, cutoff=4.0, is_intensive=False)
+    info = ModelInfo.for_local_file("matgl:so3net", Path(__file__), architecture="matgl", library="matgl")
+    model = MatGLModel.from_potential(Potential(model=network, calc_stresses=True), info=info, device="cpu")
+    assert np.isfinite(model.predict(mixed_structures[-1:], max_atoms_per_batch=128)[0].energy)
+    with pytest.raises(ConfigurationError, match=r"matgl:so3net: .* this is a SO3Net"):
+        model.describe(mixed_structures[-1:], max_atoms_per_batch=128)
