@@ -23,7 +23,7 @@ from curate.training.settings import FINETUNE_METHODS, FinetuneMethod, TrainingS
 @click.option(
     "--benchmark", "benchmark_dir", required=True, type=click.Path(path_type=Path), help="Held-out labelled dataset."
 )
-@model_option(help="The model being corrected (it must describe structures: CHGNet specs today).")
+@model_option(help="The model being corrected: it describes the structures itself (chgnet, mace or matgl specs).")
 @click.option(
     "--budgets",
     type=CommaList(click.IntRange(min=1), unique=True, sort=True),

@@ -46,7 +46,9 @@ class Description:
 
     Attributes:
         predictions: one :class:`Prediction` per structure, input order.
-        features: the model's own structure features (the pooled representation its readout reads), (N, d).
+        features: the model's own structure features (N, d): the atom features its energy readout reads,
+            pooled over each structure's atoms as the adapter's ``describe`` says (mean for MACE and matgl;
+            CHGNet's crystal features, a sum in its shipped models).
         reference_energies_ev: the composition-only part R of each predicted energy (elemental reference
             energies, eV per structure); the interaction energy is ``prediction.energy - R``.
     """
@@ -54,6 +56,33 @@ class Description:
     predictions: list[Prediction]
     features: np.ndarray
     reference_energies_ev: np.ndarray
+
+    @classmethod
+    def of(cls, structures: Sequence[DescribedStructure]) -> Description:
+        """The description of N structures from each one's (in input order; every one with features)."""
+        features = [s.features for s in structures]
+        if any(f is None for f in features):
+            raise ValueError("every structure of a Description needs its features")
+        return cls(
+            predictions=[s.prediction for s in structures],
+            features=np.array(features, dtype=np.float64).reshape(len(structures), -1),
+            reference_energies_ev=np.array([s.reference_energy_ev for s in structures], dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True)
+class DescribedStructure:
+    """One structure as an adapter's prediction pass sees it.
+
+    Attributes:
+        prediction: its predicted labels.
+        features: its structure features (d,), or None when the pass did not ask for them.
+        reference_energy_ev: the composition-only part of its predicted energy, eV.
+    """
+
+    prediction: Prediction
+    features: np.ndarray | None
+    reference_energy_ev: float
 
 
 @dataclass(frozen=True)

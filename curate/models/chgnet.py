@@ -11,7 +11,6 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from curate.dataset.configuration import Configuration
 from curate.dataset.io import sha256_of_path
 from curate.errors import ConfigurationError, InputError
-from curate.models.base import Description, Device, ModelInfo, Prediction, atom_batches
+from curate.models.base import DescribedStructure, Description, Device, ModelInfo, Prediction, atom_batches
 
 CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")
 CHGNET_FUNCTIONALS = {"0.3.0": "PBE", "0.2.0": "PBE", "r2scan": "r2SCAN"}
@@ -55,15 +54,6 @@ def _weights_frozen(model: Any) -> Iterator[None]:
     finally:
         for p in trainable:
             p.requires_grad_(True)
-
-
-@dataclass(frozen=True)
-class _Described:
-    """One structure's prediction, crystal features (or None) and AtomRef energy (eV)."""
-
-    prediction: Prediction
-    features: np.ndarray | None
-    reference_energy_ev: float
 
 
 class CHGNetModel:
@@ -176,24 +166,22 @@ class CHGNetModel:
     def describe(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> Description:
         """Predictions plus the model's own structure features and reference energies, in one pass.
 
-        Features are CHGNet's crystal features (the pooled atom features its energy readout reads), shape
-        (N, 64); reference energies are its AtomRef (composition model) energies, eV per structure.
+        Features are CHGNet's crystal features, shape (N, 64): the atom features its energy readout reads,
+        pooled as the model pools them, which in the shipped models (``mlp_first``) is their *sum* over the
+        structure's atoms (extensive; MACE and matgl give the mean). Reference energies are its AtomRef
+        (composition model) energies, eV per structure.
         """
         graphs = self.build_graphs(structures)
         nsites = [c.nsites for c in structures]
         described = self._run_batches(graphs, nsites, max_atoms_per_batch, with_features=True)
-        return Description(
-            predictions=[d.prediction for d in described],
-            features=np.array([d.features for d in described], dtype=np.float64).reshape(len(described), -1),
-            reference_energies_ev=np.array([d.reference_energy_ev for d in described], dtype=np.float64),
-        )
+        return Description.of(described)
 
     def _run_batches(
         self, graphs: Sequence[Any], nsites: Sequence[int], max_atoms_per_batch: int, *, with_features: bool
-    ) -> list[_Described]:
+    ) -> list[DescribedStructure]:
         if self.device == "cpu":
             max_atoms_per_batch = min(max_atoms_per_batch, CPU_BATCH_ATOMS)
-        out: list[_Described | None] = [None] * len(graphs)
+        out: list[DescribedStructure | None] = [None] * len(graphs)
         # CHGNet runs its bond and angle layers only when the batch has angles at all; a structure without
         # angles (e.g. small Li cells: no two bonds under 3 A) then gets a different energy in a mixed batch
         # than alone (0.74 eV for a 3-atom Li cell with 0.2.0). Batching such structures among themselves
@@ -209,7 +197,7 @@ class CHGNetModel:
                         out[i] = described
         return [d for d in out if d is not None]
 
-    def _forward_efs(self, graphs: Sequence[Any], *, with_features: bool = False) -> list[_Described]:
+    def _forward_efs(self, graphs: Sequence[Any], *, with_features: bool = False) -> list[DescribedStructure]:
         """One forward and one backward pass over a batch of graphs.
 
         The same computation as ``CHGNet.forward(task="efs")``: F = -dE/dx, sigma = (1/V) dE/d(strain) x
@@ -247,7 +235,7 @@ class CHGNetModel:
             prediction = Prediction(energy=energy, forces=forces, stress=stress.reshape(3, 3))
             reference = 0.0 if composition is None else float(composition[k]) * n_atoms
             features = raw["crystal_fea"][k].detach().cpu().numpy().astype(np.float64) if with_features else None
-            out.append(_Described(prediction, features, reference))
+            out.append(DescribedStructure(prediction, features, reference))
         return out
 
     def predict(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> list[Prediction]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -130,3 +131,33 @@ def test_heads_learning_curve_fine_tunes_each_pick_and_draw(shared_data: Path, t
         assert point.force_mae_q25 <= point.force_mae <= point.force_mae_q75
         assert point.force_mae != pytest.approx(curve.untouched_force_mae, rel=1e-4), "every run trained"
     assert len(lines) >= 3 and all("benchmark force MAE" in line for line in lines if "reused" not in line)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+@pytest.mark.parametrize("architecture", ["mace", "matgl"])
+def test_mace_and_matgl_learning_curves_run_on_their_own_features(
+    shared_data: Path, tmp_path: Path, architecture: str
+) -> None:
+    """Si64 split in time with the tiny random MACE or M3GNet: the linear curve from the model's own features."""
+    import json
+
+    from ..models.builders import build_mace_file, build_matgl_dir
+
+    _si64_split_in_time(shared_data, tmp_path)
+    if architecture == "mace":
+        spec = f"mace:{build_mace_file(tmp_path / 'tiny.model')}"
+    else:
+        spec = f"matgl:{build_matgl_dir(tmp_path / 'tiny-m3gnet')}"
+    out = tmp_path / "curve"
+    args = ["--pool", str(tmp_path / "pool"), "--benchmark", str(tmp_path / "bench"), "-m", spec, "-o", str(out)]
+    result = CliRunner().invoke(main, ["learning-curve", *args, "--budgets", "1,2,5", "--draws", "50"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "learning-curve.json").read_text())
+    untouched, best = record["untouched_force_mae"], record["best_force_mae"]
+    assert np.isfinite(untouched) and 0.0 < best <= untouched
+    strategies = {p["strategy"] for p in record["points"]}
+    assert strategies == {"herding", "information", "fps", "direct", "random"}
+    for point in record["points"]:
+        # every point corrects by one scale: no better than the oracle scale on the benchmark
+        assert np.isfinite(point["force_mae"]) and point["force_mae"] >= best - 1e-9, point

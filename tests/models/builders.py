@@ -54,13 +54,16 @@ def build_mace_file(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
-def build_matgl_dir(path: Path, *, seed: int = 0) -> Path:
-    """A tiny M3GNet potential (16 units, 1 block, cutoff 4 A) saved with Potential.save(path)."""
+def build_matgl_dir(path: Path, *, seed: int = 0, element_refs: list[float] | None = None) -> Path:
+    """A tiny M3GNet potential (16 units, 1 block, cutoff 4 A) saved with Potential.save(path).
+
+    ``element_refs``: the Potential's elemental reference energies (eV per atom, in ELEMENTS order), or none.
+    """
     import torch
     from matgl.apps.pes import Potential
     from matgl.models import M3GNet
 
     torch.manual_seed(seed)
     model = M3GNet(element_types=ELEMENTS, units=16, nblocks=1, cutoff=4.0, threebody_cutoff=3.0, is_intensive=False)
-    Potential(model=model, calc_stresses=True).save(path)
+    Potential(model=model, calc_stresses=True, element_refs=element_refs).save(path)
     return path
