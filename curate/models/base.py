@@ -55,6 +55,18 @@ class Description:
     features: np.ndarray
     reference_energies_ev: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> Description:
+        """The description of the structures ``indices``, in that order."""
+        rows = np.asarray(indices, dtype=np.int64)
+        return Description(
+            predictions=[self.predictions[i] for i in rows],
+            features=self.features[rows],
+            reference_energies_ev=self.reference_energies_ev[rows],
+        )
+
 
 @dataclass(frozen=True)
 class ModelInfo:
