@@ -29,6 +29,8 @@ from sampling.selection import CandidatePool, Pick, make_selector
 from sampling.selection.features import structure_descriptors
 
 DEFAULT_CORRECTED_MODEL = "chgnet@0.3.0"
+DEFAULT_STRATEGY, DEFAULT_SCORE = "herding", "force_information"
+"""``curate sample``'s defaults: what ``curate learning-curve`` measured best for a linear correction."""
 MODEL_FEATURE_STRATEGIES: frozenset[str] = frozenset({"herding"})
 """Strategies that select in the corrected model's own features (its description) rather than mean SOAP."""
 MEAN_SOAP = "mean SOAP"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from curate.cli.options import NON_NEGATIVE, CurateCommand, device_option, model_option, out_option, seed_option
+from sampling.sample import DEFAULT_SCORE, DEFAULT_STRATEGY
 from sampling.scoring import SCORE_NAMES
 from sampling.selection import STRATEGIES, STRATEGY_FOR_METHOD
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
-    default="herding",
+    default=DEFAULT_STRATEGY,
     show_default=True,
     help="herding: picks whose --score-weighted distribution in the corrected model's own features matches the "
     "pool's (the set a linear correction should be fitted on); greedy: highest --score first with a diversity "
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--score",
-    default="force_information",
+    default=DEFAULT_SCORE,
     show_default=True,
     type=click.Choice(SCORE_NAMES),
     help="What greedy and fps rank by and herding weights by. force_information (label-free, one pass of the "
