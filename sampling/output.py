@@ -147,12 +147,14 @@ _SCORE_COLUMNS: dict[str, tuple[str, Callable[[float], str]]] = {
     "force_std_max": (f"{'F_std_max':>9}", lambda v: f"{v:>9.4f}"),
     "force_std_mean": (f"{'F_std_mean':>10}", lambda v: f"{v:>10.4f}"),
     "energy_std_per_atom": (f"{'E_std':>9}", lambda v: f"{v * 1000:>6.2f} meV"),
+    "novelty": (f"{'novelty':>7}", lambda v: f"{v:>7.4f}"),
 }
 _SCORE_UNITS = {
     "force_information": "F_info = 0.1 u^2 + 100 <f^2> + 0.1 <sigma^2> of the corrected model's predictions "
     "(u eV/atom, f eV/A, sigma GPa)",
     "force_std_max": "force spreads in eV/A",
     "energy_std_per_atom": "energy spread in meV/atom",
+    "novelty": "novelty a SOAP distance (0-2)",
 }
 
 
@@ -160,7 +162,7 @@ def picks_table(rows: pa.Table, pool: CandidatePool, picks: Sequence[Pick]) -> s
     """One line per pick under a header: rank, id, formula, generator, the model scores and the reason.
 
     Columns for the scores the pool has: force information (loss units), force spreads in eV/A, the energy
-    spread in meV/atom.
+    spread in meV/atom, novelty (SOAP distance).
     """
     columns = [name for name in _SCORE_COLUMNS if name in pool.scores]
     header = f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}"

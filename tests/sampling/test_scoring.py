@@ -1,13 +1,17 @@
-"""Scorers: every registered one passes the conformance checks; committee and novelty scores have known answers."""
+"""Scorers: every registered one passes the conformance checks; force information, committee and novelty scores
+have known answers; `curate sample` loads only the models a score needs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
+from curate.cli import main
 from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
@@ -145,3 +149,16 @@ def test_mismatched_models_are_refused_before_loading() -> None:
         model_specs("novelty", "herding", ["chgnet@0.3.0", "chgnet@0.2.0"])
     with pytest.raises(ConfigurationError, match=r"'herding' selects in the features of one model.*'force_std_max'"):
         model_specs("force_std_max", "herding")
+
+
+def test_novelty_alone_loads_no_model(si_dataset: Path, tmp_path: Path) -> None:
+    """``--score novelty`` with greedy reads only the reference: no model is loaded, the table shows novelty."""
+    args = ["sample", "--score", "novelty", "--strategy", "greedy", "--reference", str(si_dataset)]
+    result = CliRunner().invoke(main, [*args, "--budget", "2", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s" / "sample.json").read_text())
+    assert summary["settings"]["models"] == [] and summary["settings"]["features"] == "mean SOAP"
+    assert all(list(p["scores"]) == ["novelty"] for p in summary["picks"])
+    # the reference is silicon: copper and the salts hold elements it never saw, the maximum distance
+    assert all(p["scores"]["novelty"] == ABSENT_ELEMENT_DISTANCE and p["formula"] != "Si" for p in summary["picks"])
+    assert "novelty" in next(line for line in result.output.splitlines() if line.startswith("rank"))
