@@ -47,7 +47,7 @@ from bench.process_memory import run_watched  # noqa: E402
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "RESULTS.md"
 RESULTS_SECTION = "## sample (issue 5)"
-COST_SECTION = "## sample: scoring cost of the default strategy (issue 14)"
+COST_SECTION = "## sample: the default path's scoring cost, describe and selection apart (issue 14, i14-sample)"
 COMMITTEE = ("chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan")
 CHGNET_NAMES = {"chgnet@0.3.0": "0.3.0", "chgnet@0.2.0": "0.2.0", "chgnet@r2scan": "r2scan"}
 
@@ -123,48 +123,42 @@ def score_curate(count: int) -> dict[str, Any]:
 
 
 def score_default(count: int) -> dict[str, Any]:
-    """curate's default for a linear correction: one describe() pass of the model being corrected, then herding.
+    """``curate sample``'s default path exactly: the models its score and strategy need (one: chgnet@0.3.0),
+    one ``describe()`` pass with the force_information score (:func:`sampling.sample.score_pool`), then herding
+    in the model's own features, budget 10. Load, describe+score and selection are timed apart."""
+    from sampling.sample import DEFAULT_SCORE, DEFAULT_STRATEGY, load_scoring_models, model_specs, score_pool
+    from sampling.selection import make_selector
 
-    The pass gives predictions, the model's own crystal features and reference energies; the force information
-    of each candidate (what herding weights by) follows from the predictions alone (labels are not read: the
-    label slots are filled with the predictions). Selection: herding, budget 10.
-    """
-    from curate.dataset.configuration import batch_to_configurations
-    from curate.experiments.learning_curve_run import INFORMATION_SCORE, describe_set
-    from curate.models import load_model
-    from curate.models.base import DescribesStructures
-    from curate.training.data import TrainingSet
-    from sampling.selection import CandidatePool, make_selector
-
-    configurations = batch_to_configurations(candidate_rows(candidate_pool(count)))
+    rows = candidate_rows(candidate_pool(count))
     started = time.perf_counter()
-    model = load_model(COMMITTEE[0], device="cpu")
-    assert isinstance(model, DescribesStructures)
-    unlabelled = [c if c.energy is not None else _labelled_by_zero(c) for c in configurations]
-    ids = tuple(f"{k:064x}" for k in range(len(unlabelled)))
-    described = describe_set(TrainingSet(tuple(unlabelled), ids, "candidates"), model, max_atoms_per_batch=4000)
-    information = np.array([float(np.mean(np.asarray(item.forces_pred) ** 2)) for item in described.labels])
-    pool = CandidatePool(ids=list(ids), features=described.features, scores={INFORMATION_SCORE: information})
-    picks = make_selector("herding", score=INFORMATION_SCORE).select(pool, budget=10, seed=0)
-    return {"seconds": time.perf_counter() - started, "picks": [p.index for p in picks]}
+    model = load_scoring_models(model_specs(DEFAULT_SCORE, DEFAULT_STRATEGY), device="cpu")
+    loaded = time.perf_counter()
+    pool, _ = score_pool(rows, model, strategy=DEFAULT_STRATEGY, score=DEFAULT_SCORE)
+    scored = time.perf_counter()
+    picks = make_selector(DEFAULT_STRATEGY, score=DEFAULT_SCORE).select(pool, budget=10, seed=0)
+    done = time.perf_counter()
+    return {
+        "seconds": done - started,
+        "load_seconds": loaded - started,
+        "describe_seconds": scored - loaded,
+        "select_seconds": done - scored,
+        "picks": [p.index for p in picks],
+    }
 
 
 def score_predict(count: int) -> dict[str, Any]:
     """One plain prediction pass of the model being corrected (the floor the default's scoring is held to)."""
     from curate.dataset.configuration import batch_to_configurations
     from curate.models import load_model
+    from curate.models.base import max_atoms_for
 
     configurations = batch_to_configurations(candidate_rows(candidate_pool(count)))
     started = time.perf_counter()
-    load_model(COMMITTEE[0], device="cpu").predict(configurations, max_atoms_per_batch=4000)
-    return {"seconds": time.perf_counter() - started}
-
-
-def _labelled_by_zero(cfg: Any) -> Any:
-    """The candidate with zero placeholder labels (describe_set pairs predictions with labels; none are read)."""
-    import dataclasses
-
-    return dataclasses.replace(cfg, energy=0.0, forces=np.zeros((cfg.nsites, 3)))
+    model = load_model(COMMITTEE[0], device="cpu")
+    loaded = time.perf_counter()
+    model.predict(configurations, max_atoms_per_batch=max_atoms_for([model]))
+    done = time.perf_counter()
+    return {"seconds": done - started, "load_seconds": loaded - started, "predict_seconds": done - loaded}
 
 
 def run_side(side: str, count: int, work: Path) -> dict[str, Any]:
@@ -200,18 +194,22 @@ def selection_times(n: int = 100_000, budget: int = 100, seed: int = 0) -> dict[
 
 
 def _scoring_cost(candidates: int, work: Path, *, write_results: bool) -> None:
-    """The default strategy's scoring (one model, describe + herding) against the committee's, same candidates."""
+    """`curate sample`'s default path (one model, describe + force_information, herding) against the committee's."""
+    load_before = os.getloadavg()
     default = run_side("default", candidates, work)
     committee = run_side("curate", candidates, work)
     predict = run_side("predict", candidates, work)
+    load_after = os.getloadavg()
     memory_gib = psutil.virtual_memory().total / 2**30
     lines = [
         COST_SECTION,
         "",
-        "The same candidates (`curate sample`'s built-in pool, replicated), CPU. Default (linear correction): load",
-        "chgnet@0.3.0, one `describe()` pass (predictions + crystal features), force information, herding picks 10.",
-        "Committee (today's `curate sample`): load three CHGNet models, predict with each, committee scores, the",
-        "mean-SOAP descriptors its selectors need. Seconds include model loading, not interpreter start.",
+        "The same candidates (`curate sample`'s built-in pool, replicated), CPU. Default: `curate sample`'s own path",
+        "(`sampling.sample.model_specs`, `load_scoring_models`, `score_pool`): load chgnet@0.3.0, one `describe()`",
+        "pass (predictions + crystal features) with the force_information score, then herding picks 10 in the",
+        "model's own features. Committee (`--strategy greedy --score force_std_max`): load three CHGNet models,",
+        "predict with each, committee scores, the mean-SOAP descriptors its selectors need. Seconds include model",
+        "loading, not interpreter start.",
         "",
         "| candidates | default s | default cand/s | default peak MB | committee s | committee cand/s "
         "| committee peak MB | committee / default |",
@@ -220,11 +218,17 @@ def _scoring_cost(candidates: int, work: Path, *, write_results: bool) -> None:
         f"{default['peak_mb']:.0f} | {committee['seconds']:.1f} | {candidates / committee['seconds']:.2f} | "
         f"{committee['peak_mb']:.0f} | {committee['seconds'] / default['seconds']:.2f}x |",
         "",
-        f"One plain `predict` pass of chgnet@0.3.0 over the same candidates (load included): "
-        f"{predict['seconds']:.1f} s; the default's scoring costs {default['seconds'] / predict['seconds']:.2f}x that.",
+        "The default apart, against one plain `predict` pass of chgnet@0.3.0 over the same candidates (seconds):",
+        "",
+        "| load | describe + force_information | herding selection | plain predict (after its load) "
+        "| describe / predict |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {default['load_seconds']:.2f} | {default['describe_seconds']:.2f} | {default['select_seconds']:.3f} | "
+        f"{predict['predict_seconds']:.2f} | {default['describe_seconds'] / predict['predict_seconds']:.2f}x |",
         "",
         f"Command: `.venv/bin/python bench/sample.py --scoring-cost --candidates {candidates}` on "
-        f"{os.cpu_count()} cores, {memory_gib:.1f} GiB RAM, {dt.date.today().isoformat()}.",
+        f"{os.cpu_count()} cores, {memory_gib:.1f} GiB RAM, {dt.date.today().isoformat()}; load average (1, 5, 15 min) "
+        f"{', '.join(f'{v:.2f}' for v in load_before)} before, {', '.join(f'{v:.2f}' for v in load_after)} after.",
     ]
     click.echo("\n".join(lines))
     if write_results:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,24 +141,45 @@ def _generator_label(generator: str | None, params: str | None) -> str:
     return f"{generator} {params}" if params else generator
 
 
-def picks_table(rows: pa.Table, pool: CandidatePool, picks: Sequence[Pick]) -> str:
-    """One line per pick under a header: rank, id, formula, generator, the committee scores and the reason.
+# the pick table's score columns: header, width, and the value as printed (in the order they appear)
+_SCORE_COLUMNS: dict[str, tuple[str, Callable[[float], str]]] = {
+    "force_information": (f"{'F_info':>9}", lambda v: f"{v:>9.4g}"),
+    "force_std_max": (f"{'F_std_max':>9}", lambda v: f"{v:>9.4f}"),
+    "force_std_mean": (f"{'F_std_mean':>10}", lambda v: f"{v:>10.4f}"),
+    "energy_std_per_atom": (f"{'E_std':>9}", lambda v: f"{v * 1000:>6.2f} meV"),
+    "novelty": (f"{'novelty':>7}", lambda v: f"{v:>7.4f}"),
+}
+_SCORE_UNITS = {
+    "force_information": "F_info = 0.1 u^2 + 100 <f^2> + 0.1 <sigma^2> of the corrected model's predictions "
+    "(u eV/atom, f eV/A, sigma GPa)",
+    "force_std_max": "force spreads in eV/A",
+    "energy_std_per_atom": "energy spread in meV/atom",
+    "novelty": "novelty a SOAP distance (0-2)",
+}
 
-    Force spreads in eV/A, the energy spread in meV/atom.
+
+def picks_table(rows: pa.Table, pool: CandidatePool, picks: Sequence[Pick]) -> str:
+    """One line per pick under a header: rank, id, formula, generator, the model scores and the reason.
+
+    Columns for the scores the pool has: force information (loss units), force spreads in eV/A, the energy
+    spread in meV/atom, novelty (SOAP distance).
     """
-    header = (
-        f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}  {'F_std_max':>9}  {'F_std_mean':>10}  "
-        f"{'E_std':>9}  why"
-    )
+    columns = [name for name in _SCORE_COLUMNS if name in pool.scores]
+    header = f"{'rank':>4}  {'id':<12}  {'formula':<8}  {'generator':<34}"
+    header += "".join(f"  {_SCORE_COLUMNS[name][0]}" for name in columns) + "  why"
     generators = rows.column("generator").to_pylist()
     generator_params = rows.column("generator_params").to_pylist()
     lines = [header]
     for pick in picks:
-        s = pick.scores
         label = _generator_label(generators[pick.index], generator_params[pick.index])
+        values = "".join(f"  {_SCORE_COLUMNS[name][1](pick.scores[name])}" for name in columns)
         lines.append(
             f"{pick.rank:>4}  {pick.candidate_id[:12]:<12}  {pool.formulas[pick.index]:<8}  "
-            f"{label[:34]:<34}  {s['force_std_max']:>9.4f}  "
-            f"{s['force_std_mean']:>10.4f}  {s['energy_std_per_atom'] * 1000:>6.2f} meV  {pick.reason}"
+            f"{label[:34]:<34}{values}  {pick.reason}"
         )
     return "\n".join(lines)
+
+
+def units_note(pool: CandidatePool) -> str:
+    """The units of the pick table's score columns, one clause per kind of score."""
+    return "; ".join(note for name, note in _SCORE_UNITS.items() if name in pool.scores) or "scores as named"

@@ -5,12 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from curate.cli.options import NON_NEGATIVE, CurateCommand, device_option, model_option, out_option, seed_option
+from sampling.sample import DEFAULT_SCORE, DEFAULT_STRATEGY
 from sampling.scoring import SCORE_NAMES
-from sampling.selection import STRATEGIES
+from sampling.selection import STRATEGIES, STRATEGY_FOR_METHOD
+
+if TYPE_CHECKING:
+    from sampling.sample import ScoringModels
 
 
 @click.command("sample", cls=CurateCommand, renamed={"--models": "--model"})
@@ -26,26 +31,28 @@ from sampling.selection import STRATEGIES
 @model_option(
     multiple=True,
     required=False,
-    help="Committee member (repeat); default: the three CHGNet models shipped in its wheel.",
+    help="The model being corrected, once, for force_information and herding (default chgnet@0.3.0); or the "
+    "committee, repeated, for the committee scores (default the three CHGNet models shipped in its wheel).",
 )
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
-    default="greedy",
+    default=DEFAULT_STRATEGY,
     show_default=True,
-    help="greedy: most disagreement first with a diversity guard; fps: farthest-point; "
-    "direct: PCA+BIRCH clusters; herding: picks whose --score-weighted distribution matches the pool's "
-    "(the set a linear correction should be fitted on; see curate learning-curve); random: seeded baseline. "
-    "Measured (curate learning-curve, bench/RESULTS.md): for a linear correction herding weighted by the "
-    "corrected model's force information in its own features beats random and committee-style picks; for "
-    "heads/full fine-tuning no strategy has been measured against random yet.",
+    help="herding: picks whose --score-weighted distribution in the corrected model's own features matches the "
+    "pool's (the set a linear correction should be fitted on); greedy: highest --score first with a diversity "
+    "guard; fps: farthest-point; direct: PCA+BIRCH clusters (greedy, fps and direct in mean-SOAP space); "
+    "random: seeded baseline. " + STRATEGY_FOR_METHOD,
 )
 @click.option(
     "--score",
-    default="force_std_max",
+    default=DEFAULT_SCORE,
     show_default=True,
     type=click.Choice(SCORE_NAMES),
-    help="Score greedy and fps rank by (eV/A for forces, eV/atom for energies; novelty needs --reference).",
+    help="What greedy and fps rank by and herding weights by. force_information (label-free, one pass of the "
+    "corrected model): 0.1 u^2 + 100 <f^2> + 0.1 <sigma^2> of its predicted interaction energy per atom (eV/atom), "
+    "forces (eV/A) and stress (GPa); force_std_max, force_std_mean (eV/A), energy_std_per_atom (eV/atom): a "
+    "committee's disagreement; novelty: needs --reference.",
 )
 @click.option(
     "--min-distance",
@@ -79,33 +86,34 @@ def command(
     out: Path,
     device: str,
 ) -> None:
-    """Pick the BUDGET candidates a committee of uMLIPs disagrees on most.
+    """Pick the BUDGET candidates most worth a DFT calculation for correcting a model.
 
     \b
     With no arguments it runs offline on a built-in default: seed structures from ASE's builders,
     Gaussian rattles (0.05, 0.1, 0.2 A, a distinct seed per structure) and +-3 % uniaxial strains,
-    scored by the CHGNet committee from its wheel (0.3.0, 0.2.0, r2scan):
+    described in one pass of the model being corrected (chgnet@0.3.0 from its wheel) and picked by
+    herding weighted by each candidate's force_information in that model's own features.
+    The committee scores (--strategy greedy --score force_std_max; models 0.3.0, 0.2.0, r2scan):
       force_std_max       max over atoms of the RMS deviation of the members' forces (eV/A)
       force_std_mean      its mean over atoms (eV/A)
       energy_std_per_atom spread of the members' energies per atom, each member centred per composition (eV/atom)
     The same seed gives the same picks. Then write inputs for the picks:
       curate label curate-sample/picks --vasp-inputs calcs --functional PBE
     """
-    from curate.models.committee import DEFAULT_COMMITTEE, Committee
-    from sampling.output import check_output_folder, picks_table, write_sample_output
+    from sampling.output import check_output_folder, picks_table, units_note, write_sample_output
     from sampling.pool import builtin_pool, read_pool
-    from sampling.sample import score_and_select
+    from sampling.sample import load_scoring_models, model_specs, score_and_select
 
     started = time.perf_counter()
     check_output_folder(out)
-    specs = list(models) or list(DEFAULT_COMMITTEE)
-    committee = Committee.load(specs, device=device)
+    specs = model_specs(score, strategy, models)
+    loaded = load_scoring_models(specs, device=device)
     candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
     rows = candidates.rows
-    click.echo(f"scoring {rows.num_rows} candidates with {', '.join(specs)} ...", err=True)
+    click.echo(f"scoring {rows.num_rows} candidates with {', '.join(specs) or 'no model'} ...", err=True)
     result = score_and_select(
         rows,
-        committee,
+        loaded,
         budget=budget,
         strategy=strategy,
         score=score,
@@ -118,19 +126,31 @@ def command(
         "budget": budget,
         "strategy": strategy,
         "score": score,
+        "features": result.features,
         "min_distance": min_distance,
         "seed": seed,
         "pool": str(pool_dir) if pool_dir else "builtin",
         "reference": str(reference_dir) if reference_dir else None,
-        "models": list(committee.members),
+        "models": _provenance(loaded),
         "candidates": rows.num_rows,
         "rejected_candidates": len(candidates.rejected),
     }
     paths = write_sample_output(out, candidates=rows, pool=pool, picks=picks, strategy=strategy, settings=settings)
     click.echo(picks_table(rows, pool, picks))
     click.echo(
-        f"units: force spreads in eV/A; energy spread per atom. {len(picks)} pick(s) of {len(pool)} "
+        f"units: {units_note(pool)}. {len(picks)} pick(s) of {len(pool)} "
         f"in {time.perf_counter() - started:.0f} s -> {paths['picks']} (dataset), {paths['structures']} "
         "(POSCAR, CIF)",
         file=sys.stderr,
     )
+
+
+def _provenance(models: ScoringModels) -> list[dict[str, str]]:
+    """Provenance of every model that scored the pool (none, one, or a committee's members)."""
+    from curate.models.committee import Committee
+
+    if models is None:
+        return []
+    if isinstance(models, Committee):
+        return list(models.members)
+    return [models.info.as_dict()]

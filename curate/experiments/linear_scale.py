@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.models.information import information_from_sums, squared_prediction_sums
+
 TERMS: tuple[str, str, str] = ("energy", "force", "stress")
 _CHUNK_ELEMENTS = 4_000_000  # scales x components evaluated at once: bounds memory at ~32 MB per array
 
@@ -50,19 +52,22 @@ class StructureLabels:
 
 
 def _term_sums(item: StructureLabels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cross, square, count) of one structure for the energy, force and stress terms."""
+    """(cross, square, count) of one structure for the energy, force and stress terms.
+
+    ``square`` and ``count`` are :func:`curate.models.information.squared_prediction_sums` of the predictions
+    (the stress term only where the structure has stress labels).
+    """
     u = (item.energy_pred_ev - item.reference_energy_ev) / item.nsites
     target = (item.energy_dft_ev - item.reference_energy_ev) / item.nsites
+    labelled_stress = item.stress_pred is not None and item.stress_dft is not None
+    square, count = squared_prediction_sums(u, item.forces_pred, item.stress_pred if labelled_stress else None)
     f_pred = np.asarray(item.forces_pred, dtype=np.float64).reshape(-1)
     f_dft = np.asarray(item.forces_dft, dtype=np.float64).reshape(-1)
     cross = [u * target, float(f_pred @ f_dft), 0.0]
-    square = [u * u, float(f_pred @ f_pred), 0.0]
-    count = [1.0, float(f_pred.size), 0.0]
-    if item.stress_pred is not None and item.stress_dft is not None:
+    if labelled_stress:
         t_pred = np.asarray(item.stress_pred, dtype=np.float64).reshape(-1)
-        t_dft = np.asarray(item.stress_dft, dtype=np.float64).reshape(-1)
-        cross[2], square[2], count[2] = float(t_pred @ t_dft), float(t_pred @ t_pred), float(t_pred.size)
-    return np.array(cross), np.array(square), np.array(count)
+        cross[2] = float(t_pred @ np.asarray(item.stress_dft, dtype=np.float64).reshape(-1))
+    return np.array(cross), square, count
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,10 @@ class PoolScaleStatistics:
         """Curvature of each structure's own loss in s, sum_t w_t Q_t / N_t, shape (n,).
 
         The larger it is, the more sharply one structure pins the scale down (for the force term: the mean
-        squared predicted force component, eV^2/angstrom^2, times its weight).
+        squared predicted force component, eV^2/angstrom^2, times its weight). The one definition is
+        :func:`curate.models.information.information_from_sums` (``curate sample``'s force_information).
         """
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_term = np.where(self.count > 0, self.square / np.maximum(self.count, 1.0), 0.0)
-        return (per_term * self.weights).sum(axis=1)
+        return information_from_sums(self.square, self.count, self.weights)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,18 @@ class Description:
             reference_energies_ev=np.array([s.reference_energy_ev for s in structures], dtype=np.float64),
         )
 
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> Description:
+        """The description of the structures ``indices``, in that order."""
+        rows = np.asarray(indices, dtype=np.int64)
+        return Description(
+            predictions=[self.predictions[i] for i in rows],
+            features=self.features[rows],
+            reference_energies_ev=self.reference_energies_ev[rows],
+        )
+
 
 @dataclass(frozen=True)
 class DescribedStructure:

@@ -3,6 +3,8 @@
 ====================  ========  ==========================================================================
 name                  unit      what it measures (larger = more worth a DFT label)
 ====================  ========  ==========================================================================
+force_information     loss      the model being corrected: w_E u^2 + w_F <f^2> + w_S <sigma^2> of its own
+                                predictions (how sharply the candidate pins down a linear correction)
 force_std_max         eV/A      committee: max over atoms of the RMS deviation of the members' forces
 force_std_mean        eV/A      committee: its mean over atoms
 energy_std_per_atom   eV/atom   committee: spread of the members' energies per atom, centred per composition
@@ -21,11 +23,12 @@ import numpy as np
 
 from sampling.scoring.base import Need, Scorer, ScoringInputs, check_needs
 from sampling.scoring.committee import COMMITTEE_SCORERS, force_deviation_per_atom
+from sampling.scoring.information import ForceInformation
 from sampling.scoring.novelty import Novelty
 
-ScoreName = Literal["force_std_max", "force_std_mean", "energy_std_per_atom", "novelty"]
+ScoreName = Literal["force_information", "force_std_max", "force_std_mean", "energy_std_per_atom", "novelty"]
 SCORE_NAMES: tuple[str, ...] = get_args(ScoreName)
-SCORERS: dict[str, Scorer] = {scorer.name: scorer for scorer in (*COMMITTEE_SCORERS, Novelty())}
+SCORERS: dict[str, Scorer] = {scorer.name: scorer for scorer in (ForceInformation(), *COMMITTEE_SCORERS, Novelty())}
 assert tuple(SCORERS) == SCORE_NAMES
 
 

@@ -1,8 +1,9 @@
 """The scorer interface: what a scorer reads (:class:`ScoringInputs`) and the one method it implements.
 
 A score is one number per candidate structure, larger = more worth a DFT label. Scorers read the candidate
-rows (an Arrow table of the row schema) and, as they declare in ``needs``, a committee's predictions or a
-reference dataset to measure novelty against.
+rows (an Arrow table of the row schema) and, as they declare in ``needs``, a committee's predictions, one
+model's description of the candidates (the model being corrected: predictions, features, reference energies)
+or a reference dataset to measure novelty against.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import ConfigurationError
+from curate.models.base import Description
 from curate.models.committee import CommitteePredictions
 
-Need = Literal["committee", "reference"]
+Need = Literal["committee", "description", "reference"]
 
 
 @dataclass(frozen=True)
@@ -28,25 +30,32 @@ class ScoringInputs:
         candidates: the candidate rows (row schema: ``id``, ``nsites``, ``species_at_sites``, positions, ...),
             N rows.
         committee: the committee's predictions for the same N candidates in the same order, or None.
+        description: one model's description of the same N candidates in the same order (the model being
+            corrected: :meth:`~curate.models.base.DescribesStructures.describe`), or None.
         reference: directory of a reference (training) dataset to measure novelty against, or None.
     """
 
     candidates: pa.Table
     committee: CommitteePredictions | None = None
     reference: Path | None = None
+    description: Description | None = None
 
     def __post_init__(self) -> None:
-        if self.committee is not None and len(self.committee) != self.candidates.num_rows:
-            raise ValueError(
-                f"committee predictions cover {len(self.committee)} structures, candidates {self.candidates.num_rows}"
-            )
+        for covers, given in (
+            ("committee predictions cover", self.committee),
+            ("the description covers", self.description),
+        ):
+            if given is not None and len(given) != self.candidates.num_rows:
+                raise ValueError(f"{covers} {len(given)} structures, candidates {self.candidates.num_rows}")
 
     @property
     def available(self) -> frozenset[Need]:
-        """The inputs present: ``committee`` and/or ``reference``."""
+        """The inputs present: ``committee``, ``description`` and/or ``reference``."""
         present: set[Need] = set()
         if self.committee is not None:
             present.add("committee")
+        if self.description is not None:
+            present.add("description")
         if self.reference is not None:
             present.add("reference")
         return frozenset(present)
@@ -58,6 +67,7 @@ class ScoringInputs:
             candidates=self.candidates.take(rows),
             committee=None if self.committee is None else self.committee.take(indices),
             reference=self.reference,
+            description=None if self.description is None else self.description.take(indices),
         )
 
 
@@ -81,7 +91,8 @@ class Scorer(Protocol):
 
     @property
     def needs(self) -> frozenset[Need]:
-        """What the scorer reads besides the candidates: ``committee`` predictions, a ``reference`` dataset."""
+        """What the scorer reads besides the candidates: ``committee`` predictions, one model's ``description``,
+        a ``reference`` dataset."""
         ...
 
     def score(self, inputs: ScoringInputs) -> np.ndarray:
@@ -91,6 +102,7 @@ class Scorer(Protocol):
 
 NEED_DESCRIPTIONS: dict[str, str] = {
     "committee": "committee predictions (argument committee)",
+    "description": "the description of the candidates by the model being corrected (argument description)",
     "reference": "a reference dataset (argument reference)",
 }
 

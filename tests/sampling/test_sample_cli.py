@@ -1,4 +1,5 @@
-"""`curate sample` end to end, offline, with the CHGNet committee from the wheel."""
+"""`curate sample` end to end, offline: the default (herding on chgnet@0.3.0's force information) and the CHGNet
+committee from the wheel (greedy on force_std_max, asked for explicitly)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,43 @@ from curate.dataset.store import Dataset
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
+COMMITTEE_GREEDY = ["--strategy", "greedy", "--score", "force_std_max"]
+
+
 def _picks(out: Path) -> list[str]:
     return [p["id"] for p in json.loads((out / "sample.json").read_text())["picks"]]
 
 
-def test_default_sample_picks_five_distinct_explained_structures(tmp_path: Path) -> None:
+def test_the_default_is_herding_on_the_corrected_models_force_information(tmp_path: Path) -> None:
     out = tmp_path / "sample"
-    result = CliRunner().invoke(main, ["sample", "--budget", "5", "--out", str(out)])
+    result = CliRunner().invoke(main, ["sample", "--budget", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "sample.json").read_text())
+    settings = summary["settings"]
+    assert (settings["strategy"], settings["score"]) == ("herding", "force_information")
+    assert settings["features"] == "chgnet@0.3.0 own features"
+    assert [m["spec"] for m in settings["models"]] == ["chgnet@0.3.0"]
+    (pick,) = summary["picks"]
+    assert list(pick["scores"]) == ["force_information"]
+    assert pick["formula"] == "Si" and pick["scores"]["force_information"] == pytest.approx(7847.7, rel=1e-3)
+    row = Dataset.open(out / "picks").read().to_pylist()[0]
+    assert row["generator"] == "gaussian-rattle" and json.loads(row["generator_params"]) == {"std_ang": 0.2}
+    header = next(line for line in result.output.splitlines() if line.startswith("rank"))
+    assert "F_info" in header and "F_std_max" not in header
+    scores = pq.read_table(out / "scores.parquet")
+    assert scores.column_names[:3] == ["id", "formula", "force_information"] and scores.num_rows == 48
+
+
+def test_mismatched_models_are_refused_with_the_reason(tmp_path: Path) -> None:
+    one = CliRunner().invoke(main, ["sample", *COMMITTEE_GREEDY, "-m", "chgnet@0.3.0"])
+    assert one.exit_code == 2 and "needs at least 2 models" in one.output
+    two = CliRunner().invoke(main, ["sample", "-m", "chgnet@0.3.0", "-m", "chgnet@0.2.0", "--out", str(tmp_path)])
+    assert two.exit_code == 2 and "reads one model, the model being corrected" in two.output
+
+
+def test_committee_greedy_picks_five_distinct_explained_structures(tmp_path: Path) -> None:
+    out = tmp_path / "sample"
+    result = CliRunner().invoke(main, ["sample", "--budget", "5", *COMMITTEE_GREEDY, "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = [line for line in result.output.splitlines() if line[:4].strip().isdigit()]
     assert len(table) == 5
@@ -44,9 +75,11 @@ def test_default_sample_picks_five_distinct_explained_structures(tmp_path: Path)
 
 def test_same_seed_same_picks_and_strategies_differ(tmp_path: Path) -> None:
     runner = CliRunner()
-    committee = ["--model", "chgnet@0.3.0", "--model", "chgnet@0.2.0"]
+    committee = ["--model", "chgnet@0.3.0", "--model", "chgnet@0.2.0", "--score", "force_std_max"]
     for name in ("a", "b"):
-        result = runner.invoke(main, ["sample", "--budget", "3", *committee, "--out", str(tmp_path / name)])
+        result = runner.invoke(
+            main, ["sample", "--budget", "3", *committee, "--strategy", "greedy", "--out", str(tmp_path / name)]
+        )
         assert result.exit_code == 0, result.output
     assert _picks(tmp_path / "a") == _picks(tmp_path / "b")
     # re-running into the same folder replaces the earlier picks instead of mixing them
@@ -58,5 +91,5 @@ def test_same_seed_same_picks_and_strategies_differ(tmp_path: Path) -> None:
     assert Dataset.open(tmp_path / "a" / "picks").ids() == set(_picks(tmp_path / "a"))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    refused = runner.invoke(main, ["sample", *committee, "--out", str(tmp_path / "other")])
+    refused = runner.invoke(main, ["sample", *committee, "--strategy", "greedy", "--out", str(tmp_path / "other")])
     assert refused.exit_code == 2 and "holds no earlier `curate sample` output" in refused.output

@@ -6,6 +6,7 @@ The tiny models know Si, O, Li, Fe, V, As and S: the candidates are the built-in
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from curate.errors import ConfigurationError
 from curate.models.committee import Committee
 from sampling.output import write_sample_output
 from sampling.pool import builtin_pool
-from sampling.sample import score_and_select
+from sampling.sample import load_scoring_models, score_and_select
 from sampling.scoring import SCORE_NAMES
 
 from ..models.builders import build_mace_file, build_matgl_dir
@@ -49,7 +50,8 @@ def test_novelty_ranks_the_pool_and_the_outputs_are_its_rows(
     settings = {"budget": 3, "strategy": "greedy", "score": "novelty", "min_distance": 0.0, "seed": 0}
     result = score_and_select(silicon, committee, reference=si_dataset, **settings)  # type: ignore[arg-type]
     pool, picks = result.pool, result.picks
-    assert list(pool.scores) == list(SCORE_NAMES)
+    assert list(pool.scores) == ["force_std_max", "force_std_mean", "energy_std_per_atom", "novelty"]
+    assert [n for n in SCORE_NAMES if n != "force_information"] == list(pool.scores), "every score a committee has"
     ids = silicon.column("id").to_pylist()
     assert pool.ids == ids and pool.features.shape[0] == len(ids) == 12
     novelty = pool.scores["novelty"]
@@ -101,6 +103,8 @@ def test_cli_offers_every_registered_score(
         "2",
         "--score",
         "novelty",
+        "--strategy",
+        "greedy",
     ]
     result = CliRunner().invoke(main, [*args, "--reference", str(si_dataset), "--out", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
@@ -110,3 +114,24 @@ def test_cli_offers_every_registered_score(
     assert first >= second > 0.0
     refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "t")])
     assert refused.exit_code != 0 and "needs a reference dataset" in refused.output
+
+
+def test_a_model_that_cannot_describe_is_refused_naming_its_spec(
+    specs: list[str], silicon: pa.Table, si_dataset: Path
+) -> None:
+    """force_information and herding read the corrected model's own features; the tiny MACE cannot give them."""
+    mace = load_scoring_models(specs[:1], device="cpu")
+    with pytest.raises(ConfigurationError, match=rf"{re.escape(specs[0])}: this model cannot describe structures"):
+        score_and_select(silicon, mace, budget=1, strategy="herding", score="force_information", min_distance=0, seed=0)
+    committee = load_scoring_models(specs, device="cpu")
+    with pytest.raises(ConfigurationError, match="strategy 'herding' selects in the own features of one model"):
+        score_and_select(
+            silicon,
+            committee,
+            budget=1,
+            strategy="herding",
+            score="novelty",
+            min_distance=0,
+            seed=0,
+            reference=si_dataset,
+        )

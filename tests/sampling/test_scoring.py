@@ -1,18 +1,24 @@
-"""Scorers: every registered one passes the conformance checks; committee and novelty scores have known answers."""
+"""Scorers: every registered one passes the conformance checks; force information, committee and novelty scores
+have known answers; `curate sample` loads only the models a score needs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
+from curate.cli import main
 from curate.dataset.configuration import batch_to_configurations, configurations_to_batch
 from curate.dataset.store import Dataset
 from curate.errors import ConfigurationError
+from curate.models.base import Description, Prediction
 from curate.sources.builtin import builtin_configuration
 from sampling.pool import builtin_pool
+from sampling.sample import model_specs
 from sampling.scoring import SCORE_NAMES, SCORERS, ScoringInputs, force_deviation_per_atom, score_candidates
 from sampling.scoring.novelty import ABSENT_ELEMENT_DISTANCE, structure_novelty
 
@@ -22,18 +28,29 @@ from .builders import committee_predictions, committee_scores
 @pytest.fixture(scope="module")
 def inputs(si_dataset: Path) -> ScoringInputs:
     """The built-in pool (48 rattled and strained Si, Cu, NaCl and MgO cells), a 3-member committee's forces
-    and energies drawn around each other, and the imported Si tasks as the reference."""
+    and energies drawn around each other, one model's description (forces, energies, stress, features drawn the
+    same way), and the imported Si tasks as the reference."""
     candidates = builtin_pool(seed=0).rows
     nsites = candidates.column("nsites").to_pylist()
     rng = np.random.default_rng(5)
     truth = [rng.normal(0.0, 1.0, (n, 3)) for n in nsites]
     forces = [[f + rng.normal(0.0, 0.1 * (m + 1), f.shape) for f in truth] for m in range(3)]
     energies = -4.0 * np.array(nsites) + rng.normal(0.0, 0.05, (3, len(nsites)))
-    return ScoringInputs(candidates, committee_predictions(forces, energies, nsites), reference=si_dataset)
+    description = Description(
+        predictions=[
+            Prediction(energy=float(e), forces=f, stress=rng.normal(0.0, 2.0, (3, 3)))
+            for e, f in zip(energies[0], truth, strict=True)
+        ],
+        features=rng.normal(size=(len(nsites), 8)),
+        reference_energies_ev=-3.0 * np.array(nsites, dtype=np.float64),
+    )
+    return ScoringInputs(
+        candidates, committee_predictions(forces, energies, nsites), reference=si_dataset, description=description
+    )
 
 
 def test_the_registry_is_what_the_cli_offers() -> None:
-    assert SCORE_NAMES == ("force_std_max", "force_std_mean", "energy_std_per_atom", "novelty")
+    assert SCORE_NAMES == ("force_information", "force_std_max", "force_std_mean", "energy_std_per_atom", "novelty")
     assert tuple(SCORERS) == SCORE_NAMES
     assert {name: s.unit for name, s in SCORERS.items()}["energy_std_per_atom"] == "eV/atom"
 
@@ -42,7 +59,7 @@ def test_the_registry_is_what_the_cli_offers() -> None:
 def test_every_scorer_conforms(name: str, inputs: ScoringInputs) -> None:
     """Shape (N,), finite, float64, >= 0, and permuting the candidates permutes the scores the same way."""
     scorer = SCORERS[name]
-    assert scorer.name == name and scorer.unit and scorer.needs <= {"committee", "reference"}
+    assert scorer.name == name and scorer.unit and scorer.needs <= {"committee", "description", "reference"}
     values = scorer.score(inputs)
     n = inputs.candidates.num_rows
     assert values.shape == (n,) and values.dtype == np.float64
@@ -59,6 +76,25 @@ def test_scores_are_computed_when_their_inputs_are_there(inputs: ScoringInputs) 
         score_candidates(without_reference, ["novelty"])
     with pytest.raises(ConfigurationError, match="unknown score"):
         score_candidates(inputs, ["force_std_median"])
+    one_model = ScoringInputs(inputs.candidates, description=inputs.description)
+    assert list(score_candidates(one_model)) == ["force_information"]
+    with pytest.raises(ConfigurationError, match=r"'force_information' needs the description of the candidates"):
+        score_candidates(without_reference, ["force_information"])
+
+
+def test_force_information_matches_its_definition() -> None:
+    """0.1 u^2 + 100 <f^2> + 0.1 <sigma^2>: u = (E - R) / n in eV/atom, f in eV/A, sigma in GPa."""
+    forces = np.zeros((4, 3))
+    forces[0] = [0.3, 0.4, 1.2]  # |f|^2 = 1.69 over 12 components
+    stress = np.diag([1.0, 2.0, 2.0])  # 9 GPa^2 over 9 components
+    described = Description(
+        predictions=[Prediction(energy=-10.0, forces=forces, stress=stress)],
+        features=np.zeros((1, 2)),
+        reference_energies_ev=np.array([-18.0]),  # u = 8 eV / 4 atoms = 2 eV/atom
+    )
+    candidates = pa.table({"id": ["c0"], "nsites": [4]})
+    value = SCORERS["force_information"].score(ScoringInputs(candidates, description=described))
+    assert value == pytest.approx([0.1 * 4.0 + 100.0 * 1.69 / 12 + 0.1 * 9.0 / 9])
 
 
 def test_force_deviation_matches_its_definition() -> None:
@@ -99,3 +135,30 @@ def test_novelty_is_zero_on_the_reference_grows_with_rattle_and_maxes_on_new_ele
     assert np.all(novelty[:n] < 1e-6), "a structure in the reference is not novel"
     assert novelty[n] < novelty[n + 1] < novelty[n + 2], "more rattle, more novelty"
     assert novelty[-1] == ABSENT_ELEMENT_DISTANCE, "copper was never seen"
+
+
+def test_mismatched_models_are_refused_before_loading() -> None:
+    assert model_specs("force_information", "herding") == ["chgnet@0.3.0"]
+    assert model_specs("force_std_max", "greedy") == ["chgnet@0.3.0", "chgnet@0.2.0", "chgnet@r2scan"]
+    assert model_specs("novelty", "greedy") == []
+    with pytest.raises(ConfigurationError, match=r"'force_std_max' .* at least 2 models .* got \['chgnet@0.3.0'\]"):
+        model_specs("force_std_max", "greedy", ["chgnet@0.3.0"])
+    with pytest.raises(ConfigurationError, match=r"score 'force_information' reads one model.* got 2"):
+        model_specs("force_information", "greedy", ["chgnet@0.3.0", "chgnet@0.2.0"])
+    with pytest.raises(ConfigurationError, match=r"strategy 'herding' reads one model.* got 2"):
+        model_specs("novelty", "herding", ["chgnet@0.3.0", "chgnet@0.2.0"])
+    with pytest.raises(ConfigurationError, match=r"'herding' selects in the features of one model.*'force_std_max'"):
+        model_specs("force_std_max", "herding")
+
+
+def test_novelty_alone_loads_no_model(si_dataset: Path, tmp_path: Path) -> None:
+    """``--score novelty`` with greedy reads only the reference: no model is loaded, the table shows novelty."""
+    args = ["sample", "--score", "novelty", "--strategy", "greedy", "--reference", str(si_dataset)]
+    result = CliRunner().invoke(main, [*args, "--budget", "2", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s" / "sample.json").read_text())
+    assert summary["settings"]["models"] == [] and summary["settings"]["features"] == "mean SOAP"
+    assert all(list(p["scores"]) == ["novelty"] for p in summary["picks"])
+    # the reference is silicon: copper and the salts hold elements it never saw, the maximum distance
+    assert all(p["scores"]["novelty"] == ABSENT_ELEMENT_DISTANCE and p["formula"] != "Si" for p in summary["picks"])
+    assert "novelty" in next(line for line in result.output.splitlines() if line.startswith("rank"))
