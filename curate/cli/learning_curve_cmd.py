@@ -33,7 +33,7 @@ from curate.training.settings import FINETUNE_METHODS, FinetuneMethod, TrainingS
 )
 @click.option(
     "--strategies",
-    type=CommaList(click.Choice(["herding", "information", "fps", "direct"]), unique=True),
+    type=CommaList(click.Choice(["herding", "representative", "information", "fps", "direct"]), unique=True),
     default="herding,information,fps,direct",
     show_default=True,
     help="Label-free strategies to compare with random.",

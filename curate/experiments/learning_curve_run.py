@@ -26,8 +26,13 @@ from curate.training.settings import FinetuneMethod, TrainingSettings
 from sampling.selection import CandidatePool, make_selector
 
 INFORMATION_SCORE = "force_information"
-CURVE_STRATEGIES: tuple[str, ...] = ("herding", "information", "fps", "direct")
-DEFAULT_STRATEGY = "herding"
+CURVE_STRATEGIES: tuple[str, ...] = ("herding", "representative", "information", "fps", "direct")
+DEFAULT_STRATEGIES: dict[FinetuneMethod, str] = {
+    "linear": "herding",
+    "heads": "representative",
+    "full": "representative",
+}
+"""The strategy curate recommends for each fine-tuning method, from the learning curves in bench/RESULTS.md."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class DescribedSet:
     ids: tuple[str, ...]
     labels: tuple[StructureLabels, ...]
     features: np.ndarray
+    atom_features: tuple[np.ndarray, ...] = ()
 
 
 def describe_set(data: TrainingSet, model: DescribesStructures, *, max_atoms_per_batch: int) -> DescribedSet:
@@ -57,7 +63,7 @@ def describe_set(data: TrainingSet, model: DescribesStructures, *, max_atoms_per
             data.configurations, described.predictions, described.reference_energies_ev, strict=True
         )
     )
-    return DescribedSet(tuple(data.ids), labels, described.features)
+    return DescribedSet(tuple(data.ids), labels, described.features, described.atom_features)
 
 
 def strategy_picks(
@@ -66,6 +72,7 @@ def strategy_picks(
     """Name -> function of the budget returning pool rows, for the label-free strategies in ``names``.
 
     herding: information-weighted kernel herding in the model's feature space (the default);
+    representative: uniform kernel herding of the structures' atomic environments in the model's atom features;
     information: the largest force information first; fps: farthest-point in feature space from the most
     informative structure; direct: DIRECT's PCA + BIRCH clusters of the features.
     """
@@ -73,10 +80,14 @@ def strategy_picks(
     if unknown:
         raise ConfigurationError(f"unknown strategies {unknown}; known: {', '.join(CURVE_STRATEGIES)}")
     candidates = CandidatePool(
-        ids=list(pool.ids), features=pool.features, scores={INFORMATION_SCORE: stats.information()}
+        ids=list(pool.ids),
+        features=pool.features,
+        scores={INFORMATION_SCORE: stats.information()},
+        atom_features=pool.atom_features,
     )
     selectors = {
         "herding": make_selector("herding", score=INFORMATION_SCORE),
+        "representative": make_selector("representative"),
         "information": make_selector("greedy", score=INFORMATION_SCORE),
         "fps": make_selector("fps", score=INFORMATION_SCORE),
         "direct": make_selector("direct"),

@@ -10,8 +10,9 @@ from sampling.selection.fps import FarthestPoint
 from sampling.selection.greedy import GreedyUncertainty
 from sampling.selection.herding import InformationHerding
 from sampling.selection.random_baseline import RandomBaseline
+from sampling.selection.representative import RepresentativeHerding
 
-Strategy = Literal["greedy", "fps", "direct", "herding", "random"]
+Strategy = Literal["greedy", "fps", "direct", "herding", "representative", "random"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 STRATEGY_FOR_METHOD = (
@@ -29,7 +30,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
     """The selector registered as ``name``.
 
     ``greedy`` ranks by ``score`` with the ``min_distance`` guard; ``fps`` starts from the highest ``score``;
-    ``herding`` weights candidates by ``score`` (for a linear correction: ``force_information``).
+    ``herding`` weights candidates by ``score`` (for a linear correction: ``force_information``);
+    ``representative`` needs the pool's per-atom model features and ignores ``score``.
 
     Every selector runs on the pool sorted by id (:class:`IdOrdered`), so picks never depend on input order.
     """
@@ -42,6 +44,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
         selector = DirectSampling()
     elif name == "herding":
         selector = InformationHerding(weight_score=score)
+    elif name == "representative":
+        selector = RepresentativeHerding()
     elif name == "random":
         selector = RandomBaseline()
     else:

@@ -18,12 +18,15 @@ class CandidatePool:
         features: one descriptor vector per candidate, shape (N, d); distances between rows decide diversity.
         scores: uncertainty scores by name, each shape (N,), larger = more worth labelling.
         formulas: reduced formula per candidate (for explanations), length N.
+        atom_features: per candidate, one feature vector per atom from the model being corrected, shape
+            (nsites, d'); empty when the strategies in use do not need them.
     """
 
     ids: Sequence[str]
     features: np.ndarray
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)
     formulas: Sequence[str] = ()
+    atom_features: Sequence[np.ndarray] = ()
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -34,6 +37,8 @@ class CandidatePool:
                 raise ValueError(f"score {name!r} must have shape ({n},), got {np.shape(values)}")
         if len(set(self.ids)) != n:
             raise ValueError("candidate ids must be unique")
+        if self.atom_features and len(self.atom_features) != n:
+            raise ValueError(f"atom features must be given for all {n} candidates, got {len(self.atom_features)}")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,6 +52,7 @@ class CandidatePool:
                 features=self.features[order],
                 scores={name: np.asarray(values)[order] for name, values in self.scores.items()},
                 formulas=[self.formulas[i] for i in order] if self.formulas else (),
+                atom_features=[self.atom_features[i] for i in order] if self.atom_features else (),
             ),
             order,
         )
