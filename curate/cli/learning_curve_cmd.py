@@ -33,7 +33,9 @@ from curate.training.settings import FINETUNE_METHODS, FinetuneMethod, TrainingS
 )
 @click.option(
     "--strategies",
-    type=CommaList(click.Choice(["herding", "representative", "information", "fps", "direct"]), unique=True),
+    type=CommaList(
+        click.Choice(["herding", "gradient", "representative", "information", "fps", "direct"]), unique=True
+    ),
     default="herding,information,fps,direct",
     show_default=True,
     help="Label-free strategies to compare with random.",

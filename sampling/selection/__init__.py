@@ -7,12 +7,13 @@ from typing import Literal, get_args
 from sampling.selection.base import CandidatePool, IdOrdered, Pick, Selector
 from sampling.selection.direct import DirectSampling
 from sampling.selection.fps import FarthestPoint
+from sampling.selection.gradient_matching import GradientMatching
 from sampling.selection.greedy import GreedyUncertainty
 from sampling.selection.herding import InformationHerding
 from sampling.selection.random_baseline import RandomBaseline
 from sampling.selection.representative import RepresentativeHerding
 
-Strategy = Literal["greedy", "fps", "direct", "herding", "representative", "random"]
+Strategy = Literal["greedy", "fps", "direct", "herding", "representative", "gradient", "random"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 STRATEGY_FOR_METHOD = (
@@ -31,7 +32,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
 
     ``greedy`` ranks by ``score`` with the ``min_distance`` guard; ``fps`` starts from the highest ``score``;
     ``herding`` weights candidates by ``score`` (for a linear correction: ``force_information``);
-    ``representative`` needs the pool's per-atom model features and ignores ``score``.
+    ``representative`` needs the pool's per-atom model features, ``gradient`` its loss gradients; both ignore
+    ``score``.
 
     Every selector runs on the pool sorted by id (:class:`IdOrdered`), so picks never depend on input order.
     """
@@ -46,6 +48,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
         selector = InformationHerding(weight_score=score)
     elif name == "representative":
         selector = RepresentativeHerding()
+    elif name == "gradient":
+        selector = GradientMatching()
     elif name == "random":
         selector = RandomBaseline()
     else:

@@ -20,6 +20,8 @@ class CandidatePool:
         formulas: reduced formula per candidate (for explanations), length N.
         atom_features: per candidate, one feature vector per atom from the model being corrected, shape
             (nsites, d'); empty when the strategies in use do not need them.
+        loss_gradients: per candidate, its label-free loss gradient over the weights a fine-tune trains,
+            sketched, shape (N, D) (:mod:`curate.training.softening_gradients`); None when not needed.
     """
 
     ids: Sequence[str]
@@ -27,6 +29,7 @@ class CandidatePool:
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)
     formulas: Sequence[str] = ()
     atom_features: Sequence[np.ndarray] = ()
+    loss_gradients: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -39,6 +42,8 @@ class CandidatePool:
             raise ValueError("candidate ids must be unique")
         if self.atom_features and len(self.atom_features) != n:
             raise ValueError(f"atom features must be given for all {n} candidates, got {len(self.atom_features)}")
+        if self.loss_gradients is not None and (self.loss_gradients.ndim != 2 or len(self.loss_gradients) != n):
+            raise ValueError(f"loss gradients must have shape ({n}, D), got {self.loss_gradients.shape}")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,6 +58,7 @@ class CandidatePool:
                 scores={name: np.asarray(values)[order] for name, values in self.scores.items()},
                 formulas=[self.formulas[i] for i in order] if self.formulas else (),
                 atom_features=[self.atom_features[i] for i in order] if self.atom_features else (),
+                loss_gradients=None if self.loss_gradients is None else self.loss_gradients[order],
             ),
             order,
         )
