@@ -28,12 +28,16 @@ from sampling.selection import CandidatePool, make_selector
 
 INFORMATION_SCORE = "force_information"
 CURVE_STRATEGIES: tuple[str, ...] = ("herding", "gradient", "representative", "information", "fps", "direct")
-DEFAULT_STRATEGIES: dict[FinetuneMethod, str] = {
-    "linear": "herding",
-    "heads": "representative",
-    "full": "representative",
-}
+DEFAULT_STRATEGIES: dict[FinetuneMethod, str] = {"linear": "herding", "heads": "gradient", "full": "gradient"}
 """The strategy curate recommends for each fine-tuning method, from the learning curves in bench/RESULTS.md."""
+
+
+def default_strategies(method: FinetuneMethod) -> tuple[str, ...]:
+    """The strategies a learning curve compares when none are named: every one, less ``gradient`` and
+    ``representative`` for ``linear`` (a scale needs neither loss gradients nor atom features)."""
+    if method == "linear":
+        return ("herding", "information", "fps", "direct")
+    return (DEFAULT_STRATEGIES[method], *(s for s in CURVE_STRATEGIES if s != DEFAULT_STRATEGIES[method]))
 
 
 @dataclass(frozen=True)
