@@ -24,11 +24,11 @@ from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.fine_tuner import TorchFineTuner
 from curate.training.settings import FinetuneMethod, TrainingSettings
-from sampling.selection import CandidatePool, make_selector
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, make_selector
 
 INFORMATION_SCORE = "force_information"
 CURVE_STRATEGIES: tuple[str, ...] = ("herding", "gradient", "representative", "information", "fps", "direct")
-DEFAULT_STRATEGIES: dict[FinetuneMethod, str] = {"linear": "herding", "heads": "gradient", "full": "gradient"}
+DEFAULT_STRATEGIES: dict[str, str] = DEFAULT_STRATEGY_FOR_METHOD
 """The strategy curate recommends for each fine-tuning method, from the learning curves in bench/RESULTS.md."""
 
 

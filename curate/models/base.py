@@ -88,6 +88,7 @@ class Description:
             predictions=[self.predictions[i] for i in rows],
             features=self.features[rows],
             reference_energies_ev=self.reference_energies_ev[rows],
+            atom_features=tuple(self.atom_features[i] for i in rows) if self.atom_features else (),
         )
 
 

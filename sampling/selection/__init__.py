@@ -16,13 +16,14 @@ from sampling.selection.representative import RepresentativeHerding
 Strategy = Literal["greedy", "fps", "direct", "herding", "representative", "gradient", "random"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
+DEFAULT_STRATEGY_FOR_METHOD: dict[str, str] = {"linear": "herding", "heads": "gradient", "full": "gradient"}
+"""The strategy curate recommends for each fine-tuning method (linear, heads, full), from the learning curves."""
 STRATEGY_FOR_METHOD = (
-    "Which strategy suits which fine-tuning method (curate learning-curve on mlearn Ge and Li, bench/RESULTS.md): "
-    "linear -> herding weighted by force_information (the default; on Ge one herding pick gives a held-out force "
-    "MAE of 0.159 eV/A against a random median of 0.181, and at budgets 2-20 it stays within 0.2 % of the random "
-    "median or below it); heads and full -> no label-free strategy has been measured reliably below the random "
-    "median yet (heads: herding within 3 % of it on Ge and Li at budgets 5 and 10; full: not measured), so random "
-    "is as good as any."
+    "Which strategy suits which fine-tuning method (curate learning-curve on mlearn Ge and Li, CHGNet 0.3.0, "
+    "bench/RESULTS.md): linear -> herding weighted by force_information (on Ge one herding pick gives a held-out "
+    "force MAE of 0.159 eV/A against a random median of 0.181, and at budgets 2-20 it stays within 0.2 % of the "
+    "random median or below it); heads and full -> gradient (heads, 5 epochs, budgets 5 and 10: below the random "
+    "median on Ge and Li, HEADS_SUMMARY), where herding and representative each lose to random on one of the two."
 )
 """The one sentence ``curate sample --help`` gives on choosing a strategy for a fine-tuning method: edit here."""
 
@@ -57,4 +58,13 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
     return IdOrdered(selector)
 
 
-__all__ = ["STRATEGIES", "STRATEGY_FOR_METHOD", "CandidatePool", "Pick", "Selector", "Strategy", "make_selector"]
+__all__ = [
+    "DEFAULT_STRATEGY_FOR_METHOD",
+    "STRATEGIES",
+    "STRATEGY_FOR_METHOD",
+    "CandidatePool",
+    "Pick",
+    "Selector",
+    "Strategy",
+    "make_selector",
+]
