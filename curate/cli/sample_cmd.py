@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     type=click.Choice(list(DEFAULT_STRATEGY_FOR_METHOD)),
     default="linear",
     show_default=True,
-    help="The fine-tuning the picks are for: sets the default --strategy (linear: herding; heads, full: gradient) "
+    help="The fine-tuning the picks are for: sets the default --strategy (linear, full: herding; heads: gradient) "
     "and the weights gradient takes its loss gradients over (heads' for linear).",
 )
 @click.option(
@@ -109,7 +109,9 @@ def command(
     With no arguments it runs offline on a built-in default: seed structures from ASE's builders,
     Gaussian rattles (0.05, 0.1, 0.2 A, a distinct seed per structure) and +-3 % uniaxial strains,
     described in one pass of the model being corrected (chgnet@0.3.0 from its wheel) and picked by
-    herding weighted by each candidate's force_information in that model's own features.
+    herding weighted by each candidate's force_information in that model's own features: the set a
+    linear correction (or a full fine-tune) should be fitted on. For a heads fine-tune, --method heads
+    picks by gradient matching (each candidate's label-free loss gradient over the weights heads trains).
     The committee scores (--strategy greedy --score force_std_max; models 0.3.0, 0.2.0, r2scan):
       force_std_max       max over atoms of the RMS deviation of the members' forces (eV/A)
       force_std_mean      its mean over atoms (eV/A)
