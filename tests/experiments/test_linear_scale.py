@@ -204,11 +204,16 @@ def test_learning_curve_reports_random_quartiles_and_a_planted_best_strategy() -
 
 
 def _described(items: list[StructureLabels], seed: int):  # type: ignore[no-untyped-def]
-    """Items as the learning curve sees them, with random 6-d model features (the strategies read those)."""
+    """Items as the learning curve sees them, with random model features, atom features and loss gradients
+    (what the strategies read)."""
     from curate.experiments.learning_curve_run import DescribedSet
 
-    features = np.random.default_rng(seed).normal(size=(len(items), 6))
-    return DescribedSet(tuple(f"{k:03d}" for k in range(len(items))), tuple(items), features)
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(len(items), 6))
+    atom_features = tuple(rng.normal(size=(item.nsites, 4)) for item in items)
+    gradients = rng.normal(size=(len(items), 8))
+    ids = tuple(f"{k:03d}" for k in range(len(items)))
+    return DescribedSet(ids, tuple(items), features, atom_features, gradients)
 
 
 def test_the_default_strategy_picks_the_one_informative_frame() -> None:
