@@ -8,18 +8,21 @@ Which models run follows from the score and the strategy (:func:`model_specs`): 
 ``herding`` read one model, the model being corrected, through one ``describe()`` pass (its predictions,
 its own structure features, its reference energies); committee scores read a committee's predictions;
 ``novelty`` reads only a reference dataset. ``herding`` selects in the corrected model's own features (as
-``curate learning-curve`` measured it); every other strategy in mean-SOAP space.
+``curate learning-curve`` measured it), ``representative`` in its atom features, ``gradient`` on each candidate's
+label-free loss gradient (computed by the caller's :data:`LossGradients`: fine-tuning is a later stage than
+sampling); greedy, fps and direct in mean-SOAP space.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
-from curate.dataset.configuration import batch_to_configurations
+from curate.dataset.configuration import Configuration, batch_to_configurations
 from curate.errors import ConfigurationError
 from curate.models.base import DescribesStructures, Description, Model, max_atoms_for
 from curate.models.committee import DEFAULT_COMMITTEE, MIN_MEMBERS, Committee
@@ -31,10 +34,12 @@ from sampling.selection.features import structure_descriptors
 DEFAULT_CORRECTED_MODEL = "chgnet@0.3.0"
 DEFAULT_STRATEGY, DEFAULT_SCORE = "herding", "force_information"
 """``curate sample``'s defaults: what ``curate learning-curve`` measured best for a linear correction."""
-MODEL_FEATURE_STRATEGIES: frozenset[str] = frozenset({"herding"})
-"""Strategies that select in the corrected model's own features (its description) rather than mean SOAP."""
+MODEL_FEATURE_STRATEGIES: frozenset[str] = frozenset({"herding", "representative", "gradient"})
+"""Strategies that select on what the corrected model says of the candidates (its description) or its gradients."""
 MEAN_SOAP = "mean SOAP"
 
+LossGradients = Callable[[Model, Sequence[Configuration]], np.ndarray]
+"""The corrected model's label-free loss gradient of every candidate, (N, D): what ``gradient`` selects on."""
 ScoringModels = Committee | Model | None
 """What scores the candidates: a committee (two or more models), one model (the model being corrected), none."""
 
@@ -148,7 +153,13 @@ def _check_inputs(score: str, strategy: str, models: ScoringModels, reference: P
 
 
 def score_pool(
-    candidates: pa.Table, models: ScoringModels, *, strategy: str, score: str, reference: Path | None = None
+    candidates: pa.Table,
+    models: ScoringModels,
+    *,
+    strategy: str,
+    score: str,
+    reference: Path | None = None,
+    loss_gradients: LossGradients | None = None,
 ) -> tuple[CandidatePool, str]:
     """Every registered score whose inputs are present, and the features ``strategy`` selects in.
 
@@ -158,6 +169,8 @@ def score_pool(
     if candidates.num_rows == 0:
         raise ConfigurationError("the candidate pool is empty")
     _check_inputs(score, strategy, models, reference)
+    if strategy == "gradient" and loss_gradients is None:
+        raise ConfigurationError("strategy 'gradient' needs the candidates' loss gradients (argument loss_gradients)")
     committee = description = None
     if isinstance(models, Committee):
         committee = models.predict(batch_to_configurations(candidates))
@@ -171,11 +184,17 @@ def score_pool(
         features, features_label = description.features, f"{models.info.spec} own features"
     else:
         features, features_label = structure_descriptors(candidates), MEAN_SOAP
+    gradients = None
+    if strategy == "gradient":
+        assert loss_gradients is not None and models is not None and not isinstance(models, Committee)
+        gradients = loss_gradients(models, batch_to_configurations(candidates))
     pool = CandidatePool(
         ids=candidates.column("id").to_pylist(),
         features=features,
         scores=scores,
         formulas=candidates.column("chemical_formula_reduced").to_pylist(),
+        atom_features=description.atom_features if description is not None and strategy == "representative" else (),
+        loss_gradients=gradients,
     )
     return pool, features_label
 
@@ -190,6 +209,7 @@ def score_and_select(
     min_distance: float,
     seed: int,
     reference: Path | None = None,
+    loss_gradients: LossGradients | None = None,
 ) -> SampleResult:
     """Score every candidate row (every registered score whose inputs are present) and pick ``budget`` of them.
 
@@ -203,11 +223,14 @@ def score_and_select(
         min_distance: greedy's diversity guard in mean-SOAP space (dimensionless).
         seed: seed of the random choices (random strategy, fps without scores, DIRECT's k-means fallback).
         reference: a reference dataset; adds the ``novelty`` score.
+        loss_gradients: computes the candidates' loss gradients for ``gradient`` (the CLI passes the fine-tuner's).
 
     Raises:
         ConfigurationError: no candidates, an unknown score, a score or strategy whose inputs are missing, or a
             model that cannot describe structures (checked before the models run).
     """
-    pool, features = score_pool(candidates, models, strategy=strategy, score=score, reference=reference)
+    pool, features = score_pool(
+        candidates, models, strategy=strategy, score=score, reference=reference, loss_gradients=loss_gradients
+    )
     picks = make_selector(strategy, score=score, min_distance=min_distance).select(pool, budget=budget, seed=seed)
     return SampleResult(pool=pool, picks=picks, features=features)

@@ -10,12 +10,18 @@ from typing import TYPE_CHECKING
 import click
 
 from curate.cli.options import NON_NEGATIVE, CurateCommand, device_option, model_option, out_option, seed_option
-from sampling.sample import DEFAULT_SCORE, DEFAULT_STRATEGY
+from sampling.sample import DEFAULT_SCORE
 from sampling.scoring import SCORE_NAMES
-from sampling.selection import STRATEGIES, STRATEGY_FOR_METHOD
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, STRATEGIES, STRATEGY_FOR_METHOD
 
 if TYPE_CHECKING:
-    from sampling.sample import ScoringModels
+    from collections.abc import Sequence
+
+    import numpy as np
+
+    from curate.dataset.configuration import Configuration
+    from curate.models.base import Model
+    from sampling.sample import LossGradients, ScoringModels
 
 
 @click.command("sample", cls=CurateCommand, renamed={"--models": "--model"})
@@ -35,12 +41,22 @@ if TYPE_CHECKING:
     "committee, repeated, for the committee scores (default the three CHGNet models shipped in its wheel).",
 )
 @click.option(
+    "--method",
+    type=click.Choice(list(DEFAULT_STRATEGY_FOR_METHOD)),
+    default="linear",
+    show_default=True,
+    help="The fine-tuning the picks are for: sets the default --strategy (linear, full: herding; heads: gradient) "
+    "and the weights gradient takes its loss gradients over (heads' for linear).",
+)
+@click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
-    default=DEFAULT_STRATEGY,
-    show_default=True,
-    help="herding: picks whose --score-weighted distribution in the corrected model's own features matches the "
-    "pool's (the set a linear correction should be fitted on); greedy: highest --score first with a diversity "
+    default=None,
+    help="Default: the --method's. herding: picks whose --score-weighted distribution in the corrected model's own "
+    "features matches the pool's (the set a linear correction should be fitted on); gradient: picks whose mean "
+    "label-free loss-gradient direction (one backward pass per candidate through the corrected model's training "
+    "step, labels ~ s x predictions) matches the pool's; representative: picks whose atomic environments in the "
+    "model's atom features are distributed like the pool's; greedy: highest --score first with a diversity "
     "guard; fps: farthest-point; direct: PCA+BIRCH clusters (greedy, fps and direct in mean-SOAP space); "
     "random: seeded baseline. " + STRATEGY_FOR_METHOD,
 )
@@ -78,7 +94,8 @@ def command(
     budget: int,
     pool_dir: Path | None,
     models: tuple[str, ...],
-    strategy: str,
+    method: str,
+    strategy: str | None,
     score: str,
     min_distance: float,
     reference_dir: Path | None,
@@ -92,7 +109,9 @@ def command(
     With no arguments it runs offline on a built-in default: seed structures from ASE's builders,
     Gaussian rattles (0.05, 0.1, 0.2 A, a distinct seed per structure) and +-3 % uniaxial strains,
     described in one pass of the model being corrected (chgnet@0.3.0 from its wheel) and picked by
-    herding weighted by each candidate's force_information in that model's own features.
+    herding weighted by each candidate's force_information in that model's own features: the set a
+    linear correction (or a full fine-tune) should be fitted on. For a heads fine-tune, --method heads
+    picks by gradient matching (each candidate's label-free loss gradient over the weights heads trains).
     The committee scores (--strategy greedy --score force_std_max; models 0.3.0, 0.2.0, r2scan):
       force_std_max       max over atoms of the RMS deviation of the members' forces (eV/A)
       force_std_mean      its mean over atoms (eV/A)
@@ -106,6 +125,7 @@ def command(
 
     started = time.perf_counter()
     check_output_folder(out)
+    strategy = strategy or DEFAULT_STRATEGY_FOR_METHOD[method]
     specs = model_specs(score, strategy, models)
     loaded = load_scoring_models(specs, device=device)
     candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
@@ -120,10 +140,12 @@ def command(
         min_distance=min_distance,
         seed=seed,
         reference=reference_dir,
+        loss_gradients=_loss_gradients("heads" if method == "linear" else method),
     )
     pool, picks = result.pool, result.picks
     settings = {
         "budget": budget,
+        "method": method,
         "strategy": strategy,
         "score": score,
         "features": result.features,
@@ -143,6 +165,25 @@ def command(
         "(POSCAR, CIF)",
         file=sys.stderr,
     )
+
+
+def _loss_gradients(method: str) -> LossGradients:
+    """The fine-tuner's label-free loss gradients over the weights ``method`` trains (default settings)."""
+
+    def gradients(model: Model, structures: Sequence[Configuration]) -> np.ndarray:
+        from curate.errors import ConfigurationError
+        from curate.training.fine_tuner import TorchFineTuner
+        from curate.training.registry import fine_tuner_for
+        from curate.training.settings import TrainingSettings, check_method
+        from curate.training.softening_gradients import softening_gradients
+
+        tuner = fine_tuner_for(model)
+        if not isinstance(tuner, TorchFineTuner):
+            raise ConfigurationError(f"{model.info.spec}: its fine-tuner gives no loss gradients")
+        click.echo(f"loss gradients of {len(structures)} candidates ({method}) ...", err=True)
+        return softening_gradients(tuner, model, structures, method=check_method(method), settings=TrainingSettings())
+
+    return gradients
 
 
 def _provenance(models: ScoringModels) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ the picks afterwards (retrospective), never by a strategy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +19,25 @@ from curate.experiments.learning_curve import LearningCurve, PickFunction, linea
 from curate.experiments.learning_curve_finetune import finetuned_learning_curve
 from curate.experiments.linear_scale import BenchmarkErrors, PoolScaleStatistics, StructureLabels
 from curate.experiments.scale_advice import advise
-from curate.models.base import DescribesStructures, default_max_atoms_per_batch
+from curate.models.base import DescribesStructures, Model, default_max_atoms_per_batch
 from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
+from curate.training.fine_tuner import TorchFineTuner
 from curate.training.settings import FinetuneMethod, TrainingSettings
-from sampling.selection import CandidatePool, make_selector
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, make_selector
 
 INFORMATION_SCORE = "force_information"
-CURVE_STRATEGIES: tuple[str, ...] = ("herding", "information", "fps", "direct")
-DEFAULT_STRATEGY = "herding"
+CURVE_STRATEGIES: tuple[str, ...] = ("herding", "gradient", "representative", "information", "fps", "direct")
+DEFAULT_STRATEGIES: dict[str, str] = DEFAULT_STRATEGY_FOR_METHOD
+"""The strategy curate recommends for each fine-tuning method, from the learning curves in bench/RESULTS.md."""
+
+
+def default_strategies(method: FinetuneMethod) -> tuple[str, ...]:
+    """The strategies a learning curve compares when none are named: every one, less ``gradient`` and
+    ``representative`` for ``linear`` (a scale needs neither loss gradients nor atom features)."""
+    if method == "linear":
+        return ("herding", "information", "fps", "direct")
+    return (DEFAULT_STRATEGIES[method], *(s for s in CURVE_STRATEGIES if s != DEFAULT_STRATEGIES[method]))
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class DescribedSet:
     ids: tuple[str, ...]
     labels: tuple[StructureLabels, ...]
     features: np.ndarray
+    atom_features: tuple[np.ndarray, ...] = ()
+    loss_gradients: np.ndarray | None = None
 
 
 def describe_set(data: TrainingSet, model: DescribesStructures, *, max_atoms_per_batch: int) -> DescribedSet:
@@ -57,7 +69,32 @@ def describe_set(data: TrainingSet, model: DescribesStructures, *, max_atoms_per
             data.configurations, described.predictions, described.reference_energies_ev, strict=True
         )
     )
-    return DescribedSet(tuple(data.ids), labels, described.features)
+    return DescribedSet(tuple(data.ids), labels, described.features, described.atom_features)
+
+
+def with_loss_gradients(
+    pool: DescribedSet,
+    data: TrainingSet,
+    model: Model,
+    *,
+    method: FinetuneMethod,
+    settings: TrainingSettings,
+    say: Callable[[str], None] | None = None,
+) -> DescribedSet:
+    """``pool`` with each structure's label-free loss gradient over the weights ``method`` trains (``heads``'s
+    for ``linear``, whose one weight has no gradient features), from the architecture's own training step."""
+    from curate.training.registry import fine_tuner_for
+    from curate.training.softening_gradients import softening_gradients
+
+    tuner = fine_tuner_for(model)
+    if not isinstance(tuner, TorchFineTuner):
+        raise ConfigurationError(f"{model.info.spec}: its fine-tuner cannot give loss gradients")
+    if say is not None:
+        say(f"loss gradients of {len(data)} pool structures ({'heads' if method == 'linear' else method}) ...")
+    gradients = softening_gradients(
+        tuner, model, list(data.configurations), method="heads" if method == "linear" else method, settings=settings
+    )
+    return replace(pool, loss_gradients=gradients)
 
 
 def strategy_picks(
@@ -66,6 +103,8 @@ def strategy_picks(
     """Name -> function of the budget returning pool rows, for the label-free strategies in ``names``.
 
     herding: information-weighted kernel herding in the model's feature space (the default);
+    gradient: picks whose mean label-free loss gradient matches the pool's (needs ``pool.loss_gradients``);
+    representative: uniform kernel herding of the structures' atomic environments in the model's atom features;
     information: the largest force information first; fps: farthest-point in feature space from the most
     informative structure; direct: DIRECT's PCA + BIRCH clusters of the features.
     """
@@ -73,10 +112,16 @@ def strategy_picks(
     if unknown:
         raise ConfigurationError(f"unknown strategies {unknown}; known: {', '.join(CURVE_STRATEGIES)}")
     candidates = CandidatePool(
-        ids=list(pool.ids), features=pool.features, scores={INFORMATION_SCORE: stats.information()}
+        ids=list(pool.ids),
+        features=pool.features,
+        scores={INFORMATION_SCORE: stats.information()},
+        atom_features=pool.atom_features,
+        loss_gradients=pool.loss_gradients,
     )
     selectors = {
         "herding": make_selector("herding", score=INFORMATION_SCORE),
+        "representative": make_selector("representative"),
+        "gradient": make_selector("gradient"),
         "information": make_selector("greedy", score=INFORMATION_SCORE),
         "fps": make_selector("fps", score=INFORMATION_SCORE),
         "direct": make_selector("direct"),
@@ -125,6 +170,8 @@ def run_learning_curve(
         raise ConfigurationError(f"{model_spec}: this model cannot return its own structure features yet")
     atoms = max_atoms_per_batch or default_max_atoms_per_batch()
     pool = describe_set(pool_set, model, max_atoms_per_batch=atoms)
+    if "gradient" in strategies:
+        pool = with_loss_gradients(pool, pool_set, model, method=method, settings=settings, say=on_progress)
     bench = describe_set(bench_set, model, max_atoms_per_batch=atoms)
     weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
     stats = PoolScaleStatistics.from_structures(pool.ids, pool.labels, weights=weights)

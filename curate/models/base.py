@@ -51,22 +51,31 @@ class Description:
             CHGNet's crystal features, a sum in its shipped models).
         reference_energies_ev: the composition-only part R of each predicted energy (elemental reference
             energies, eV per structure); the interaction energy is ``prediction.energy - R``.
+        atom_features: per structure, the features of each atom that the part a ``heads`` fine-tune trains
+            reads (its input), shape (nsites, d'); empty when the model does not return them.
     """
 
     predictions: list[Prediction]
     features: np.ndarray
     reference_energies_ev: np.ndarray
+    atom_features: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def of(cls, structures: Sequence[DescribedStructure]) -> Description:
-        """The description of N structures from each one's (in input order; every one with features)."""
+        """The description of N structures from each one's (in input order; every one with features, and atom
+        features for all or none)."""
         features = [s.features for s in structures]
         if any(f is None for f in features):
             raise ValueError("every structure of a Description needs its features")
+        if len({s.atom_features is None for s in structures}) > 1:
+            raise ValueError("atom features must be given for every structure of a Description or for none")
         return cls(
             predictions=[s.prediction for s in structures],
             features=np.array(features, dtype=np.float64).reshape(len(structures), -1),
             reference_energies_ev=np.array([s.reference_energy_ev for s in structures], dtype=np.float64),
+            atom_features=tuple(
+                np.asarray(s.atom_features, dtype=np.float64) for s in structures if s.atom_features is not None
+            ),
         )
 
     def __len__(self) -> int:
@@ -79,6 +88,7 @@ class Description:
             predictions=[self.predictions[i] for i in rows],
             features=self.features[rows],
             reference_energies_ev=self.reference_energies_ev[rows],
+            atom_features=tuple(self.atom_features[i] for i in rows) if self.atom_features else (),
         )
 
 
@@ -90,11 +100,14 @@ class DescribedStructure:
         prediction: its predicted labels.
         features: its structure features (d,), or None when the pass did not ask for them.
         reference_energy_ev: the composition-only part of its predicted energy, eV.
+        atom_features: its atoms' features entering the part a ``heads`` fine-tune trains, (nsites, d'), or
+            None when the adapter does not give them.
     """
 
     prediction: Prediction
     features: np.ndarray | None
     reference_energy_ev: float
+    atom_features: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,9 @@ class CHGNetModel:
 
         Features are CHGNet's crystal features, shape (N, 64): the atom features its energy readout reads,
         pooled as the model pools them, which in the shipped models (``mlp_first``) is their *sum* over the
-        structure's atoms (extensive; MACE and matgl give the mean). Reference energies are its AtomRef
+        structure's atoms (extensive; MACE and matgl give the mean). Atom features are each atom's features
+        entering the last interaction block (what ``heads`` trains with its default of one block), shape
+        (nsites, 64). Reference energies are its AtomRef
         (composition model) energies, eV per structure.
         """
         graphs = self.build_graphs(structures)
@@ -212,7 +214,7 @@ class CHGNetModel:
         device = next(model.parameters()).device
         graphs = [g.to(device) for g in graphs]
         raw, total, grads, batched = interaction_energy_and_gradients(
-            model, graphs, create_graph=False, return_crystal_feas=with_features
+            model, graphs, create_graph=False, return_features=with_features
         )
         atoms = raw["atoms_per_graph"]
         # a model without a composition model (AtomRef) predicts the interaction energy alone
@@ -234,8 +236,11 @@ class CHGNetModel:
             stress = (grads[n + k] * (160.21766208 / volumes[k])).detach().cpu().numpy().astype(np.float64)
             prediction = Prediction(energy=energy, forces=forces, stress=stress.reshape(3, 3))
             reference = 0.0 if composition is None else float(composition[k]) * n_atoms
-            features = raw["crystal_fea"][k].detach().cpu().numpy().astype(np.float64) if with_features else None
-            out.append(DescribedStructure(prediction, features, reference))
+            features, atom_features = None, None
+            if with_features:
+                features = raw["crystal_fea"][k].detach().cpu().numpy().astype(np.float64)
+                atom_features = raw["atom_fea"][k].detach().cpu().numpy().astype(np.float64)
+            out.append(DescribedStructure(prediction, features, reference, atom_features))
         return out
 
     def predict(self, structures: Sequence[Configuration], *, max_atoms_per_batch: int) -> list[Prediction]:
@@ -245,7 +250,7 @@ class CHGNetModel:
 
 
 def interaction_energy_and_gradients(
-    model: Any, graphs: Sequence[Any], *, create_graph: bool, return_crystal_feas: bool = False
+    model: Any, graphs: Sequence[Any], *, create_graph: bool, return_features: bool = False
 ) -> tuple[dict[str, Any], Any, tuple[Any, ...], Any]:
     """CHGNet's network energy of a batch and its gradient with respect to every position and strain.
 
@@ -272,7 +277,13 @@ def interaction_energy_and_gradients(
             angle_basis_expansion=model.angle_basis_expansion,
             compute_stress=True,
         )
-    raw = model._compute(batched, compute_force=False, compute_stress=False, return_crystal_feas=return_crystal_feas)
+    raw = model._compute(
+        batched,
+        compute_force=False,
+        compute_stress=False,
+        return_crystal_feas=return_features,
+        return_atom_feas=return_features,
+    )
     # _compute returns eV/atom for intensive models; dE/dx needs the total energy
     total = raw["e"] * raw["atoms_per_graph"] if model.is_intensive else raw["e"]
     grads = torch.autograd.grad(total.sum(), [*batched.atom_positions, *batched.strains], create_graph=create_graph)

@@ -18,12 +18,18 @@ class CandidatePool:
         features: one descriptor vector per candidate, shape (N, d); distances between rows decide diversity.
         scores: uncertainty scores by name, each shape (N,), larger = more worth labelling.
         formulas: reduced formula per candidate (for explanations), length N.
+        atom_features: per candidate, one feature vector per atom from the model being corrected, shape
+            (nsites, d'); empty when the strategies in use do not need them.
+        loss_gradients: per candidate, its label-free loss gradient over the weights a fine-tune trains,
+            sketched, shape (N, D) (:mod:`curate.training.softening_gradients`); None when not needed.
     """
 
     ids: Sequence[str]
     features: np.ndarray
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)
     formulas: Sequence[str] = ()
+    atom_features: Sequence[np.ndarray] = ()
+    loss_gradients: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -34,6 +40,10 @@ class CandidatePool:
                 raise ValueError(f"score {name!r} must have shape ({n},), got {np.shape(values)}")
         if len(set(self.ids)) != n:
             raise ValueError("candidate ids must be unique")
+        if self.atom_features and len(self.atom_features) != n:
+            raise ValueError(f"atom features must be given for all {n} candidates, got {len(self.atom_features)}")
+        if self.loss_gradients is not None and (self.loss_gradients.ndim != 2 or len(self.loss_gradients) != n):
+            raise ValueError(f"loss gradients must have shape ({n}, D), got {self.loss_gradients.shape}")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,6 +57,8 @@ class CandidatePool:
                 features=self.features[order],
                 scores={name: np.asarray(values)[order] for name, values in self.scores.items()},
                 formulas=[self.formulas[i] for i in order] if self.formulas else (),
+                atom_features=[self.atom_features[i] for i in order] if self.atom_features else (),
+                loss_gradients=None if self.loss_gradients is None else self.loss_gradients[order],
             ),
             order,
         )

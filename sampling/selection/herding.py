@@ -18,6 +18,7 @@ simulation is not chosen for its large forces alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,33 +30,43 @@ RANDOM_FEATURES = 2048
 BANDWIDTH_SAMPLE = 2000
 
 
-def _standardised(features: np.ndarray) -> np.ndarray:
+def standardised(features: np.ndarray) -> np.ndarray:
     spread = features.std(axis=0)
     spread[spread == 0] = 1.0
     return (features - features.mean(axis=0)) / spread
 
 
-def _median_squared_distance(x: np.ndarray, rng: np.random.Generator) -> float:
+def median_squared_distance(x: np.ndarray, rng: np.random.Generator) -> float:
     sample = x if len(x) <= BANDWIDTH_SAMPLE else x[rng.choice(len(x), BANDWIDTH_SAMPLE, replace=False)]
     squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(axis=2)
     median = float(np.median(squared[np.triu_indices(len(sample), 1)])) if len(sample) > 1 else 1.0
     return median if median > 0 else 1.0
 
 
-class _Kernel:
-    """K(x_i, x_j) products the greedy step needs: exact below EXACT_KERNEL_MAX_CANDIDATES, else random Fourier
-    features (Rahimi & Recht 2007) with RANDOM_FEATURES seeded frequencies, so memory stays O(N d)."""
+def fourier_map(dimensions: int, bandwidth: float, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """Random Fourier features (Rahimi & Recht 2007) of exp(-|x - y|^2 / bandwidth) for x of ``dimensions``
+    columns: z(x) . z(y) approximates the kernel with RANDOM_FEATURES seeded frequencies."""
+    frequencies = rng.normal(0.0, np.sqrt(2.0 / bandwidth), (dimensions, RANDOM_FEATURES))
+    phases = rng.uniform(0.0, 2 * np.pi, RANDOM_FEATURES)
+    return lambda x: np.sqrt(2.0 / RANDOM_FEATURES) * np.cos(x @ frequencies + phases)
 
-    def __init__(self, x: np.ndarray, bandwidth: float, rng: np.random.Generator):
+
+class Kernel:
+    """K(x_i, x_j) products the greedy step needs, from the matrix itself or from an embedding with K = Z Z'."""
+
+    def __init__(self, *, matrix: np.ndarray | None = None, embedding: np.ndarray | None = None):
+        if (matrix is None) == (embedding is None):
+            raise ValueError("give exactly one of matrix and embedding")
+        self.matrix, self.embedding = matrix, embedding
+
+    @classmethod
+    def gaussian(cls, x: np.ndarray, bandwidth: float, rng: np.random.Generator) -> Kernel:
+        """exp(-|x_i - x_j|^2 / bandwidth): exact below EXACT_KERNEL_MAX_CANDIDATES rows, else random Fourier
+        features, so memory stays O(N d)."""
         if len(x) <= EXACT_KERNEL_MAX_CANDIDATES:
             squared = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
-            self.matrix: np.ndarray | None = np.exp(-squared / bandwidth)
-            self.embedding: np.ndarray | None = None
-        else:
-            frequencies = rng.normal(0.0, np.sqrt(2.0 / bandwidth), (x.shape[1], RANDOM_FEATURES))
-            phases = rng.uniform(0.0, 2 * np.pi, RANDOM_FEATURES)
-            self.matrix = None
-            self.embedding = np.sqrt(2.0 / RANDOM_FEATURES) * np.cos(x @ frequencies + phases)
+            return cls(matrix=np.exp(-squared / bandwidth))
+        return cls(embedding=fourier_map(x.shape[1], bandwidth, rng)(x))
 
     def times(self, weights: np.ndarray) -> np.ndarray:
         """K @ weights, shape (N,)."""
@@ -78,6 +89,38 @@ class _Kernel:
         return (self.embedding**2).sum(axis=1)
 
 
+def herd(kernel: Kernel, weights: np.ndarray, budget: int, ids: Sequence[str]) -> list[int]:
+    """Greedy kernel herding: up to ``budget`` rows whose ``weights``-weighted kernel mean is closest to the pool's.
+
+    Each step adds the row that most lowers MMD^2 between p = weights / sum(weights) over the pool and
+    q = weights_S / sum(weights_S) over the picks (see the module docstring); rows of weight 0 are never picked;
+    exact ties go to the smallest id.
+    """
+    n = len(weights)
+    target = kernel.times(weights / weights.sum())  # (K p)_j
+    diagonal = kernel.diagonal()
+    chosen: list[int] = []
+    total, pulled, spread = 0.0, 0.0, 0.0  # sum Q_S, sum_S Q_i (Kp)_i, sum_S sum_S Q_i Q_l K_il
+    towards = np.zeros(n)  # sum_S Q_i K_ij
+    for _ in range(min(budget, int((weights > 0).sum()))):
+        grown = total + weights
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = (
+                -2.0 * (pulled + weights * target) / grown
+                + (spread + 2.0 * weights * towards + weights**2 * diagonal) / grown**2
+            )
+        value[weights == 0] = np.inf
+        value[chosen] = np.inf
+        best_value = float(value.min())
+        best = min((int(i) for i in np.flatnonzero(value == best_value)), key=lambda i: ids[i])
+        chosen.append(best)
+        total += weights[best]
+        pulled += weights[best] * target[best]
+        spread += 2.0 * weights[best] * towards[best] + weights[best] ** 2 * diagonal[best]
+        towards += weights[best] * kernel.column(best)
+    return chosen
+
+
 @dataclass(frozen=True)
 class InformationHerding:
     """Greedy MMD herding of the ``weight_score``-weighted pool in feature space (see the module docstring).
@@ -94,38 +137,17 @@ class InformationHerding:
         if self.weight_score not in pool.scores:
             raise KeyError(f"score {self.weight_score!r} not in the pool; available: {sorted(pool.scores)}")
         weights = np.clip(np.nan_to_num(np.asarray(pool.scores[self.weight_score], dtype=np.float64)), 0.0, None)
-        n = len(pool)
-        if n == 0 or budget <= 0 or weights.sum() == 0:
+        if len(pool) == 0 or budget <= 0 or weights.sum() == 0:
             return []
         rng = np.random.default_rng(seed)
-        x = _standardised(np.nan_to_num(np.asarray(pool.features, dtype=np.float64)))
-        kernel = _Kernel(x, _median_squared_distance(x, rng), rng)
-        target = kernel.times(weights / weights.sum())  # (K p)_j
-        diagonal = kernel.diagonal()
-        chosen: list[int] = []
-        total, pulled, spread = 0.0, 0.0, 0.0  # sum Q_S, sum_S Q_i (Kp)_i, sum_S sum_S Q_i Q_l K_il
-        towards = np.zeros(n)  # sum_S Q_i K_ij
+        x = standardised(np.nan_to_num(np.asarray(pool.features, dtype=np.float64)))
+        kernel = Kernel.gaussian(x, median_squared_distance(x, rng), rng)
         picks: list[Pick] = []
-        for _ in range(min(budget, int((weights > 0).sum()))):
-            grown = total + weights
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = (
-                    -2.0 * (pulled + weights * target) / grown
-                    + (spread + 2.0 * weights * towards + weights**2 * diagonal) / grown**2
-                )
-            value[weights == 0] = np.inf
-            value[chosen] = np.inf
-            best_value = float(value.min())
-            best = min((int(i) for i in np.flatnonzero(value == best_value)), key=lambda i: pool.ids[i])
-            chosen.append(int(best))
-            total += weights[best]
-            pulled += weights[best] * target[best]
-            spread += 2.0 * weights[best] * towards[best] + weights[best] ** 2 * diagonal[best]
-            towards += weights[best] * kernel.column(int(best))
+        for best in herd(kernel, weights, budget, pool.ids):
             share = 100.0 * weights[best] / weights.sum()
             reason = (
                 f"makes the {self.weight_score}-weighted picks most like the weighted pool in the model's feature "
                 f"space ({self.weight_score} {weights[best]:.4g}, {share:.2g} % of the pool's)"
             )
-            picks.append(Pick(len(picks) + 1, int(best), pool.ids[best], reason, pool.score_summary(int(best))))
+            picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))
         return picks

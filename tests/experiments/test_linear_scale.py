@@ -204,16 +204,21 @@ def test_learning_curve_reports_random_quartiles_and_a_planted_best_strategy() -
 
 
 def _described(items: list[StructureLabels], seed: int):  # type: ignore[no-untyped-def]
-    """Items as the learning curve sees them, with random 6-d model features (the strategies read those)."""
+    """Items as the learning curve sees them, with random model features, atom features and loss gradients
+    (what the strategies read)."""
     from curate.experiments.learning_curve_run import DescribedSet
 
-    features = np.random.default_rng(seed).normal(size=(len(items), 6))
-    return DescribedSet(tuple(f"{k:03d}" for k in range(len(items))), tuple(items), features)
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(len(items), 6))
+    atom_features = tuple(rng.normal(size=(item.nsites, 4)) for item in items)
+    gradients = rng.normal(size=(len(items), 8))
+    ids = tuple(f"{k:03d}" for k in range(len(items)))
+    return DescribedSet(ids, tuple(items), features, atom_features, gradients)
 
 
 def test_the_default_strategy_picks_the_one_informative_frame() -> None:
     """The planted frame of the test above: its scale is determined, the others' not, and herding picks it."""
-    from curate.experiments.learning_curve_run import DEFAULT_STRATEGY, strategy_picks
+    from curate.experiments.learning_curve_run import DEFAULT_STRATEGIES, strategy_picks
     from curate.experiments.scale_advice import advise
 
     rng = np.random.default_rng(3)
@@ -224,8 +229,8 @@ def test_the_default_strategy_picks_the_one_informative_frame() -> None:
             StructureLabels(8, -16.0, -24.0, -24.0 + 1.4 * 8.0, forces, 1.4 * forces + rng.normal(0, 1e-3, (8, 3)))
         )
     stats = PoolScaleStatistics.from_structures([str(k) for k in range(10)], items, weights=(0.0, 1.0, 0.0))
-    picks = strategy_picks(_described(items, 0), stats, [DEFAULT_STRATEGY, "information"], seed=0)
-    assert picks[DEFAULT_STRATEGY](1) == [6] and picks["information"](1) == [6]
+    picks = strategy_picks(_described(items, 0), stats, [DEFAULT_STRATEGIES["linear"], "information"], seed=0)
+    assert picks[DEFAULT_STRATEGIES["linear"]](1) == [6] and picks["information"](1) == [6]
     determined, quiet = advise([items[6]], weights=(0.0, 1.0, 0.0)), advise([items[0]], weights=(0.0, 1.0, 0.0))
     assert determined.scale == pytest.approx(1.4, abs=0.01) and not determined.ill_conditioned and determined.apply
     assert quiet.ill_conditioned and not quiet.apply and "barely determines" in quiet.reason

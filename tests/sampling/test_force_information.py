@@ -24,7 +24,7 @@ from curate.training.settings import TrainingSettings
 from sampling.pool import builtin_pool
 from sampling.sample import SampleResult, describe_candidates, score_and_select
 from sampling.scoring import SCORERS, ScoringInputs
-from sampling.selection.herding import _standardised
+from sampling.selection.herding import standardised
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # every test runs CHGNet 0.3.0
 
@@ -137,7 +137,7 @@ def test_herding_picks_the_information_weighted_centre_of_a_rattled_family(chgne
     information = result.pool.scores["force_information"]
     assert np.all(np.diff(information) > 0), "more displacement, larger predicted forces"
     weights = information / information.sum()
-    x = _standardised(result.pool.features)
+    x = standardised(result.pool.features)
     weighted_centre = int(np.argmin(np.linalg.norm(x - weights @ x, axis=1)))
     middle = int(np.argmin(np.linalg.norm(x - x.mean(axis=0), axis=1)))
     weighted_median = int(np.searchsorted(np.cumsum(weights), 0.5))

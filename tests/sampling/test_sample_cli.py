@@ -43,6 +43,20 @@ def test_the_default_is_herding_on_the_corrected_models_force_information(tmp_pa
     assert scores.column_names[:3] == ["id", "formula", "force_information"] and scores.num_rows == 48
 
 
+def test_heads_picks_match_the_pools_mean_loss_gradient_direction(tmp_path: Path) -> None:
+    out = tmp_path / "sample"
+    result = CliRunner().invoke(main, ["sample", "--method", "heads", "--budget", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "sample.json").read_text())
+    assert (summary["settings"]["method"], summary["settings"]["strategy"]) == ("heads", "gradient")
+    picks = summary["picks"]
+    assert len({p["id"] for p in picks}) == 3
+    information = pq.read_table(out / "scores.parquet").column("force_information").to_numpy()
+    assert picks[0]["scores"]["force_information"] < information.max() / 2, "not the largest gradient"
+    cosines = [float(p["reason"].split("gradient ")[-1].split(" ")[0]) for p in picks]
+    assert min(cosines) > 0.9, "every prefix of the picks points the way the whole pool's gradients do"
+
+
 def test_mismatched_models_are_refused_with_the_reason(tmp_path: Path) -> None:
     one = CliRunner().invoke(main, ["sample", *COMMITTEE_GREEDY, "-m", "chgnet@0.3.0"])
     assert one.exit_code == 2 and "needs at least 2 models" in one.output

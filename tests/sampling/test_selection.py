@@ -22,7 +22,15 @@ def _pool_with_planted_disagreement(seed: int = 0) -> tuple[CandidatePool, int, 
     scores = committee_scores(forces, energies, nsites)
     features = rng.normal(0, 1.0, (20, 4))
     features[8] = features[7] + 0.01  # candidate 8 is a near-duplicate of 7 in descriptor space
-    pool = CandidatePool(ids=[f"c{k:02d}" for k in range(20)], features=features, scores=scores)
+    atom_features = [rng.normal(0, 1.0, (n, 4)) for n in nsites]
+    loss_gradients = rng.normal(0, 1.0, (20, 6))
+    pool = CandidatePool(
+        ids=[f"c{k:02d}" for k in range(20)],
+        features=features,
+        scores=scores,
+        atom_features=atom_features,
+        loss_gradients=loss_gradients,
+    )
     return pool, 7, 8
 
 
@@ -54,6 +62,8 @@ def test_every_strategy_is_deterministic_distinct_and_explained(strategy: str) -
             ids=[pool.ids[i] for i in shuffled_order],
             features=pool.features[shuffled_order],
             scores={k: v[shuffled_order] for k, v in pool.scores.items()},
+            atom_features=[pool.atom_features[i] for i in shuffled_order],
+            loss_gradients=None if pool.loss_gradients is None else pool.loss_gradients[shuffled_order],
         )
         picks = make_selector(strategy).select(shuffled, budget=5, seed=11)
         assert [p.candidate_id for p in picks] == [p.candidate_id for p in first], "input order changed the picks"
