@@ -17,8 +17,53 @@ from curate.cli.options import (
 from curate.cli.training_options import training_options
 from curate.training.settings import FINETUNE_METHODS, FinetuneMethod, TrainingSettings
 
+HELP = """Benchmark force MAE after correcting the model on each strategy's picks, against random picks.
 
-@click.command("learning-curve", cls=CurateCommand)
+\b
+--method linear (default) is the softening paper's linear correction (one scale on the model's
+interaction energy, loss weights E:F:S = 0.1:100:0.1). Every subset's scale and its benchmark errors
+follow in closed form from one pass of the model over pool and benchmark, so thousands of random draws
+cost seconds. --method heads/full fine-tunes the model once per pick and per random draw with the
+training options (minutes each on CPU: keep --draws 5-10 and --epochs small there). Strategies read
+only the model's own outputs, never the pool's labels:
+  herding      picks whose force-information-weighted distribution in the model's feature space matches
+               the pool's (the default of curate for a linear correction: its scale is the
+               information-weighted mean of the picks' own scales, so representative picks give the
+               pool's scale)
+  gradient     picks whose mean label-free loss-gradient direction over the weights the method trains
+               matches the pool's (the softening prior: labels ~ s x predictions; the architecture's
+               own training step; linear uses heads' weights)
+  representative  picks whose atomic environments, in the model's atom features, are distributed
+               like the pool's
+  information  largest mean squared predicted force first
+  fps          farthest-point in feature space, from the most informative structure
+  direct       DIRECT's PCA + BIRCH clusters of the features
+Random is reported as the median and interquartile range of --draws seeded subsets; the table also gives
+the untouched model and the best any single scale can do (an oracle reading the benchmark labels), and
+says when even that best scale gains under 3 % (a scale correction will not help).
+
+\b
+Which strategy suits which method (measured on mlearn Ge and Li, CHGNet 0.3.0, bench/RESULTS.md):
+  linear      herding (Ge budget 1: 0.1592 eV/A against a random median of 0.1806; at or within
+              0.0002 eV/A of the median at budgets 2-20; Li alike); information, fps and direct start
+              from the largest forces and lose to random
+  heads       gradient (5 epochs, median of 25 random draws: Ge 0.1611 vs 0.1637 eV/A at budget 5,
+              0.1481 vs 0.1492 at 10; Li 0.0293 vs 0.0298 at 5, 0.0315 vs 0.0313 at 10); herding and
+              representative lose to random on three and two of those four
+  full        herding (5 epochs, Ge, 10 draws: 0.1293 vs 0.1327 at 5, 0.1209 vs 0.1234 at 10); gradient
+              overshoots at 10 (0.1376)
+With 5-10 structures random is a strong baseline: the best label-free picks gain a few per cent.
+
+\b
+Example:
+  curate learning-curve --pool ge-train --benchmark ge-test -m chgnet@0.3.0 -o ge-curve
+  curate learning-curve --pool ge-train --benchmark ge-test -m chgnet@0.3.0 --method heads
+      --budgets 5,10 --draws 15 --epochs 5 -o ge-heads     (one command, wrapped here)
+"""
+"""``curate learning-curve --help``: what it measures and which strategy suits which fine-tuning method."""
+
+
+@click.command("learning-curve", cls=CurateCommand, help=HELP)
 @click.option("--pool", "pool_dir", required=True, type=click.Path(path_type=Path), help="Labelled pool dataset.")
 @click.option(
     "--benchmark", "benchmark_dir", required=True, type=click.Path(path_type=Path), help="Held-out labelled dataset."
@@ -71,49 +116,7 @@ def command(
     device: str,
     max_atoms_per_batch: int | None,
 ) -> None:
-    """Benchmark force MAE after correcting the model on each strategy's picks, against random picks.
-
-    \b
-    --method linear (default) is the softening paper's linear correction (one scale on the model's
-    interaction energy, loss weights E:F:S = 0.1:100:0.1). Every subset's scale and its benchmark errors
-    follow in closed form from one pass of the model over pool and benchmark, so thousands of random draws
-    cost seconds. --method heads/full fine-tunes the model once per pick and per random draw with the
-    training options (minutes each on CPU: keep --draws 5-10 and --epochs small there). Strategies read
-    only the model's own outputs, never the pool's labels:
-      herding      picks whose force-information-weighted distribution in the model's feature space matches
-                   the pool's (the default of curate for a linear correction: its scale is the
-                   information-weighted mean of the picks' own scales, so representative picks give the
-                   pool's scale)
-      gradient     picks whose mean label-free loss-gradient direction over the weights the method trains
-                   matches the pool's (the softening prior: labels ~ s x predictions; the architecture's
-                   own training step; linear uses heads' weights)
-      representative  picks whose atomic environments, in the model's atom features, are distributed
-                   like the pool's
-      information  largest mean squared predicted force first
-      fps          farthest-point in feature space, from the most informative structure
-      direct       DIRECT's PCA + BIRCH clusters of the features
-    Random is reported as the median and interquartile range of --draws seeded subsets; the table also gives
-    the untouched model and the best any single scale can do (an oracle reading the benchmark labels), and
-    says when even that best scale gains under 3 % (a scale correction will not help).
-
-    \b
-    Which strategy suits which method (measured on mlearn Ge and Li, CHGNet 0.3.0, bench/RESULTS.md):
-      linear      herding (Ge budget 1: 0.1592 eV/A against a random median of 0.1806; at or within
-                  0.0002 eV/A of the median at budgets 2-20; Li alike); information, fps and direct start
-                  from the largest forces and lose to random
-      heads       gradient (5 epochs, median of 25 random draws: Ge 0.1611 vs 0.1637 eV/A at budget 5,
-                  0.1481 vs 0.1492 at 10; Li 0.0293 vs 0.0298 at 5, 0.0315 vs 0.0313 at 10); herding and
-                  representative lose to random on three and two of those four
-      full        herding (5 epochs, Ge, 10 draws: 0.1293 vs 0.1327 at 5, 0.1209 vs 0.1234 at 10); gradient
-                  overshoots at 10 (0.1376)
-    With 5-10 structures random is a strong baseline: the best label-free picks gain a few per cent.
-
-    \b
-    Example:
-      curate learning-curve --pool ge-train --benchmark ge-test -m chgnet@0.3.0 -o ge-curve
-      curate learning-curve --pool ge-train --benchmark ge-test -m chgnet@0.3.0 --method heads
-          --budgets 5,10 --draws 15 --epochs 5 -o ge-heads     (one command, wrapped here)
-    """
+    """The learning curve of ``model`` on a labelled pool and benchmark (help: :data:`HELP`)."""
     from curate.experiments.learning_curve_report import MARKDOWN_NAME, write_curve_reports
     from curate.experiments.learning_curve_run import default_strategies, run_learning_curve
 

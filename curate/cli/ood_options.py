@@ -89,88 +89,90 @@ def ood_options() -> Callable[[F], F]:
     )
 
 
+def _collect_replay(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The replay options of ``kwargs`` as one ``replay`` kwarg (None without --replay or --replay-from)."""
+    on, reference = kwargs.pop("replay_on"), kwargs.pop("replay_from")
+    settings = ReplaySettings(
+        count=kwargs.pop("replay_count"),
+        ratio=kwargs.pop("replay_ratio"),
+        weight=kwargs.pop("replay_weight"),
+        strategy=kwargs.pop("replay_strategy"),
+        seed=kwargs["settings"].seed,
+        max_force_error_ev_per_ang=kwargs.pop("replay_max_force_error"),
+        max_stress_error_gpa=kwargs.pop("replay_max_stress_error"),
+    )
+    request = ReplayRequest(reference, settings) if on or reference is not None else None
+    return {**kwargs, "replay": request}
+
+
+_REPLAY_OPTIONS = (
+    click.option(
+        "--replay",
+        "replay_on",
+        is_flag=True,
+        help="Mix a replay set into training, drawn from --replay-from (default: the default "
+        "out-of-domain sources, whose drawn structures are then held out of the out-of-domain report).",
+    ),
+    click.option(
+        "--replay-from",
+        "replay_from",
+        default=None,
+        type=DATASET,
+        help="Reference dataset to replay from (the model's pretraining distribution, e.g. an MPtrj "
+        "or MatPES import); implies --replay.",
+    ),
+    click.option(
+        "--replay-count",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Replay structures to draw (default: --replay-ratio x training structures).",
+    ),
+    click.option(
+        "--replay-ratio",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="Replay structures per training structure (when --replay-count is not given).",
+    ),
+    click.option(
+        "--replay-weight",
+        type=click.FloatRange(min=0),
+        default=1.0,
+        show_default=True,
+        help="Multiplier of a replay structure's force and stress loss terms; its energy term is "
+        "off (replay energies may sit on another reference scale).",
+    ),
+    click.option(
+        "--replay-strategy",
+        type=click.Choice(REPLAY_STRATEGIES),
+        default="fps",
+        show_default=True,
+        help="curate selector that draws the replay set for diversity in the model's feature space.",
+    ),
+    click.option(
+        "--replay-max-force-error",
+        type=click.FloatRange(min=0, min_open=True),
+        default=0.1,
+        show_default=True,
+        help="Draw only reference structures whose force MAE under the starting model is at most "
+        "this (eV/A): replay anchors the model where it already is.",
+    ),
+    click.option(
+        "--replay-max-stress-error",
+        type=click.FloatRange(min=0, min_open=True),
+        default=2.0,
+        show_default=True,
+        help="Likewise for the stress MAE (GPa).",
+    ),
+)
+
+
 def replay_options() -> Callable[[F], F]:
     """``--replay/--replay-from``, ``--replay-count``, ``--replay-ratio``, ``--replay-weight``,
     ``--replay-strategy``, ``--replay-max-force-error``, ``--replay-max-stress-error``: one ``replay`` kwarg
     (None without ``--replay`` or ``--replay-from``)."""
 
-    def collect(kwargs: dict[str, Any]) -> dict[str, Any]:
-        on, reference = kwargs.pop("replay_on"), kwargs.pop("replay_from")
-        settings = ReplaySettings(
-            count=kwargs.pop("replay_count"),
-            ratio=kwargs.pop("replay_ratio"),
-            weight=kwargs.pop("replay_weight"),
-            strategy=kwargs.pop("replay_strategy"),
-            seed=kwargs["settings"].seed,
-            max_force_error_ev_per_ang=kwargs.pop("replay_max_force_error"),
-            max_stress_error_gpa=kwargs.pop("replay_max_stress_error"),
-        )
-        request = ReplayRequest(reference, settings) if on or reference is not None else None
-        return {**kwargs, "replay": request}
-
-    return option_group(
-        (
-            click.option(
-                "--replay",
-                "replay_on",
-                is_flag=True,
-                help="Mix a replay set into training, drawn from --replay-from (default: the default "
-                "out-of-domain sources, whose drawn structures are then held out of the out-of-domain report).",
-            ),
-            click.option(
-                "--replay-from",
-                "replay_from",
-                default=None,
-                type=DATASET,
-                help="Reference dataset to replay from (the model's pretraining distribution, e.g. an MPtrj "
-                "or MatPES import); implies --replay.",
-            ),
-            click.option(
-                "--replay-count",
-                type=click.IntRange(min=1),
-                default=None,
-                help="Replay structures to draw (default: --replay-ratio x training structures).",
-            ),
-            click.option(
-                "--replay-ratio",
-                type=click.FloatRange(min=0, min_open=True),
-                default=1.0,
-                show_default=True,
-                help="Replay structures per training structure (when --replay-count is not given).",
-            ),
-            click.option(
-                "--replay-weight",
-                type=click.FloatRange(min=0),
-                default=1.0,
-                show_default=True,
-                help="Multiplier of a replay structure's force and stress loss terms; its energy term is "
-                "off (replay energies may sit on another reference scale).",
-            ),
-            click.option(
-                "--replay-strategy",
-                type=click.Choice(REPLAY_STRATEGIES),
-                default="fps",
-                show_default=True,
-                help="curate selector that draws the replay set for diversity in the model's feature space.",
-            ),
-            click.option(
-                "--replay-max-force-error",
-                type=click.FloatRange(min=0, min_open=True),
-                default=0.1,
-                show_default=True,
-                help="Draw only reference structures whose force MAE under the starting model is at most "
-                "this (eV/A): replay anchors the model where it already is.",
-            ),
-            click.option(
-                "--replay-max-stress-error",
-                type=click.FloatRange(min=0, min_open=True),
-                default=2.0,
-                show_default=True,
-                help="Likewise for the stress MAE (GPa).",
-            ),
-        ),
-        collect,
-    )
+    return option_group(_REPLAY_OPTIONS, _collect_replay)
 
 
 def ood_parts(request: OodRequest) -> list[BenchmarkPart]:
