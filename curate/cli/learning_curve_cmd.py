@@ -50,8 +50,8 @@ Which strategy suits which method (measured on mlearn Ge and Li, CHGNet 0.3.0, b
   heads       gradient (5 epochs, median of 25 random draws: Ge 0.1611 vs 0.1637 eV/A at budget 5,
               0.1481 vs 0.1492 at 10; Li 0.0293 vs 0.0298 at 5, 0.0315 vs 0.0313 at 10); herding and
               representative lose to random on three and two of those four
-  full        herding (5 epochs, Ge, 10 draws: 0.1293 vs 0.1327 at 5, 0.1209 vs 0.1234 at 10); gradient
-              overshoots at 10 (0.1376)
+  full        herding (5 epochs, 10 draws: Ge 0.1293 vs 0.1327 at 5, 0.1209 vs 0.1234 at 10; Li 0.0312
+              vs 0.0304 at 5, 0.0270 vs 0.0273 at 10); gradient overshoots on Ge at 10 (0.1376)
 With 5-10 structures random is a strong baseline: the best label-free picks gain a few per cent.
 
 \b

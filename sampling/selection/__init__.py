@@ -24,9 +24,9 @@ STRATEGY_FOR_METHOD = (
     "force MAE of 0.159 eV/A against a random median of 0.181, and at budgets 2-20 it stays within 0.2 % of the "
     "random median or below it); heads -> gradient (5 epochs, against the median of 25 random draws: Ge 1.6 % and "
     "0.7 % below at budgets 5 and 10, Li 1.7 % below at 5 and 0.6 % above at 10; herding and representative lose "
-    "to random on three and two of those four); full -> herding (5 epochs, Ge, 10 draws: below the random median "
-    "at 5 and 10, where gradient overshoots at 10). With 5-10 structures random is a strong baseline: the gains "
-    "are a few per cent."
+    "to random on three and two of those four); full -> herding (5 epochs, 10 draws: below the random median on "
+    "Ge at 5 and 10 and on Li at 10, 2.6 % above on Li at 5; gradient overshoots on Ge at 10). With 5-10 "
+    "structures random is a strong baseline: the gains are a few per cent."
 )
 """The one sentence ``curate sample --help`` gives on choosing a strategy for a fine-tuning method: edit here."""
 
