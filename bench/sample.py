@@ -53,14 +53,21 @@ CHGNET_NAMES = {"chgnet@0.3.0": "0.3.0", "chgnet@0.2.0": "0.2.0", "chgnet@r2scan
 
 
 def candidate_pool(count: int) -> list[Any]:
-    """``count`` candidates: the built-in pool regenerated with seeds 0, 1, ... until there are enough."""
-    from curate.dataset.configuration import batch_to_configurations
+    """``count`` distinct candidates: the built-in pool regenerated with seeds 0, 1, ... until there are enough.
+
+    The strained cells do not depend on the seed, so a structure already drawn is skipped (candidate ids must be
+    unique)."""
+    from curate.dataset.configuration import batch_to_configurations, geometry_hash
     from sampling.pool import builtin_pool
 
     configurations: list[Any] = []
+    seen: set[str] = set()
     seed = 0
     while len(configurations) < count:
-        configurations += batch_to_configurations(builtin_pool(seed=seed).rows)
+        for cfg in batch_to_configurations(builtin_pool(seed=seed).rows):
+            if geometry_hash(cfg) not in seen:
+                seen.add(geometry_hash(cfg))
+                configurations.append(cfg)
         seed += 1
     return configurations[:count]
 
