@@ -181,6 +181,31 @@ def run_side(side: str, count: int, work: Path) -> dict[str, Any]:
     return {**result, "process_seconds": watched.seconds, "peak_mb": watched.peak_mb}
 
 
+def interleaved_rounds(count: int, rounds: int) -> None:
+    """Print ``rounds`` rounds of the default's scoring + herding against one plain predict pass, one process."""
+    from curate.dataset.configuration import batch_to_configurations
+    from curate.models.base import max_atoms_for
+    from sampling.sample import DEFAULT_SCORE, DEFAULT_STRATEGY, load_scoring_models, model_specs, score_pool
+    from sampling.selection import make_selector
+
+    rows = candidate_rows(candidate_pool(count))
+    model = load_scoring_models(model_specs(DEFAULT_SCORE, DEFAULT_STRATEGY), device="cpu")
+    structures = batch_to_configurations(rows)
+    for k in range(1, rounds + 1):
+        started = time.perf_counter()
+        pool, _ = score_pool(rows, model, strategy=DEFAULT_STRATEGY, score=DEFAULT_SCORE)
+        scored = time.perf_counter()
+        make_selector(DEFAULT_STRATEGY, score=DEFAULT_SCORE).select(pool, budget=10, seed=0)
+        selected = time.perf_counter()
+        model.predict(structures, max_atoms_per_batch=max_atoms_for([model]))  # type: ignore[union-attr]
+        predicted = time.perf_counter()
+        ratio = (selected - started) / (predicted - selected)
+        click.echo(
+            f"round {k}: describe + force_information {scored - started:.2f} s, herding {selected - scored:.3f} s, "
+            f"predict {predicted - selected:.2f} s; (scoring + selection) / predict {ratio:.2f}"
+        )
+
+
 def selection_times(n: int = 100_000, budget: int = 100, seed: int = 0) -> dict[str, float]:
     """Seconds each strategy takes to pick ``budget`` of ``n`` candidates with 64 features."""
     from sampling.selection import STRATEGIES, CandidatePool, make_selector
@@ -261,9 +286,23 @@ def _write_results(text: str, section: str = RESULTS_SECTION) -> None:
     is_flag=True,
     help="Only compare the default strategy's scoring (one describe pass + herding) with the committee's (issue 14).",
 )
+@click.option(
+    "--interleaved",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --scoring-cost: instead, N rounds in one process of the default's scoring + selection, then one "
+    "plain predict pass on the same candidates (separate processes swing on a shared machine).",
+)
 @click.option("--side", type=click.Choice(["anchor", "curate", "default", "predict"]), hidden=True)
 @click.option("--side-out", type=click.Path(path_type=Path), hidden=True)
-def main(candidates: int, write_results: bool, scoring_cost: bool, side: str | None, side_out: Path | None) -> None:
+def main(
+    candidates: int,
+    write_results: bool,
+    scoring_cost: bool,
+    interleaved: int | None,
+    side: str | None,
+    side_out: Path | None,
+) -> None:
     """Committee scoring throughput (curate vs an ASE calculator loop) and 100k-candidate selection time."""
     if side is not None and side_out is not None:
         sides = {"anchor": score_anchor, "curate": score_curate, "default": score_default, "predict": score_predict}
@@ -271,6 +310,9 @@ def main(candidates: int, write_results: bool, scoring_cost: bool, side: str | N
         return
     work = PROJECT_ROOT / "bench" / "_work"
     work.mkdir(parents=True, exist_ok=True)
+    if scoring_cost and interleaved:
+        interleaved_rounds(candidates, interleaved)
+        return
     if scoring_cost:
         _scoring_cost(candidates, work, write_results=write_results)
         return
