@@ -171,6 +171,8 @@ def _loss_gradients(method: str) -> LossGradients:
     """The fine-tuner's label-free loss gradients over the weights ``method`` trains (default settings)."""
 
     def gradients(model: Model, structures: Sequence[Configuration]) -> np.ndarray:
+        from tqdm import tqdm
+
         from curate.errors import ConfigurationError
         from curate.training.fine_tuner import TorchFineTuner
         from curate.training.registry import fine_tuner_for
@@ -180,8 +182,15 @@ def _loss_gradients(method: str) -> LossGradients:
         tuner = fine_tuner_for(model)
         if not isinstance(tuner, TorchFineTuner):
             raise ConfigurationError(f"{model.info.spec}: its fine-tuner gives no loss gradients")
-        click.echo(f"loss gradients of {len(structures)} candidates ({method}) ...", err=True)
-        return softening_gradients(tuner, model, structures, method=check_method(method), settings=TrainingSettings())
+        with tqdm(total=len(structures), unit=" candidates", desc=f"loss gradients ({method})", disable=None) as bar:
+            return softening_gradients(
+                tuner,
+                model,
+                structures,
+                method=check_method(method),
+                settings=TrainingSettings(),
+                on_progress=lambda done: bar.update(done - bar.n),
+            )
 
     return gradients
 

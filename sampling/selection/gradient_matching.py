@@ -50,8 +50,8 @@ class GradientMatching:
             mean = total / (len(picks) + 1)
             cosine = float(mean @ target / max(np.linalg.norm(mean) * np.linalg.norm(target), 1e-300))
             reason = (
-                "brings the picks' mean label-free loss gradient direction closest to the pool's "
-                f"(cosine with the pool's mean gradient {cosine:.3f} with it)"
+                "brings the picks' mean label-free loss-gradient direction closest to the pool's "
+                f"(cosine {cosine:.3f} between the two)"
             )
             picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))
         return picks

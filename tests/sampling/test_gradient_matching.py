@@ -22,7 +22,7 @@ def test_the_candidate_along_the_pool_mean_direction_is_picked_first() -> None:
     pool = _pool(np.vstack([others * rng.uniform(0.5, 3.0, (9, 1)), 0.01 * along_mean]))
     picks = make_selector("gradient").select(pool, budget=1, seed=0)
     assert picks[0].candidate_id == "g09"
-    assert "cosine with the pool's mean gradient 1.000" in picks[0].reason
+    assert "(cosine 1.000 between the two)" in picks[0].reason
 
 
 def test_only_the_direction_of_a_gradient_counts() -> None:

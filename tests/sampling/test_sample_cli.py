@@ -53,7 +53,7 @@ def test_heads_picks_match_the_pools_mean_loss_gradient_direction(tmp_path: Path
     assert len({p["id"] for p in picks}) == 3
     information = pq.read_table(out / "scores.parquet").column("force_information").to_numpy()
     assert picks[0]["scores"]["force_information"] < information.max() / 2, "not the largest gradient"
-    cosines = [float(p["reason"].split("gradient ")[-1].split(" ")[0]) for p in picks]
+    cosines = [float(p["reason"].split("(cosine ")[-1].split(" ")[0]) for p in picks]
     assert min(cosines) > 0.9, "every prefix of the picks points the way the whole pool's gradients do"
 
 
