@@ -140,7 +140,7 @@ def command(
         min_distance=min_distance,
         seed=seed,
         reference=reference_dir,
-        loss_gradients=_loss_gradients("heads" if method == "linear" else method),
+        loss_gradients=_loss_gradients(method),
     )
     pool, picks = result.pool, result.picks
     settings = {
@@ -168,26 +168,20 @@ def command(
 
 
 def _loss_gradients(method: str) -> LossGradients:
-    """The fine-tuner's label-free loss gradients over the weights ``method`` trains (default settings)."""
+    """The fine-tuner's label-free loss gradients for ``method`` (default settings), with a progress bar."""
 
     def gradients(model: Model, structures: Sequence[Configuration]) -> np.ndarray:
         from tqdm import tqdm
 
-        from curate.errors import ConfigurationError
-        from curate.training.fine_tuner import TorchFineTuner
-        from curate.training.registry import fine_tuner_for
-        from curate.training.settings import TrainingSettings, check_method
-        from curate.training.softening_gradients import softening_gradients
+        from curate.training.settings import TrainingSettings
+        from curate.training.softening_gradients import gradient_method, model_loss_gradients
 
-        tuner = fine_tuner_for(model)
-        if not isinstance(tuner, TorchFineTuner):
-            raise ConfigurationError(f"{model.info.spec}: its fine-tuner gives no loss gradients")
-        with tqdm(total=len(structures), unit=" candidates", desc=f"loss gradients ({method})", disable=None) as bar:
-            return softening_gradients(
-                tuner,
+        label = f"loss gradients ({gradient_method(method)})"
+        with tqdm(total=len(structures), unit=" candidates", desc=label, disable=None) as bar:
+            return model_loss_gradients(
                 model,
                 structures,
-                method=check_method(method),
+                method=method,
                 settings=TrainingSettings(),
                 on_progress=lambda done: bar.update(done - bar.n),
             )

@@ -22,7 +22,6 @@ from curate.experiments.scale_advice import advise
 from curate.models.base import DescribesStructures, Model, default_max_atoms_per_batch
 from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
-from curate.training.fine_tuner import TorchFineTuner
 from curate.training.settings import FinetuneMethod, TrainingSettings
 from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, make_selector
 
@@ -83,17 +82,11 @@ def with_loss_gradients(
 ) -> DescribedSet:
     """``pool`` with each structure's label-free loss gradient over the weights ``method`` trains (``heads``'s
     for ``linear``, whose one weight has no gradient features), from the architecture's own training step."""
-    from curate.training.registry import fine_tuner_for
-    from curate.training.softening_gradients import softening_gradients
+    from curate.training.softening_gradients import gradient_method, model_loss_gradients
 
-    tuner = fine_tuner_for(model)
-    if not isinstance(tuner, TorchFineTuner):
-        raise ConfigurationError(f"{model.info.spec}: its fine-tuner cannot give loss gradients")
     if say is not None:
-        say(f"loss gradients of {len(data)} pool structures ({'heads' if method == 'linear' else method}) ...")
-    gradients = softening_gradients(
-        tuner, model, list(data.configurations), method="heads" if method == "linear" else method, settings=settings
-    )
+        say(f"loss gradients of {len(data)} pool structures ({gradient_method(method)}) ...")
+    gradients = model_loss_gradients(model, list(data.configurations), method=method, settings=settings)
     return replace(pool, loss_gradients=gradients)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from curate.dataset.configuration import Configuration
+from curate.errors import ConfigurationError
 from curate.models.base import Model
 from curate.training.data import TrainingSet
 from curate.training.fine_tuner import TorchFineTuner
@@ -106,3 +107,34 @@ def softening_gradients(
             on_progress(done)
     tuner.release(native, settings)
     return np.array(rows).reshape(len(rows), size if dimensions is None else dimensions)
+
+
+def gradient_method(method: FinetuneMethod | str) -> FinetuneMethod:
+    """The method whose trainable weights the gradients are taken over: ``method``, or ``heads`` for ``linear``
+    (one scale has no gradient features)."""
+    checked = check_method(method)
+    return "heads" if checked == "linear" else checked
+
+
+def model_loss_gradients(
+    model: Model,
+    structures: Sequence[Configuration],
+    *,
+    method: FinetuneMethod | str,
+    settings: TrainingSettings,
+    on_progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """:func:`softening_gradients` with the fine-tuner registered for ``model``'s architecture, over the weights
+    :func:`gradient_method` names; shape (N, SKETCH_DIMENSIONS).
+
+    Raises:
+        ConfigurationError: the model's fine-tuner has no training step to differentiate.
+    """
+    from curate.training.registry import fine_tuner_for
+
+    tuner = fine_tuner_for(model)
+    if not isinstance(tuner, TorchFineTuner):
+        raise ConfigurationError(f"{model.info.spec}: its fine-tuner cannot give loss gradients")
+    return softening_gradients(
+        tuner, model, structures, method=gradient_method(method), settings=settings, on_progress=on_progress
+    )
