@@ -85,6 +85,43 @@ class LearningCurve:
     def strategies(self) -> list[str]:
         return list(dict.fromkeys(p.strategy for p in self.points))
 
+    @classmethod
+    def on_benchmark(cls, points: Sequence[CurvePoint], bench: BenchmarkErrors) -> LearningCurve:
+        """The curve of ``points`` with the untouched model's errors and the best single scale on ``bench``."""
+        best = bench.best_force_scale()
+        return cls(
+            points=tuple(points),
+            untouched_force_mae=float(bench.force_mae(np.array([1.0]))[0]),
+            untouched_softening_scale=float(bench.softening_scale(1.0)),
+            best_scale=best,
+            best_force_mae=float(bench.force_mae(np.array([best]))[0]),
+        )
+
+
+def point_from_runs(
+    strategy: str, budget: int, *, scale: float, errors: Mapping[str, np.ndarray], previous: float
+) -> CurvePoint:
+    """One point from the benchmark errors of one run (a strategy) or many (random: median and IQR).
+
+    ``errors`` holds one value per run for ``force_mae``, ``softening_deviation``, ``energy_mae`` and
+    ``stress_mae`` (NaN where a run has none); ``previous`` is the same strategy's force MAE one budget lower.
+    """
+    force, stress = errors["force_mae"], errors["stress_mae"]
+    median = float(np.nanmedian(force))
+    return CurvePoint(
+        strategy=strategy,
+        budget=budget,
+        scale=scale,
+        force_mae=median,
+        force_mae_q25=float(np.nanpercentile(force, 25)),
+        force_mae_q75=float(np.nanpercentile(force, 75)),
+        softening_deviation=float(np.nanmedian(errors["softening_deviation"])),
+        energy_mae=float(np.nanmedian(errors["energy_mae"])),
+        stress_mae=float(np.nanmedian(stress)) if np.isfinite(stress).any() else np.nan,
+        marginal_force_mae=median - previous,
+        draws=len(force),
+    )
+
 
 def _errors(bench: BenchmarkErrors, scales: np.ndarray) -> dict[str, np.ndarray]:
     return {
@@ -96,22 +133,8 @@ def _errors(bench: BenchmarkErrors, scales: np.ndarray) -> dict[str, np.ndarray]
 
 
 def _point(strategy: str, budget: int, scales: np.ndarray, bench: BenchmarkErrors, previous: float) -> CurvePoint:
-    errors = _errors(bench, scales)
-    force = errors["force_mae"]
-    median = float(np.nanmedian(force))
-    return CurvePoint(
-        strategy=strategy,
-        budget=budget,
-        scale=float(np.nanmedian(scales)),
-        force_mae=median,
-        force_mae_q25=float(np.nanpercentile(force, 25)),
-        force_mae_q75=float(np.nanpercentile(force, 75)),
-        softening_deviation=float(np.nanmedian(errors["softening_deviation"])),
-        energy_mae=float(np.nanmedian(errors["energy_mae"])),
-        stress_mae=float(np.nanmedian(errors["stress_mae"])) if np.isfinite(errors["stress_mae"]).any() else np.nan,
-        marginal_force_mae=median - previous,
-        draws=len(scales),
-    )
+    scale = float(np.nanmedian(scales))
+    return point_from_runs(strategy, budget, scale=scale, errors=_errors(bench, scales), previous=previous)
 
 
 def linear_learning_curve(
@@ -157,11 +180,4 @@ def linear_learning_curve(
         subsets = random_subsets(len(stats), budget, draws, seed=seed + budget)
         points.append(_point(RANDOM, budget, stats.scales(subsets), bench, previous))
         previous = points[-1].force_mae
-    best = bench.best_force_scale()
-    return LearningCurve(
-        points=tuple(points),
-        untouched_force_mae=float(bench.force_mae(np.array([1.0]))[0]),
-        untouched_softening_scale=float(bench.softening_scale(1.0)),
-        best_scale=best,
-        best_force_mae=float(bench.force_mae(np.array([best]))[0]),
-    )
+    return LearningCurve.on_benchmark(points, bench)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from curate.experiments.correction_gain import BenchmarkEvaluator, SetTrainer
-from curate.experiments.learning_curve import RANDOM, CurvePoint, LearningCurve, PickFunction
+from curate.experiments.learning_curve import RANDOM, CurvePoint, LearningCurve, PickFunction, point_from_runs
 from curate.experiments.linear_scale import BenchmarkErrors, random_subsets
 from curate.models.base import Model
 from curate.training.data import TrainingSet
@@ -25,22 +25,13 @@ from curate.training.settings import FinetuneMethod, TrainingSettings
 
 def _point(strategy: str, budget: int, runs: Sequence[Metrics], previous: float) -> CurvePoint:
     """One point from the benchmark metrics of one run (a strategy) or of many (random: median and IQR)."""
-    force = np.array([m.force_mae_ev_per_ang for m in runs])
-    stress = np.array([np.nan if m.stress_mae_gpa is None else m.stress_mae_gpa for m in runs])
-    median = float(np.median(force))
-    return CurvePoint(
-        strategy=strategy,
-        budget=budget,
-        scale=float("nan"),
-        force_mae=median,
-        force_mae_q25=float(np.percentile(force, 25)),
-        force_mae_q75=float(np.percentile(force, 75)),
-        softening_deviation=float(np.median([abs(1.0 - m.softening_scale) for m in runs])),
-        energy_mae=float(np.median([m.energy_mae_ev_per_atom for m in runs])),
-        stress_mae=float(np.nanmedian(stress)) if np.isfinite(stress).any() else float("nan"),
-        marginal_force_mae=median - previous,
-        draws=len(runs),
-    )
+    errors = {
+        "force_mae": np.array([m.force_mae_ev_per_ang for m in runs]),
+        "softening_deviation": np.array([abs(1.0 - m.softening_scale) for m in runs]),
+        "energy_mae": np.array([m.energy_mae_ev_per_atom for m in runs]),
+        "stress_mae": np.array([np.nan if m.stress_mae_gpa is None else m.stress_mae_gpa for m in runs]),
+    }
+    return point_from_runs(strategy, budget, scale=float("nan"), errors=errors, previous=previous)
 
 
 def finetuned_learning_curve(
@@ -91,11 +82,4 @@ def finetuned_learning_curve(
             ]
             points.append(_point(name, budget, runs, previous))
             previous = points[-1].force_mae
-    errors, best = untouched, untouched.best_force_scale()
-    return LearningCurve(
-        points=tuple(points),
-        untouched_force_mae=float(errors.force_mae(np.array([1.0]))[0]),
-        untouched_softening_scale=float(errors.softening_scale(1.0)),
-        best_scale=best,
-        best_force_mae=float(errors.force_mae(np.array([best]))[0]),
-    )
+    return LearningCurve.on_benchmark(points, untouched)
