@@ -1,7 +1,7 @@
 """Click options for out-of-domain evidence (``finetune``, ``correction-gain``) and replay (``finetune``).
 
 ``ood_options`` gives the command one ``ood`` argument (:class:`OodRequest`); ``replay_options`` one ``replay``
-argument (:class:`ReplayRequest` or None). :func:`ood_check` and :func:`replay_for` turn them into the library's
+argument (:class:`ReplayRequest` or None). :func:`ood_parts` and :func:`replay_for` turn them into the library's
 objects; :func:`report_ood` prints and records the change next to the in-domain numbers.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from curate.cli.options import option_group
+from curate.cli.options import NON_NEGATIVE, POSITIVE, option_group
 from curate.training.out_of_domain import DATA_ROOT_VARIABLE, WORSE_THRESHOLD_PERCENT
 from curate.training.replay import REPLAY_STRATEGIES, ReplaySettings
 
@@ -35,11 +35,6 @@ class OodRequest:
     datasets: tuple[Path, ...]
     default: bool
     threshold_percent: float
-
-    @property
-    def wanted(self) -> bool:
-        """False when both the default parts and every named dataset are off."""
-        return self.default or bool(self.datasets)
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ def ood_options() -> Callable[[F], F]:
                 "ood_threshold",
                 default=WORSE_THRESHOLD_PERCENT,
                 show_default=True,
-                type=click.FloatRange(min=0),
+                type=NON_NEGATIVE,
                 help="Verdict 'worse outside its target' when a part's force or energy MAE grows by more "
                 "than this (%).",
             ),
@@ -105,6 +100,7 @@ def _collect_replay(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "replay": request}
 
 
+_REPLAY_DEFAULTS = ReplaySettings()
 _REPLAY_OPTIONS = (
     click.option(
         "--replay",
@@ -129,15 +125,15 @@ _REPLAY_OPTIONS = (
     ),
     click.option(
         "--replay-ratio",
-        type=click.FloatRange(min=0, min_open=True),
-        default=1.0,
+        type=POSITIVE,
+        default=_REPLAY_DEFAULTS.ratio,
         show_default=True,
         help="Replay structures per training structure (when --replay-count is not given).",
     ),
     click.option(
         "--replay-weight",
-        type=click.FloatRange(min=0),
-        default=1.0,
+        type=NON_NEGATIVE,
+        default=_REPLAY_DEFAULTS.weight,
         show_default=True,
         help="Multiplier of a replay structure's force and stress loss terms; its energy term is "
         "off (replay energies may sit on another reference scale).",
@@ -145,22 +141,22 @@ _REPLAY_OPTIONS = (
     click.option(
         "--replay-strategy",
         type=click.Choice(REPLAY_STRATEGIES),
-        default="fps",
+        default=_REPLAY_DEFAULTS.strategy,
         show_default=True,
         help="curate selector that draws the replay set for diversity in the model's feature space.",
     ),
     click.option(
         "--replay-max-force-error",
-        type=click.FloatRange(min=0, min_open=True),
-        default=0.1,
+        type=POSITIVE,
+        default=_REPLAY_DEFAULTS.max_force_error_ev_per_ang,
         show_default=True,
         help="Draw only reference structures whose force MAE under the starting model is at most "
         "this (eV/A): replay anchors the model where it already is.",
     ),
     click.option(
         "--replay-max-stress-error",
-        type=click.FloatRange(min=0, min_open=True),
-        default=2.0,
+        type=POSITIVE,
+        default=_REPLAY_DEFAULTS.max_stress_error_gpa,
         show_default=True,
         help="Likewise for the stress MAE (GPa).",
     ),

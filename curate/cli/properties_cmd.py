@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from curate.cli.options import (
+    POSITIVE,
     device_option,
     execution_options,
     list_option,
@@ -35,7 +36,7 @@ DEFAULT_REFERENCE = Path("../shared/data/matcalc/mp-binary-pbe-elasticity-2025.1
     "--energy-scale",
     "energy_scales",
     multiple=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     help="Also the base model with the linear correction of this scale s: forces and stress x s (repeatable).",
 )
 @click.option(
@@ -65,7 +66,7 @@ DEFAULT_REFERENCE = Path("../shared/data/matcalc/mp-binary-pbe-elasticity-2025.1
     "fmax_ev_per_ang",
     default=0.1,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     help="Force tolerance of every relaxation (eV/A).",
 )
 @click.option(

@@ -28,7 +28,7 @@ non-magnetic Fe static, stress off by 27 GPa, made the Materials Project steps' 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -113,11 +113,6 @@ def features_and_predictions(model: Model, data: TrainingSet) -> tuple[np.ndarra
     return structure_descriptors(batch), model.predict(list(data.configurations), max_atoms_per_batch=max_atoms)
 
 
-def structure_features(model: Model, data: TrainingSet) -> np.ndarray:
-    """The model's own structure features (N, d) when it offers them, else mean SOAP vectors (dimensionless)."""
-    return features_and_predictions(model, data)[0]
-
-
 def reproduced(data: TrainingSet, predictions: Sequence[Prediction], settings: ReplaySettings) -> list[int]:
     """Indices of the structures of ``data`` whose labels the predictions reproduce within the settings'
     bounds: force MAE (eV/A) <= ``max_force_error_ev_per_ang``, stress MAE (GPa) <= ``max_stress_error_gpa``."""
@@ -192,15 +187,7 @@ def replay_training_set(model: Model, train: TrainingSet, replay: Replay) -> tup
     )
     record = {
         "reference": replay.reference.describe(),
-        "settings": {
-            "count": settings.count,
-            "ratio": settings.ratio,
-            "weight": settings.weight,
-            "strategy": settings.strategy,
-            "seed": settings.seed,
-            "max_force_error_ev_per_ang": settings.max_force_error_ev_per_ang,
-            "max_stress_error_gpa": settings.max_stress_error_gpa,
-        },
+        "settings": asdict(settings),
         "structures": len(drawn),
         "ids": list(drawn.ids),
         "energy": "replay structures train on forces and stress only (energy multiplier 0): their energies "
