@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.dataset.paths import safe_join
+from curate.dataset.paths import REPORTS_DIR, safe_join
 from curate.errors import InputError
 
-REPORTS_DIR = "reports"
 REPORT_FIGURES_DIR = "figures/reports"
 MAX_TABLE_ROWS = 40
 MAX_JSON_CHARS = 3000

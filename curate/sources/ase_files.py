@@ -37,7 +37,7 @@ from curate.dataset.configuration import Configuration, Rejected, canonical_json
 from curate.dataset.store import is_valid_id
 from curate.errors import InputError, RecordRejected
 from curate.sources.base import ImportOptions, optional_array
-from curate.sources.validate import element, record_id, strict_float
+from curate.sources.validate import element, optional_float, record_id
 from curate.sources.vasp_inputs import known_functional
 
 ASELMDB = "aselmdb"
@@ -145,9 +145,9 @@ def frame_configuration(atoms: Any, *, display_name: str, index: int, options: I
         lattice=np.array(atoms.cell.array, dtype=np.float64),
         positions=np.array(atoms.positions, dtype=np.float64),
         pbc=(int(atoms.pbc[0]), int(atoms.pbc[1]), int(atoms.pbc[2])),
-        energy=None if energy is None else _float(energy, "energy"),
+        energy=optional_float(energy, "energy", unit="eV"),
         energy_field=None if energy_field is None else str(energy_field),
-        energy_corrected=None if corrected is None else _float(corrected, "energy_corrected"),
+        energy_corrected=optional_float(corrected, "energy_corrected", unit="eV"),
         forces=forces,
         stress=stress,
         magmoms=magmoms,
@@ -194,10 +194,6 @@ def _bool(value: Any, field: str) -> bool:
     if isinstance(value, str) and value.strip().upper() in {"T", "TRUE", "F", "FALSE"}:
         return value.strip().upper().startswith("T")
     raise RecordRejected(f"expected a boolean, found {value!r}", field=field)
-
-
-def _float(value: Any, field: str) -> float:
-    return strict_float(value, field, unit="eV")
 
 
 def _int(value: Any, field: str) -> int:

@@ -89,13 +89,6 @@ def _check_leaves(value: Any, field: str, *, depth: int) -> None:
         _check_leaves(item, f"{field}[{k}]", depth=depth - 1)
 
 
-def optional_array(value: Any, field: str, shape: tuple[int | None, ...]) -> np.ndarray | None:
-    """:func:`strict_array`, with None or an empty list (absent label) passed through as None."""
-    if value is None or (isinstance(value, list | tuple) and len(value) == 0):
-        return None
-    return strict_array(value, field, shape)
-
-
 def element(value: Any, field: str) -> str:
     """A chemical symbol ('Fe'); RecordRejected for anything else (numbers, 'X', 'Xx', '../x')."""
     if not isinstance(value, str) or value == "X" or value not in atomic_numbers:
