@@ -35,6 +35,7 @@ from curate.dataset.manifest import (
     DATA_DIR,
     HASH_MODULUS,
     MANIFEST_NAME,
+    Reconciled,
     empty_manifest,
     id_sum,
     read_manifest,
@@ -113,11 +114,13 @@ class Dataset:
                 f"{self.path}: directory exists, is not empty and holds no curate dataset (no {MANIFEST_NAME})"
             )
 
-    def _load_manifest(self) -> None:
+    def _load_manifest(self) -> Reconciled:
         """Read the manifest and reconcile it with the committed shards (in memory; see :mod:`manifest`)."""
         self._manifest = read_manifest(self.path)
-        self.damaged_shards = reconcile(self._manifest, self.data_dir).damaged
+        reconciled = reconcile(self._manifest, self.data_dir)
+        self.damaged_shards = reconciled.damaged
         self._ids = None
+        return reconciled
 
     def _write_manifest(self) -> None:
         with self._writing():
@@ -205,13 +208,13 @@ class Dataset:
 
     def _tidy(self) -> None:
         """Under the lock: reread the manifest and clear what a killed or failed writer left behind."""
-        self._load_manifest()
+        reconciled = self._load_manifest()
         with self._writing():
             remove_stale_temporaries(self.data_dir, "*")
             remove_stale_temporaries(self.path, "*")
             for name in self.damaged_shards:
                 (self.data_dir / name).rename(self.data_dir / f".{name}.damaged")
-            if self.damaged_shards or read_manifest(self.path)["shards"] != self._manifest["shards"]:
+            if reconciled.changed:
                 self._write_manifest()
             self.damaged_shards = {}
 
