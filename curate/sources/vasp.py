@@ -193,8 +193,6 @@ def _vasprun_steps(
     run, damage, skipped = _parse_vasprun(path, source_file)
     refuse_machine_learned(run.incar, source_file)
     steps = run.ionic_steps
-    # the index of each step read in the file's own numbering (steps set aside for unreadable values left out)
-    numbering = [k for k in range(len(steps) + len(skipped)) if k not in skipped]
     if not steps and damage is None and not skipped:
         raise InputError("vasprun holds no ionic step", file=source_file)
     first_species = [s.specie.symbol for s in steps[0]["structure"]] if steps else []
@@ -206,10 +204,12 @@ def _vasprun_steps(
         final_magmoms = final_magmoms_from_outcar(
             companion_file(path, "OUTCAR"), nsites=len(final["structure"]), final_energy_ev=final.get(ENERGY_FIELD)
         )
-    for local, step in enumerate(steps):
-        index = numbering[local]
-        for gap in range(numbering[local - 1] + 1 if local else 0, index):
-            yield Rejected(f"{label} step {gap}", skipped[gap].field, skipped[gap].reason)
+    read = iter(enumerate(steps))  # the steps read, in the file's order; ``skipped`` holds the others by index
+    for index in range(len(steps) + len(skipped)):
+        if index in skipped:
+            yield Rejected(f"{label} step {index}", skipped[index].field, skipped[index].reason)
+            continue
+        local, step = next(read)
         record = f"{label} step {index}"
         if inputs.problem is not None:
             yield Rejected(record, inputs.problem.field, inputs.problem.reason)
@@ -238,8 +238,6 @@ def _vasprun_steps(
             )
         except RecordRejected as exc:
             yield Rejected(record, exc.field, exc.reason)
-    for gap in range(numbering[-1] + 1 if numbering else 0, len(steps) + len(skipped)):
-        yield Rejected(f"{label} step {gap}", skipped[gap].field, skipped[gap].reason)
     if damage is not None:
         raise InputError(damage.reason, file=source_file, record=f"{label} step {len(steps)}")
 
