@@ -24,6 +24,7 @@ from curate.exporters import export_dataset
 from curate.sources.ingest import import_paths
 
 from .sources.test_mptrj import write_replicated_mptrj
+from .test_kill_resume import kill_after_shards
 
 FRAMES_PER_COPY = 193  # As2SO6 ionic steps in the shared task documents
 
@@ -129,15 +130,8 @@ def test_kill_with_big_shards_resumes_from_the_last_commit_not_from_zero(shared_
 
     killed_dir = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-c", _SLOW_COMMIT_IMPORT, str(big), str(killed_dir)])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list((killed_dir / "data").glob("*.parquet"))) < 2:
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-
-    partial = Dataset.open(killed_dir)
+    partial = kill_after_shards(process, killed_dir, 2, 120)
     assert 0 < partial.num_rows < 4632, "the kill must land mid-import"
-    assert pq.read_table(killed_dir / "data").num_rows == partial.num_rows
     resumed = import_paths([big], format_name="mptrj", out=killed_dir, workers=1)
     assert (resumed.rows_added, resumed.duplicates) == (4632 - partial.num_rows, partial.num_rows)
     final = Dataset.open(killed_dir)

@@ -17,6 +17,19 @@ from curate.dataset.store import Dataset
 from .sources.test_mptrj import write_replicated_mptrj
 
 
+def kill_after_shards(process: subprocess.Popen[bytes], dataset_dir: Path, shards: int, timeout_s: float) -> Dataset:
+    """SIGKILL ``process`` once ``shards`` shards are in ``dataset_dir`` (or after ``timeout_s``); the dataset as it
+    opens then, its committed shards holding exactly its rows."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and len(list((dataset_dir / "data").glob("*.parquet"))) < shards:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = Dataset.open(dataset_dir)
+    assert pq.read_table(dataset_dir / "data").num_rows == partial.num_rows
+    return partial
+
+
 def _import_command(source: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "curate", "import", "mptrj", str(source), "--out", str(out), "--shard-rows", "150"]
 
@@ -32,15 +45,8 @@ def test_sigkill_mid_import_then_resume(shared_data: Path, tmp_path: Path) -> No
     process = subprocess.Popen(
         _import_command(source, killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list((killed_dir / "data").glob("*.parquet"))) < 3:
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-
-    partial = Dataset.open(killed_dir)
+    partial = kill_after_shards(process, killed_dir, 3, 60)
     assert 0 < partial.num_rows < 2316, "the kill must land mid-import"
-    assert pq.read_table(killed_dir / "data").num_rows == partial.num_rows
     assert len(partial.ids()) == partial.num_rows
 
     resumed = subprocess.run(_import_command(source, killed_dir), capture_output=True, text=True, check=True)
