@@ -258,20 +258,40 @@ def _loss(
     settings: TrainingSettings,
     criterion: Callable[[Any, Any], Any],
     device: str,
+    *,
+    train: TrainingSet | None = None,
 ) -> tuple[Any, Any]:
-    """Weighted loss of one batch and the force errors (eV/A) for the epoch's MAE."""
+    """Weighted loss of one batch and the force errors (eV/A) for the epoch's MAE.
+
+    With ``train``, each structure's (energy, force, stress) multipliers (``train.loss_weights``) weigh its
+    entries: each term is then the weighted mean sum_i m_i l_i / n over the batch's energies (one per
+    structure), force components and stress components, which with every multiplier 1 is the plain mean.
+    """
     import torch
+
+    multipliers = None
+    if train is not None:
+        multipliers = torch.tensor([train.weights_of(int(i)) for i in batch], dtype=torch.float32, device=device)
+        per_entry = _criterion(settings, reduction="none")
+
+    def term(column: int, pred: Any, target: Any, spread: Callable[[Any], Any]) -> Any:
+        if multipliers is None:
+            return criterion(pred, target)
+        return torch.mean(spread(multipliers[:, column]) * per_entry(pred, target))
 
     energy_target = torch.stack([labels["e"][i] for i in batch]).to(device)
     force_target = torch.cat([labels["f"][i] for i in batch], dim=0).to(device)
     force_error = (predicted["f"] - force_target).detach()
-    loss = settings.energy_weight * criterion(predicted["e"], energy_target)
-    loss = loss + settings.force_weight * criterion(predicted["f"], force_target)
+    atoms = torch.tensor([labels["f"][i].shape[0] for i in batch], device=device)
+    loss = settings.energy_weight * term(0, predicted["e"], energy_target, lambda m: m)
+    force_term = term(1, predicted["f"], force_target, lambda m: torch.repeat_interleave(m, atoms).unsqueeze(1))
+    loss = loss + settings.force_weight * force_term
     with_stress = [(k, labels["s"][i]) for k, i in enumerate(batch) if labels["s"][i] is not None]
     if settings.stress_weight > 0 and with_stress:
         stress_pred = torch.stack([predicted["s"][k] for k, _ in with_stress])
         stress_target = torch.stack([s for _, s in with_stress]).to(device)
-        loss = loss + settings.stress_weight * criterion(stress_pred, stress_target)
+        rows = [k for k, _ in with_stress]
+        loss = loss + settings.stress_weight * term(2, stress_pred, stress_target, lambda m: m[rows].view(-1, 1, 1))
     return loss, force_error
 
 
@@ -285,27 +305,5 @@ def _weighted_loss(
     *,
     train: TrainingSet,
 ) -> tuple[Any, Any]:
-    """:func:`_loss` with each structure's (energy, force, stress) multipliers (``train.loss_weights``).
-
-    Each term is the weighted mean sum_i m_i l_i / n over the batch's energies (one per structure), force
-    components and stress components (m_i the multiplier of the structure the entry belongs to): with every
-    multiplier 1 it is :func:`_loss`'s mean.
-    """
-    import torch
-
-    per_entry = _criterion(settings, reduction="none")
-    multipliers = torch.tensor([train.weights_of(int(i)) for i in batch], dtype=torch.float32, device=device)
-    atoms = torch.tensor([labels["f"][i].shape[0] for i in batch], device=device)
-    energy_target = torch.stack([labels["e"][i] for i in batch]).to(device)
-    force_target = torch.cat([labels["f"][i] for i in batch], dim=0).to(device)
-    force_error = (predicted["f"] - force_target).detach()
-    loss = settings.energy_weight * torch.mean(multipliers[:, 0] * per_entry(predicted["e"], energy_target))
-    force_multiplier = torch.repeat_interleave(multipliers[:, 1], atoms).unsqueeze(1)
-    loss = loss + settings.force_weight * torch.mean(force_multiplier * per_entry(predicted["f"], force_target))
-    with_stress = [(k, labels["s"][i]) for k, i in enumerate(batch) if labels["s"][i] is not None]
-    if settings.stress_weight > 0 and with_stress:
-        stress_pred = torch.stack([predicted["s"][k] for k, _ in with_stress])
-        stress_target = torch.stack([s for _, s in with_stress]).to(device)
-        stress_multiplier = multipliers[[k for k, _ in with_stress], 2].view(-1, 1, 1)
-        loss = loss + settings.stress_weight * torch.mean(stress_multiplier * per_entry(stress_pred, stress_target))
-    return loss, force_error
+    """:func:`_loss` with each structure's (energy, force, stress) multipliers (``train.loss_weights``)."""
+    return _loss(predicted, labels, batch, settings, criterion, device, train=train)
