@@ -16,6 +16,7 @@ from curate.cli.training_options import training_options
 from curate.training.settings import FINETUNE_METHODS, METHOD_HELP, FinetuneMethod, TrainingSettings
 
 if TYPE_CHECKING:
+    from curate.models.base import Model
     from curate.training.data import TrainingSet
     from curate.training.evaluate import Metrics
     from curate.training.out_of_domain import BenchmarkPart
@@ -83,6 +84,7 @@ def command(
       curate finetune -m chgnet@0.3.0 --train picked --method full --replay --replay-count 10 --out ft-replay
     Out of domain (--ood, default parts): errors before and after per part, and a verdict; see docs/replay.md.
     """
+    from curate.models import load_model, select_device
     from curate.training.data import load_training_set
     from curate.training.finetune import RECORD_NAME, finetune, write_finetune_output
 
@@ -97,6 +99,7 @@ def command(
         click.echo(done)
         return
     parts = ood_cli.ood_parts(ood)
+    base = load_model(model, device=select_device(device))  # loaded once: training copies it
     click.echo(
         f"fine-tuning {model} ({method}) on {len(train)} structures ({train.num_atoms} atoms)"
         + (f", validating on {len(val)}" if val is not None else ", no validation set: the last epoch is kept"),
@@ -110,13 +113,11 @@ def command(
                 bar.label = f"epoch {record.epoch}: val force MAE {record.val_force_mae_ev_per_ang:.4f} eV/A"
 
         replaying = ood_cli.replay_for(replay)
-        result = finetune(
-            model, train, val, method=method, settings=settings, device=device, on_epoch=on_epoch, replay=replaying
-        )
+        result = finetune(base, train, val, method=method, settings=settings, on_epoch=on_epoch, replay=replaying)
         if method == "linear":
             bar.update(1)
-    advice, recommended = _linear_advice(model, train, settings, device) if method == "linear" else ({}, None)
-    _evaluate(result, model, device, val, ood, replay, parts)
+    advice, recommended = _linear_advice(base, model, train, settings) if method == "linear" else ({}, None)
+    _evaluate(result, base, val, ood, replay, parts)
     spec = write_finetune_output(
         result, out, command=shlex.join(["curate", *sys.argv[1:]]), record_extra={"fingerprint": fingerprint, **advice}
     )
@@ -125,26 +126,23 @@ def command(
 
 def _evaluate(
     result: FinetuneResult,
-    model: str,
-    device: str,
+    base: Model,
     val: TrainingSet | None,
     ood: ood_cli.OodRequest,
     replay: ood_cli.ReplayRequest | None,
     parts: list[BenchmarkPart],
 ) -> None:
     """Validation errors before and after, and the out-of-domain change, into ``result.extra`` and stderr."""
-    from curate.models import load_model
     from curate.training.evaluate import evaluate
 
     before = after = None
-    base = load_model(model, device=device) if val is not None or parts else None
-    if val is not None and base is not None:
+    if val is not None:
         before = evaluate(base, val)
         after = evaluate(result.model, val)
         result.extra["validation_before"] = before.as_dict()
         result.extra["validation_after"] = after.as_dict()
     _summary(result, before, after)
-    result.extra["out_of_domain"] = None if base is None else ood_cli.record_ood(parts, base, result, ood, replay)
+    result.extra["out_of_domain"] = ood_cli.record_ood(parts, base, result, ood, replay)
 
 
 def _finished_spec(record_path: Path, fingerprint: dict[str, Any], *, overwrite: bool) -> str | None:
@@ -180,7 +178,7 @@ def _summary(result: FinetuneResult, before: Metrics | None, after: Metrics | No
 
 
 def _linear_advice(
-    model: str, train: TrainingSet, settings: TrainingSettings, device: str
+    base: Model, model: str, train: TrainingSet, settings: TrainingSettings
 ) -> tuple[dict[str, Any], str | None]:
     """Said on stderr: the fitted scale +- its standard error, how well ``train`` determines it, the verdict.
 
@@ -188,9 +186,8 @@ def _linear_advice(
     spec when the scale should not be applied (else None).
     """
     from curate.experiments.scale_advice import advise_set
-    from curate.models import load_model, select_device
 
-    advice = advise_set(load_model(model, device=select_device(device)), train, settings)
+    advice = advise_set(base, train, settings)
     click.echo(advice.summary(), err=True)
     if advice.ill_conditioned:
         click.echo("warning: the correction set is ill-conditioned for a scale fit", err=True)
