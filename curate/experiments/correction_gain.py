@@ -268,15 +268,22 @@ class SetTrainer:
         settings: TrainingSettings,
         val_fraction: float | None,
         say: Callable[[str], None],
-        ood: OutOfDomainCheck | None = None,
     ):
         self.base, self.tuner, self.evaluator = base, tuner, evaluator
         self.method, self.settings, self.val_fraction, self.say = method, settings, val_fraction, say
-        self.ood = ood
         self.done: dict[tuple[str, ...], TrainedSet] = {}
 
-    def run(self, label: str, kind: SetKind, items: TrainingSet, pool_indices: Sequence[int]) -> TrainedSet:
-        """Train on ``items`` (less its seeded validation split) and evaluate; or reuse an identical earlier run."""
+    def run(
+        self,
+        label: str,
+        kind: SetKind,
+        items: TrainingSet,
+        pool_indices: Sequence[int],
+        *,
+        ood: OutOfDomainCheck | None = None,
+    ) -> TrainedSet:
+        """Train on ``items`` (less its seeded validation split) and evaluate, with the out-of-domain change when
+        ``ood`` is given; or reuse an identical earlier run (its out-of-domain change included)."""
         train_idx, val_idx = validation_split(len(items), self.val_fraction, seed=self.settings.seed)
         train = items.subset(train_idx, origin=f"{items.origin} ({label})")
         val = items.subset(val_idx, origin=f"{items.origin} ({label}, validation)") if val_idx else None
@@ -289,8 +296,8 @@ class SetTrainer:
         metrics = self.evaluator.metrics(result.model)
         self.say(_progress_line(label, metrics))
         out_of_domain = None
-        if self.ood is not None and kind == "correction":
-            change = self.ood.change(result.model)
+        if ood is not None:
+            change = ood.change(result.model)
             for line in change_lines(change):
                 self.say(line)
             out_of_domain = change.as_dict()
@@ -363,10 +370,8 @@ def run_correction_gain(
     before = evaluator.metrics(base)
     say(_progress_line("before", before))
     ood = OutOfDomainCheck(ood_parts, base, threshold_percent=ood_threshold_percent) if ood_parts else None
-    trainer = SetTrainer(
-        base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say, ood=ood
-    )
-    chosen = trainer.run("correction", "correction", correction, ())
+    trainer = SetTrainer(base, tuner, evaluator, method=method, settings=settings, val_fraction=val_fraction, say=say)
+    chosen = trainer.run("correction", "correction", correction, (), ood=ood)
     draws = random_subsets(len(pool), len(correction), repeats, seed=settings.seed)
     random_runs = tuple(
         trainer.run(f"random {k}", "random", pool.subset(indices, origin=pool.origin), indices)
