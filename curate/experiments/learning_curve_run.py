@@ -54,16 +54,7 @@ def describe_set(data: TrainingSet, model: DescribesStructures, *, max_atoms_per
     """Run the model once over ``data`` and pair its predictions with the DFT labels (schema units)."""
     described = model.describe(list(data.configurations), max_atoms_per_batch=max_atoms_per_batch)
     labels = tuple(
-        StructureLabels(
-            nsites=cfg.nsites,
-            energy_pred_ev=float(pred.energy),
-            reference_energy_ev=float(reference),
-            energy_dft_ev=float(cfg.energy),  # type: ignore[arg-type]  # load_training_set checked labels
-            forces_pred=np.asarray(pred.forces),
-            forces_dft=np.asarray(cfg.forces),
-            stress_pred=None if cfg.stress is None else np.asarray(pred.stress),
-            stress_dft=None if cfg.stress is None else np.asarray(cfg.stress),
-        )
+        StructureLabels.of(cfg, pred, reference)
         for cfg, pred, reference in zip(
             data.configurations, described.predictions, described.reference_energies_ev, strict=True
         )

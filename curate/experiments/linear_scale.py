@@ -20,7 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.dataset.configuration import Configuration
+from curate.models.base import Prediction
 from curate.models.information import information_from_sums, squared_prediction_sums
+from curate.training.data import label_energy
 
 TERMS: tuple[str, str, str] = ("energy", "force", "stress")
 _CHUNK_ELEMENTS = 4_000_000  # scales x components evaluated at once: bounds memory at ~32 MB per array
@@ -49,6 +52,21 @@ class StructureLabels:
     forces_dft: np.ndarray
     stress_pred: np.ndarray | None = None
     stress_dft: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, cfg: Configuration, prediction: Prediction, reference_energy_ev: float) -> StructureLabels:
+        """A labelled training structure with the model's prediction of it and its reference energy R (eV);
+        the stress terms only when the structure has a stress label."""
+        return cls(
+            nsites=cfg.nsites,
+            energy_pred_ev=float(prediction.energy),
+            reference_energy_ev=float(reference_energy_ev),
+            energy_dft_ev=label_energy(cfg),
+            forces_pred=np.asarray(prediction.forces),
+            forces_dft=np.asarray(cfg.forces),
+            stress_pred=None if cfg.stress is None else np.asarray(prediction.stress),
+            stress_dft=None if cfg.stress is None else np.asarray(cfg.stress),
+        )
 
 
 def _term_sums(item: StructureLabels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

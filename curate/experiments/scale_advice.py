@@ -21,7 +21,7 @@ import numpy as np
 
 from curate.experiments.linear_scale import PoolScaleStatistics, StructureLabels, force_scale_uncertainty
 from curate.models.base import Model, max_atoms_for
-from curate.training.data import TrainingSet, label_energy
+from curate.training.data import TrainingSet
 from curate.training.settings import TrainingSettings
 
 MIN_USEFUL_GAIN = 0.03
@@ -148,16 +148,7 @@ def advise_set(model: Model, data: TrainingSet, settings: TrainingSettings) -> S
         predictions = model.predict(list(data.configurations), max_atoms_per_batch=max_atoms_for([model]))
         references = [0.0] * len(data)
     items = [
-        StructureLabels(
-            nsites=cfg.nsites,
-            energy_pred_ev=float(pred.energy),
-            reference_energy_ev=float(reference),
-            energy_dft_ev=label_energy(cfg),
-            forces_pred=np.asarray(pred.forces),
-            forces_dft=np.asarray(cfg.forces),
-            stress_pred=None if cfg.stress is None else np.asarray(pred.stress),
-            stress_dft=None if cfg.stress is None else np.asarray(cfg.stress),
-        )
+        StructureLabels.of(cfg, pred, reference)
         for cfg, pred, reference in zip(data.configurations, predictions, references, strict=True)
     ]
     return advise(items, weights=(settings.energy_weight, settings.force_weight, settings.stress_weight))
