@@ -95,6 +95,9 @@ class FineTuner(ABC):
                 raise ConfigurationError(
                     "replay needs gradient training (full or heads); linear fits one scalar on the training set"
                 )
+            refused = self.weighted_loss_refusal(settings)
+            if refused is not None:  # before the draw: it predicts the whole reference
+                raise ConfigurationError(refused)
             train, record = replay_training_set(model, train, replay)
         result = self.run(
             model, FinetuneRequest(self.architecture, model.info, train, val, method, settings, device, on_epoch)
@@ -102,6 +105,11 @@ class FineTuner(ABC):
         if record is not None:
             result.extra["replay"] = record
         return result
+
+    def weighted_loss_refusal(self, settings: TrainingSettings) -> str | None:
+        """Why this architecture's loss cannot weigh structures one by one (replay needs it) with ``settings``;
+        None when it can."""
+        return None
 
     @abstractmethod
     def run(self, model: Model, request: FinetuneRequest) -> FinetuneResult:

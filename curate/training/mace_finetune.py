@@ -351,16 +351,20 @@ class MACEFineTuner(TorchFineTuner):
         if settings.atomref == "trainable":
             parameter_to_buffer(native.atomic_energies_fn, "atomic_energies")
 
+    def weighted_loss_refusal(self, settings: TrainingSettings) -> str | None:
+        if settings.loss == "mse":
+            return None
+        return f"per-structure loss weights (replay) need loss=mse with MACE: its {settings.loss} loss has none"
+
     def training_steps(self, native: Any, request: FinetuneRequest) -> TrainingSteps:
         """mace ``AtomicData`` graphs built once, batched by mace's DataLoader (shuffled by a seeded generator)."""
         import torch
         from mace.tools import torch_geometric
 
         settings, device = request.settings, request.device
-        if request.train.weighted and settings.loss != "mse":
-            raise ConfigurationError(
-                f"per-structure loss weights (replay) need loss=mse with MACE: its {settings.loss} loss has none"
-            )
+        refused = self.weighted_loss_refusal(settings) if request.train.weighted else None
+        if refused is not None:
+            raise ConfigurationError(refused)
         generator = torch.Generator().manual_seed(settings.seed)
         train_loader = torch_geometric.dataloader.DataLoader(
             build_graphs(native, request.train),  # type: ignore[arg-type]  # mace batches lists of graphs

@@ -324,17 +324,21 @@ class MatGLFineTuner(TorchFineTuner):
             parameter_to_buffer(native.element_refs, "property_offset")
         _sync_init_args(native)
 
+    def weighted_loss_refusal(self, settings: TrainingSettings) -> str | None:
+        return (
+            "matgl's loss has no per-structure weights, so replay (energy-free replay structures) cannot run "
+            "with matgl; fine-tune without replay"
+        )
+
     def training_steps(self, native: Any, request: FinetuneRequest) -> TrainingSteps:
         """matgl graphs built once (MGLDataset), batched by MGLDataLoader; matgl's Lightning loss."""
         import torch
         from matgl.graph.data import MGLDataLoader
 
         settings, device = request.settings, request.device
-        if request.train.weighted:
-            raise ConfigurationError(
-                "matgl's loss has no per-structure weights, so replay (energy-free replay structures) cannot run "
-                "with matgl; fine-tune without replay"
-            )
+        refused = self.weighted_loss_refusal(settings) if request.train.weighted else None
+        if refused is not None:
+            raise ConfigurationError(refused)
         train_set = build_dataset(native, request.train)
         val_set = None if request.validation is None else build_dataset(native, request.validation)
         train_loader, val_loader = MGLDataLoader(
