@@ -28,11 +28,11 @@ from curate.models.base import DescribesStructures, Description, Model, max_atom
 from curate.models.committee import DEFAULT_COMMITTEE, MIN_MEMBERS, Committee
 from curate.models.registry import load_model
 from sampling.scoring import SCORERS, Need, ScoringInputs, check_needs, score_candidates
-from sampling.selection import CandidatePool, Pick, make_selector
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, Pick, make_selector
 from sampling.selection.features import structure_descriptors
 
 DEFAULT_CORRECTED_MODEL = "chgnet@0.3.0"
-DEFAULT_STRATEGY, DEFAULT_SCORE = "herding", "force_information"
+DEFAULT_STRATEGY, DEFAULT_SCORE = DEFAULT_STRATEGY_FOR_METHOD["linear"], "force_information"
 """``curate sample``'s defaults: what ``curate learning-curve`` measured best for a linear correction."""
 MODEL_FEATURE_STRATEGIES: frozenset[str] = frozenset({"herding", "representative", "gradient"})
 """Strategies that select on what the corrected model says of the candidates (its description) or its gradients."""

@@ -27,16 +27,17 @@ from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, make_
 
 INFORMATION_SCORE = "force_information"
 CURVE_STRATEGIES: tuple[str, ...] = ("herding", "gradient", "representative", "information", "fps", "direct")
-DEFAULT_STRATEGIES: dict[str, str] = DEFAULT_STRATEGY_FOR_METHOD
-"""The strategy curate recommends for each fine-tuning method, from the learning curves in bench/RESULTS.md."""
+NOT_FOR_LINEAR = frozenset({"gradient", "representative"})
+"""Left out of a linear curve by default: a scale needs neither loss gradients nor atom features."""
 
 
 def default_strategies(method: FinetuneMethod) -> tuple[str, ...]:
     """The strategies a learning curve compares when none are named: every one, less ``gradient`` and
     ``representative`` for ``linear`` (a scale needs neither loss gradients nor atom features)."""
     if method == "linear":
-        return ("herding", "information", "fps", "direct")
-    return (DEFAULT_STRATEGIES[method], *(s for s in CURVE_STRATEGIES if s != DEFAULT_STRATEGIES[method]))
+        return tuple(s for s in CURVE_STRATEGIES if s not in NOT_FOR_LINEAR)
+    default = DEFAULT_STRATEGY_FOR_METHOD[method]
+    return (default, *(s for s in CURVE_STRATEGIES if s != default))
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from click.testing import CliRunner
 
 from curate.cli import main
 from curate.experiments.learning_curve import RANDOM, LearningCurve
-from curate.experiments.learning_curve_run import DEFAULT_STRATEGIES, run_learning_curve
+from curate.experiments.learning_curve_run import run_learning_curve
 from curate.sources.ingest import import_paths
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD
 
-LINEAR_DEFAULT, HEADS_DEFAULT = DEFAULT_STRATEGIES["linear"], DEFAULT_STRATEGIES["heads"]
+LINEAR_DEFAULT, HEADS_DEFAULT = DEFAULT_STRATEGY_FOR_METHOD["linear"], DEFAULT_STRATEGY_FOR_METHOD["heads"]
 
 
 def _import(path: Path, format_name: str, out: Path) -> Path:

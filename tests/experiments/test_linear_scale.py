@@ -218,8 +218,9 @@ def _described(items: list[StructureLabels], seed: int):  # type: ignore[no-unty
 
 def test_the_default_strategy_picks_the_one_informative_frame() -> None:
     """The planted frame of the test above: its scale is determined, the others' not, and herding picks it."""
-    from curate.experiments.learning_curve_run import DEFAULT_STRATEGIES, strategy_picks
+    from curate.experiments.learning_curve_run import strategy_picks
     from curate.experiments.scale_advice import advise
+    from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD
 
     rng = np.random.default_rng(3)
     items = []
@@ -229,8 +230,8 @@ def test_the_default_strategy_picks_the_one_informative_frame() -> None:
             StructureLabels(8, -16.0, -24.0, -24.0 + 1.4 * 8.0, forces, 1.4 * forces + rng.normal(0, 1e-3, (8, 3)))
         )
     stats = PoolScaleStatistics.from_structures([str(k) for k in range(10)], items, weights=(0.0, 1.0, 0.0))
-    picks = strategy_picks(_described(items, 0), stats, [DEFAULT_STRATEGIES["linear"], "information"], seed=0)
-    assert picks[DEFAULT_STRATEGIES["linear"]](1) == [6] and picks["information"](1) == [6]
+    picks = strategy_picks(_described(items, 0), stats, [DEFAULT_STRATEGY_FOR_METHOD["linear"], "information"], seed=0)
+    assert picks[DEFAULT_STRATEGY_FOR_METHOD["linear"]](1) == [6] and picks["information"](1) == [6]
     determined, quiet = advise([items[6]], weights=(0.0, 1.0, 0.0)), advise([items[0]], weights=(0.0, 1.0, 0.0))
     assert determined.scale == pytest.approx(1.4, abs=0.01) and not determined.ill_conditioned and determined.apply
     assert quiet.ill_conditioned and not quiet.apply and "barely determines" in quiet.reason
