@@ -35,6 +35,7 @@ NONSENSE = [
     (["sample"], "--min-distance", "-0.5"),
     (["sample"], "--seed", "-1"),
     (["finetune"], "--epochs", "0"),
+    (["learning-curve"], "--max-steps", "0"),
     (["finetune"], "--lr", "0"),
     (["finetune"], "--force-weight", "inf"),
     (["correction-gain"], "--val-fraction", "1"),

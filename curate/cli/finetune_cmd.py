@@ -105,7 +105,9 @@ def command(
         + (f", validating on {len(val)}" if val is not None else ", no validation set: the last epoch is kept"),
         err=True,
     )
-    with click.progressbar(length=settings.epochs if method != "linear" else 1, label="epochs", file=sys.stderr) as bar:
+    with click.progressbar(
+        length=settings.passes(len(train)) if method != "linear" else 1, label="epochs", file=sys.stderr
+    ) as bar:
 
         def on_epoch(record: EpochRecord) -> None:
             bar.update(1)

@@ -29,6 +29,13 @@ SETTING_OPTIONS: tuple[tuple[tuple[str, ...], str, click.ParamType, str], ...] =
     (("--loss",), "loss", click.Choice(LOSS_NAMES), "Loss per term."),
     (("--huber-delta",), "huber_delta", POSITIVE, "Huber transition, in each term's unit."),
     (("--batch-size",), "batch_size", click.IntRange(min=1), "Structures per optimiser step."),
+    (
+        ("--max-steps",),
+        "max_steps",
+        click.IntRange(min=1),
+        "Optimiser steps per run whatever the training-set size (replaces --epochs; the schedule spans them). "
+        "Learning curves: every budget then trains equally long.",
+    ),
     (("--seed",), "seed", click.IntRange(min=0), "Seeds batch order and new weights (recorded in the output)."),
     (
         ("--heads-trainable-blocks",),

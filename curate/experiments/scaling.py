@@ -294,7 +294,8 @@ def run_scaling(
     say(f"{len(plan.points()) - len(todo)} of {len(plan.points())} point(s) already in {path}; {len(todo)} to run")
     for k, point in enumerate(todo, start=1):
         method, n_train, _ = point
-        say(f"[{k}/{len(todo)}] {method} N={n_train} seed={point[2]}: training ({plan.settings.epochs} epochs) ...")
+        epochs = plan.settings.passes(n_train)
+        say(f"[{k}/{len(todo)}] {method} N={n_train} seed={point[2]}: training ({epochs} epochs) ...")
         row = _run_point(
             point,
             split,

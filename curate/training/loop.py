@@ -99,7 +99,10 @@ def run_epochs(
     settings: TrainingSettings,
     on_epoch: Callable[[EpochRecord], None] | None,
 ) -> EpochLoopResult:
-    """Train ``model``'s parameters that require grad for ``settings.epochs`` epochs; keep the best epoch's weights.
+    """Train ``model``'s parameters that require grad for ``settings.passes(n_train)`` epochs; keep the best epoch's.
+
+    The run takes ``settings.optimiser_steps(n_train)`` optimiser steps (with ``max_steps`` the last epoch may
+    stop part-way).
 
     Args:
         model: the ``torch.nn.Module`` holding every trained parameter (train/eval modes, state dict).
@@ -119,23 +122,28 @@ def run_epochs(
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
-    steps_per_epoch = math.ceil(n_train / settings.batch_size)
+    total_steps = settings.optimiser_steps(n_train)
+    epochs = settings.passes(n_train)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, settings.epochs * steps_per_epoch), eta_min=settings.final_learning_rate
+        optimizer, T_max=total_steps, eta_min=settings.final_learning_rate
     )
     history: list[EpochRecord] = []
     best_state: dict[str, Any] | None = None
     best_mae = math.inf
-    best_epoch = settings.epochs
+    best_epoch = epochs
     train_seconds = 0.0
+    steps_taken = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        for epoch in range(1, settings.epochs + 1):
+        for epoch in range(1, epochs + 1):
             model.train()
             started = time.perf_counter()
             learning_rate = float(optimizer.param_groups[0]["lr"])
             loss_sum, force_abs, force_count, n_batches = 0.0, 0.0, 0, 0
             for batch in batches():
+                if steps_taken == total_steps:
+                    break
+                steps_taken += 1
                 optimizer.zero_grad(set_to_none=True)
                 loss, force_error = step(batch)
                 loss.backward()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -45,6 +46,10 @@ class TrainingSettings:
         atomref: elemental reference energies: ``frozen`` (pretrained values fixed), ``trainable``
             (fine-tuned with the rest) or ``refit`` (least-squares refit on the training set, then fixed).
         heads_trainable_blocks: for ``heads``, how many of the last interaction blocks train.
+        max_steps: if set, every run takes exactly this many optimiser steps whatever the training-set size
+            (``epochs`` is then ignored: as many passes as the steps need, the last one possibly partial),
+            and the cosine schedule spans them. Learning curves use it so that every budget trains equally
+            long; with a fixed epoch count a larger set also means more steps.
     """
 
     epochs: int = 100
@@ -59,6 +64,7 @@ class TrainingSettings:
     seed: int = 0
     atomref: AtomRefMode = "frozen"
     heads_trainable_blocks: int = 1
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -78,6 +84,18 @@ class TrainingSettings:
             raise ConfigurationError(f"unknown atomref mode {self.atomref!r}; expected {', '.join(ATOMREF_MODES)}")
         if self.heads_trainable_blocks < 1:
             raise ConfigurationError("heads_trainable_blocks must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigurationError(f"max_steps must be >= 1, got {self.max_steps}")
+
+    def optimiser_steps(self, n_train: int) -> int:
+        """Optimiser steps of one run on ``n_train`` structures: ``max_steps``, else epochs x batches per epoch."""
+        if self.max_steps is not None:
+            return self.max_steps
+        return self.epochs * math.ceil(n_train / self.batch_size)
+
+    def passes(self, n_train: int) -> int:
+        """Epochs (passes over the training set, the last possibly partial) one run on ``n_train`` structures takes."""
+        return math.ceil(self.optimiser_steps(n_train) / math.ceil(n_train / self.batch_size))
 
     def with_changes(self, **changes: Any) -> TrainingSettings:
         """A copy with some fields replaced (validated again)."""
