@@ -24,7 +24,8 @@ HELP = """Benchmark force MAE after correcting the model on each strategy's pick
 interaction energy, loss weights E:F:S = 0.1:100:0.1). Every subset's scale and its benchmark errors
 follow in closed form from one pass of the model over pool and benchmark, so thousands of random draws
 cost seconds. --method heads/full fine-tunes the model once per pick and per random draw with the
-training options (minutes each on CPU: keep --draws 5-10 and --epochs small there). Strategies read
+training options (seconds to minutes each on CPU: give --max-steps, so that every budget trains
+equally long; with --epochs a larger set also takes more steps). Strategies read
 only the model's own outputs, never the pool's labels:
   herding      picks whose force-information-weighted distribution in the model's feature space matches
                the pool's (the default of curate for a linear correction: its scale is the
@@ -47,9 +48,10 @@ Which strategy suits which method (measured on mlearn Ge and Li, CHGNet 0.3.0, b
   linear      herding (Ge budget 1: 0.1592 eV/A against a random median of 0.1806; at or within
               0.0002 eV/A of the median at budgets 2-20; Li alike); information, fps and direct start
               from the largest forces and lose to random
-  heads       gradient (5 epochs, median of 25 random draws: Ge 0.1611 vs 0.1637 eV/A at budget 5,
-              0.1481 vs 0.1492 at 10; Li 0.0293 vs 0.0298 at 5, 0.0315 vs 0.0313 at 10); herding and
-              representative lose to random on three and two of those four
+  heads       gradient (--max-steps 10, median of 25 random draws: Ge 0.1611 vs 0.1637 eV/A at budget
+              5, 0.1601 vs 0.1606 at 10; Li 0.0293 vs 0.0298 at 5, 0.0302 vs 0.0303 at 10; a replicate
+              with --seed 1 agrees except Li at 10, +2.4 %); herding and representative are below random
+              at 2 and 3 of those 8 points
   full        herding (5 epochs, 10 draws: Ge 0.1293 vs 0.1327 at 5, 0.1209 vs 0.1234 at 10; Li 0.0312
               vs 0.0304 at 5, 0.0270 vs 0.0273 at 10); gradient overshoots on Ge at 10 (0.1376)
 With 5-10 structures random is a strong baseline: the best label-free picks gain a few per cent.
@@ -58,7 +60,7 @@ With 5-10 structures random is a strong baseline: the best label-free picks gain
 Example:
   curate learning-curve --pool ge-train --benchmark ge-test -m chgnet@0.3.0 -o ge-curve
   curate learning-curve --pool ge-train --benchmark ge-test -m chgnet@0.3.0 --method heads
-      --budgets 5,10 --draws 15 --epochs 5 -o ge-heads     (one command, wrapped here)
+      --budgets 5,10 --draws 25 --max-steps 10 -o ge-heads     (one command, wrapped here)
 """
 """``curate learning-curve --help``: what it measures and which strategy suits which fine-tuning method."""
 

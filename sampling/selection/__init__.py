@@ -22,9 +22,10 @@ STRATEGY_FOR_METHOD = (
     "Which strategy suits which fine-tuning method (curate learning-curve on mlearn Ge and Li, CHGNet 0.3.0, "
     "bench/RESULTS.md): linear -> herding weighted by force_information (on Ge one herding pick gives a held-out "
     "force MAE of 0.159 eV/A against a random median of 0.181, and at budgets 2-20 it stays within 0.2 % of the "
-    "random median or below it); heads -> gradient (5 epochs, against the median of 25 random draws: Ge 1.6 % and "
-    "0.7 % below at budgets 5 and 10, Li 1.7 % below at 5 and 0.6 % above at 10; herding and representative lose "
-    "to random on three and two of those four); full -> herding (5 epochs, 10 draws: below the random median on "
+    "random median or below it); heads -> gradient (10 optimiser steps at every budget, against the median of 25 "
+    "random draws: Ge 1.6 % and 0.3 % below at budgets 5 and 10, Li 1.7 % and 0.4 % below; a second replicate "
+    "agrees except Li at 10, 2.4 % above; herding and representative are below random at 2 and 3 of those 8 "
+    "points); full -> herding (5 epochs, 10 draws: below the random median on "
     "Ge at 5 and 10 and on Li at 10, 2.6 % above on Li at 5; gradient overshoots on Ge at 10). With 5-10 "
     "structures random is a strong baseline: the gains are a few per cent."
 )
