@@ -89,6 +89,36 @@ def index_batches(n_train: int, settings: TrainingSettings) -> Callable[[], Iter
     return epoch
 
 
+@dataclass
+class _PassSums:
+    """Sums over one pass's optimiser steps: batch losses, |force error| (eV/A) and force components."""
+
+    steps: int = 0
+    loss: float = 0.0
+    force_abs: float = 0.0
+    force_count: int = 0
+
+
+def _train_pass(
+    batches: Iterable[Any], step: Callable[[Any], tuple[Any, Any]], optimizer: Any, scheduler: Any, *, steps_left: int
+) -> _PassSums:
+    """One pass over ``batches``, one optimiser and schedule step each, stopping after ``steps_left`` steps."""
+    sums = _PassSums()
+    for batch in batches:
+        if sums.steps == steps_left:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss, force_error = step(batch)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        sums.steps += 1
+        sums.loss += float(loss.detach())
+        sums.force_abs += float(force_error.abs().sum())
+        sums.force_count += force_error.numel()
+    return sums
+
+
 def run_epochs(
     model: Any,
     *,
@@ -139,20 +169,8 @@ def run_epochs(
             model.train()
             started = time.perf_counter()
             learning_rate = float(optimizer.param_groups[0]["lr"])
-            loss_sum, force_abs, force_count, n_batches = 0.0, 0.0, 0, 0
-            for batch in batches():
-                if steps_taken == total_steps:
-                    break
-                steps_taken += 1
-                optimizer.zero_grad(set_to_none=True)
-                loss, force_error = step(batch)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                loss_sum += float(loss.detach())
-                force_abs += float(force_error.abs().sum())
-                force_count += force_error.numel()
-                n_batches += 1
+            sums = _train_pass(batches(), step, optimizer, scheduler, steps_left=total_steps - steps_taken)
+            steps_taken += sums.steps
             epoch_seconds = time.perf_counter() - started
             train_seconds += epoch_seconds
             model.eval()
@@ -163,8 +181,8 @@ def run_epochs(
             record = EpochRecord(
                 epoch=epoch,
                 learning_rate=learning_rate,
-                train_loss=loss_sum / max(n_batches, 1),
-                train_force_mae_ev_per_ang=force_abs / max(force_count, 1),
+                train_loss=sums.loss / max(sums.steps, 1),
+                train_force_mae_ev_per_ang=sums.force_abs / max(sums.force_count, 1),
                 val_energy_mae_ev_per_atom=None if errors is None else errors.energy_mae_ev_per_atom,
                 val_force_mae_ev_per_ang=None if errors is None else errors.force_mae_ev_per_ang,
                 val_stress_mae_gpa=None if errors is None else errors.stress_mae_gpa,
