@@ -155,7 +155,7 @@ def run_epochs(
     total_steps = settings.optimiser_steps(n_train)
     epochs = settings.passes(n_train)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=total_steps, eta_min=settings.final_learning_rate
+        optimizer, T_max=max(1, total_steps), eta_min=settings.final_learning_rate
     )
     history: list[EpochRecord] = []
     best_state: dict[str, Any] | None = None

@@ -95,7 +95,7 @@ class TrainingSettings:
 
     def passes(self, n_train: int) -> int:
         """Epochs (passes over the training set, the last possibly partial) one run on ``n_train`` structures takes."""
-        return math.ceil(self.optimiser_steps(n_train) / math.ceil(n_train / self.batch_size))
+        return math.ceil(self.optimiser_steps(n_train) / max(1, math.ceil(n_train / self.batch_size)))
 
     def with_changes(self, **changes: Any) -> TrainingSettings:
         """A copy with some fields replaced (validated again)."""
