@@ -25,8 +25,8 @@ STRATEGY_FOR_METHOD = (
     "random median or below it); heads -> gradient (10 optimiser steps at every budget, against the median of 25 "
     "random draws: Ge 1.6 % and 0.3 % below at budgets 5 and 10, Li 1.7 % and 0.4 % below; a second replicate "
     "agrees except Li at 10, 2.4 % above; herding and representative are below random at 2 and 3 of those 8 "
-    "points); full -> herding (5 epochs, 10 draws: below the random median on "
-    "Ge at 5 and 10 and on Li at 10, 2.6 % above on Li at 5; gradient overshoots on Ge at 10). With 5-10 "
+    "points); full -> herding (10 optimiser steps, 10 draws, two replicates: below the random median at 4 of 8 "
+    "points, misses of 0.6-2.6 %; gradient is below at 5 of 8 but overshoots on Li by 5-7 %). With 5-10 "
     "structures random is a strong baseline: the gains are a few per cent."
 )
 """The one sentence ``curate sample --help`` gives on choosing a strategy for a fine-tuning method: edit here."""
