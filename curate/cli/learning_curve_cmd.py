@@ -51,7 +51,7 @@ Which strategy suits which method (measured on mlearn Ge and Li, CHGNet 0.3.0, b
   heads       gradient (--max-steps 10, median of 25 random draws: Ge 0.1611 vs 0.1637 eV/A at budget
               5, 0.1601 vs 0.1606 at 10; Li 0.0293 vs 0.0298 at 5, 0.0302 vs 0.0303 at 10; a replicate
               with --seed 1 agrees except Li at 10, +2.4 %); herding and representative are below random
-              at 2 and 3 of those 8 points
+              at 2 of those 8 points each
   full        herding (--max-steps 10, 10 draws, two replicates: below the random median at 4 of 8
               points, misses of 0.6-2.6 %); gradient is below at 5 of 8 but overshoots on Li (+5-7 %)
 With 5-10 structures random is a strong baseline: the best label-free picks gain a few per cent.

@@ -24,7 +24,7 @@ STRATEGY_FOR_METHOD = (
     "force MAE of 0.159 eV/A against a random median of 0.181, and at budgets 2-20 it stays within 0.2 % of the "
     "random median or below it); heads -> gradient (10 optimiser steps at every budget, against the median of 25 "
     "random draws: Ge 1.6 % and 0.3 % below at budgets 5 and 10, Li 1.7 % and 0.4 % below; a second replicate "
-    "agrees except Li at 10, 2.4 % above; herding and representative are below random at 2 and 3 of those 8 "
+    "agrees except Li at 10, 2.4 % above; herding and representative are below random at 2 of those 8 "
     "points); full -> herding (10 optimiser steps, 10 draws, two replicates: below the random median at 4 of 8 "
     "points, misses of 0.6-2.6 %; gradient is below at 5 of 8 but overshoots on Li by 5-7 %). With 5-10 "
     "structures random is a strong baseline: the gains are a few per cent."
