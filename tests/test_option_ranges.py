@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -61,4 +62,41 @@ def test_nonsense_values_are_refused_naming_the_option(words: list[str], option:
     result = CliRunner().invoke(main, [*words, option, value])  # parsed first: refused before anything runs
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}'" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def _commands(group: click.Group, words: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _commands(command, (*words, name))
+        else:
+            found.append(((*words, name), command))
+    return found
+
+
+def test_every_required_option_is_reported_missing() -> None:
+    """Since click 8.3 a required option declared with ``default=None`` is never missing: the command would run
+    with None (it did, for every -o/--out and -m/--model). The check is click's own, on every command."""
+    silent = [
+        f"{' '.join(words)} {param.name}"
+        for words, command in _commands(main)
+        for param in command.params
+        if param.required and not param.value_is_missing(param.get_default(click.Context(command)))
+    ]
+    assert silent == []
+
+
+@pytest.mark.parametrize(
+    ("words", "missing"),
+    [
+        (["learning-curve", "--pool", "p", "--benchmark", "b", "-o", "r"], "'-m' / '--model'"),
+        (["finetune", "--train", "t", "--method", "linear", "-m", "chgnet@0.3.0"], "'-o' / '--out'"),
+        (["import", "vasp", "vasprun.xml"], "'-o' / '--out'"),
+    ],
+)
+def test_a_missing_required_option_is_named_before_anything_runs(words: list[str], missing: str) -> None:
+    result = CliRunner().invoke(main, words)
+    assert result.exit_code == 2, result.output
+    assert f"Missing option {missing}" in result.output, result.output
     assert "Traceback" not in result.output

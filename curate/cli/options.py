@@ -189,6 +189,15 @@ class FunctionalName(click.ParamType):
         return canonical[text.lower()]
 
 
+def _given_default(default: object) -> dict[str, Any]:
+    """``{"default": default}``, or nothing when ``default`` is None.
+
+    Since click 8.3 an explicit ``default=None`` counts as a default, so a ``required`` option given it is never
+    reported missing: the command would run with None.
+    """
+    return {} if default is None else {"default": default}
+
+
 def out_option(help: str, *, required: bool = True, default: Path | None = None, **path: bool) -> Callable[[F], F]:
     """``-o/--out PATH``: where the command writes; the command receives ``out`` (a Path).
 
@@ -199,10 +208,10 @@ def out_option(help: str, *, required: bool = True, default: Path | None = None,
         "--out",
         "out",
         required=required and default is None,
-        default=default,
         show_default=default is not None,
         type=click.Path(path_type=Path, **path),
         help=help,
+        **_given_default(default),
     )
 
 
@@ -216,10 +225,10 @@ def model_option(
         "models" if multiple else "model",
         required=required,
         multiple=multiple,
-        default=default,
         show_default=default is not None and not multiple,
         metavar="SPEC",
         help=help,
+        **_given_default(default),
     )
 
 
