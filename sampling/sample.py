@@ -8,8 +8,8 @@ Which models run follows from the score and the strategy (:func:`model_specs`): 
 ``herding`` read one model, the model being corrected, through one ``describe()`` pass (its predictions,
 its own structure features, its reference energies); committee scores read a committee's predictions;
 ``novelty`` reads only a reference dataset. ``herding`` selects in the corrected model's own features (as
-``curate learning-curve`` measured it), ``representative`` in its atom features, ``gradient`` on each candidate's
-label-free loss gradient (computed by the caller's :data:`LossGradients`: fine-tuning is a later stage than
+``curate learning-curve`` measured it), ``representative`` in its atom features, ``gradient`` and ``maxdet`` on each
+candidate's label-free loss gradient (computed by the caller's :data:`LossGradients`: fine-tuning is a later stage than
 sampling); greedy, fps and direct in mean-SOAP space.
 """
 
@@ -28,13 +28,13 @@ from curate.models.base import DescribesStructures, Description, Model, max_atom
 from curate.models.committee import DEFAULT_COMMITTEE, MIN_MEMBERS, Committee
 from curate.models.registry import load_model
 from sampling.scoring import SCORERS, Need, ScoringInputs, check_needs, score_candidates
-from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, Pick, make_selector
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, GRADIENT_STRATEGIES, CandidatePool, Pick, make_selector
 from sampling.selection.features import structure_descriptors
 
 DEFAULT_CORRECTED_MODEL = "chgnet@0.3.0"
 DEFAULT_STRATEGY, DEFAULT_SCORE = DEFAULT_STRATEGY_FOR_METHOD["linear"], "force_information"
 """``curate sample``'s defaults: what ``curate learning-curve`` measured best for a linear correction."""
-MODEL_FEATURE_STRATEGIES: frozenset[str] = frozenset({"herding", "representative", "gradient"})
+MODEL_FEATURE_STRATEGIES: frozenset[str] = frozenset({"herding", "representative", *GRADIENT_STRATEGIES})
 """Strategies that select on what the corrected model says of the candidates (its description) or its gradients."""
 MEAN_SOAP = "mean SOAP"
 
@@ -169,8 +169,8 @@ def score_pool(
     if candidates.num_rows == 0:
         raise ConfigurationError("the candidate pool is empty")
     _check_inputs(score, strategy, models, reference)
-    if strategy == "gradient" and loss_gradients is None:
-        raise ConfigurationError("strategy 'gradient' needs the candidates' loss gradients (argument loss_gradients)")
+    if strategy in GRADIENT_STRATEGIES and loss_gradients is None:
+        raise ConfigurationError(f"strategy {strategy!r} needs the candidates' loss gradients (loss_gradients)")
     committee = description = None
     if isinstance(models, Committee):
         committee = models.predict(batch_to_configurations(candidates))
@@ -185,7 +185,7 @@ def score_pool(
     else:
         features, features_label = structure_descriptors(candidates), MEAN_SOAP
     gradients = None
-    if strategy == "gradient":
+    if strategy in GRADIENT_STRATEGIES:
         assert loss_gradients is not None and models is not None and not isinstance(models, Committee)
         gradients = loss_gradients(models, batch_to_configurations(candidates))
     pool = CandidatePool(
@@ -223,7 +223,8 @@ def score_and_select(
         min_distance: greedy's diversity guard in mean-SOAP space (dimensionless).
         seed: seed of the random choices (random strategy, fps without scores, DIRECT's k-means fallback).
         reference: a reference dataset; adds the ``novelty`` score.
-        loss_gradients: computes the candidates' loss gradients for ``gradient`` (the CLI passes the fine-tuner's).
+        loss_gradients: computes the candidates' loss gradients for ``gradient`` and ``maxdet`` (the CLI passes
+            the fine-tuner's).
 
     Raises:
         ConfigurationError: no candidates, an unknown score, a score or strategy whose inputs are missing, or a

@@ -55,7 +55,9 @@ if TYPE_CHECKING:
     help="Default: the --method's. herding: picks whose --score-weighted distribution in the corrected model's own "
     "features matches the pool's (the set a linear correction should be fitted on); gradient: picks whose mean "
     "label-free loss-gradient direction (one backward pass per candidate through the corrected model's training "
-    "step, labels ~ s x predictions) matches the pool's; representative: picks whose atomic environments in the "
+    "step, labels ~ s x predictions) matches the pool's; maxdet: greedy max-det of those gradients, unnormalised "
+    "(each pick the candidate the earlier picks constrain least: a last-layer Laplace variance; Zaverkin et al. "
+    "2022); representative: picks whose atomic environments in the "
     "model's atom features are distributed like the pool's; greedy: highest --score first with a diversity "
     "guard; fps: farthest-point; direct: PCA+BIRCH clusters (greedy, fps and direct in mean-SOAP space); "
     "random: seeded baseline. " + STRATEGY_FOR_METHOD,

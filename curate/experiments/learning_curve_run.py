@@ -23,17 +23,25 @@ from curate.models.base import DescribesStructures, Model, default_max_atoms_per
 from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.settings import FinetuneMethod, TrainingSettings
-from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, CandidatePool, make_selector
+from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, GRADIENT_STRATEGIES, CandidatePool, make_selector
 
 INFORMATION_SCORE = "force_information"
-CURVE_STRATEGIES: tuple[str, ...] = ("herding", "gradient", "representative", "information", "fps", "direct")
-NOT_FOR_LINEAR = frozenset({"gradient", "representative"})
+CURVE_STRATEGIES: tuple[str, ...] = (
+    "herding",
+    "gradient",
+    "maxdet",
+    "representative",
+    "information",
+    "fps",
+    "direct",
+)
+NOT_FOR_LINEAR = frozenset({*GRADIENT_STRATEGIES, "representative"})
 """Left out of a linear curve by default: a scale needs neither loss gradients nor atom features."""
 
 
 def default_strategies(method: FinetuneMethod) -> tuple[str, ...]:
-    """The strategies a learning curve compares when none are named: every one, less ``gradient`` and
-    ``representative`` for ``linear`` (a scale needs neither loss gradients nor atom features)."""
+    """The strategies a learning curve compares when none are named: every one, less ``gradient``, ``maxdet``
+    and ``representative`` for ``linear`` (a scale needs neither loss gradients nor atom features)."""
     if method == "linear":
         return tuple(s for s in CURVE_STRATEGIES if s not in NOT_FOR_LINEAR)
     default = DEFAULT_STRATEGY_FOR_METHOD[method]
@@ -89,6 +97,7 @@ def strategy_picks(
 
     herding: information-weighted kernel herding in the model's feature space (the default);
     gradient: picks whose mean label-free loss gradient matches the pool's (needs ``pool.loss_gradients``);
+    maxdet: greedy max-det of the raw loss gradients (each pick the one the earlier picks constrain least);
     representative: uniform kernel herding of the structures' atomic environments in the model's atom features;
     information: the largest force information first; fps: farthest-point in feature space from the most
     informative structure; direct: DIRECT's PCA + BIRCH clusters of the features.
@@ -107,6 +116,7 @@ def strategy_picks(
         "herding": make_selector("herding", score=INFORMATION_SCORE),
         "representative": make_selector("representative"),
         "gradient": make_selector("gradient"),
+        "maxdet": make_selector("maxdet"),
         "information": make_selector("greedy", score=INFORMATION_SCORE),
         "fps": make_selector("fps", score=INFORMATION_SCORE),
         "direct": make_selector("direct"),
@@ -155,7 +165,7 @@ def run_learning_curve(
         raise ConfigurationError(f"{model_spec}: this model cannot return its own structure features yet")
     atoms = max_atoms_per_batch or default_max_atoms_per_batch()
     pool = describe_set(pool_set, model, max_atoms_per_batch=atoms)
-    if "gradient" in strategies:
+    if GRADIENT_STRATEGIES & set(strategies):
         pool = with_loss_gradients(pool, pool_set, model, method=method, settings=settings, say=on_progress)
     bench = describe_set(bench_set, model, max_atoms_per_batch=atoms)
     weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)

@@ -10,11 +10,14 @@ from sampling.selection.fps import FarthestPoint
 from sampling.selection.gradient_matching import GradientMatching
 from sampling.selection.greedy import GreedyUncertainty
 from sampling.selection.herding import InformationHerding
+from sampling.selection.maxdet import MaxDet
 from sampling.selection.random_baseline import RandomBaseline
 from sampling.selection.representative import RepresentativeHerding
 
-Strategy = Literal["greedy", "fps", "direct", "herding", "representative", "gradient", "random"]
+Strategy = Literal["greedy", "fps", "direct", "herding", "representative", "gradient", "maxdet", "random"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+GRADIENT_STRATEGIES: frozenset[str] = frozenset({"gradient", "maxdet"})
+"""Strategies that select on the candidates' label-free loss gradients (``CandidatePool.loss_gradients``)."""
 
 DEFAULT_STRATEGY_FOR_METHOD: dict[str, str] = {"linear": "herding", "heads": "gradient", "full": "herding"}
 """The strategy curate recommends for each fine-tuning method (linear, heads, full), from the learning curves."""
@@ -23,10 +26,11 @@ STRATEGY_FOR_METHOD = (
     "bench/RESULTS.md): linear -> herding weighted by force_information (on Ge one herding pick gives a held-out "
     "force MAE of 0.159 eV/A against a random median of 0.181, and at budgets 2-20 it stays within 0.2 % of the "
     "random median or below it); heads -> gradient (10 optimiser steps at every budget, against the median of 25 "
-    "random draws: Ge 1.6 % and 0.3 % below at budgets 5 and 10, Li 1.7 % and 0.4 % below; a second replicate "
-    "agrees except Li at 10, 2.4 % above; herding and representative are below random at 2 of those 8 "
-    "points); full -> herding (10 optimiser steps, 10 draws, two replicates: below the random median at 4 of 8 "
-    "points, misses of 0.6-2.6 %; gradient is below at 5 of 8 but overshoots on Li by 5-7 %). With 5-10 "
+    "random draws: Ge 1.6 % and 0.3 % below at budgets 5 and 10, Li 1.7 % and 0.4 % below; with two more "
+    "replicates below at 10 of 12 points, the misses Li at 10, 2.4 % and 0.5 % above; maxdet is below at 7 of 12, "
+    "every Li point but 1 of 6 on Ge; herding and representative at 2 of 8); full -> herding (10 optimiser "
+    "steps, 10 draws, two replicates: below the random median at 4 of 8 points, misses of 0.6-2.6 %; gradient "
+    "is below at 5 of 8 but overshoots on Li by 5-7 %). With 5-10 "
     "structures random is a strong baseline: the gains are a few per cent."
 )
 """The one sentence ``curate sample --help`` gives on choosing a strategy for a fine-tuning method: edit here."""
@@ -37,8 +41,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
 
     ``greedy`` ranks by ``score`` with the ``min_distance`` guard; ``fps`` starts from the highest ``score``;
     ``herding`` weights candidates by ``score`` (for a linear correction: ``force_information``);
-    ``representative`` needs the pool's per-atom model features, ``gradient`` its loss gradients; both ignore
-    ``score``.
+    ``representative`` needs the pool's per-atom model features, ``gradient`` and ``maxdet`` its loss gradients;
+    they ignore ``score``.
 
     Every selector runs on the pool sorted by id (:class:`IdOrdered`), so picks never depend on input order.
     """
@@ -55,6 +59,8 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
         selector = RepresentativeHerding()
     elif name == "gradient":
         selector = GradientMatching()
+    elif name == "maxdet":
+        selector = MaxDet()
     elif name == "random":
         selector = RandomBaseline()
     else:
@@ -64,6 +70,7 @@ def make_selector(name: str, *, score: str = "force_std_max", min_distance: floa
 
 __all__ = [
     "DEFAULT_STRATEGY_FOR_METHOD",
+    "GRADIENT_STRATEGIES",
     "STRATEGIES",
     "STRATEGY_FOR_METHOD",
     "CandidatePool",

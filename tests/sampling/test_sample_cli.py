@@ -57,6 +57,20 @@ def test_heads_picks_match_the_pools_mean_loss_gradient_direction(tmp_path: Path
     assert min(cosines) > 0.9, "every prefix of the picks points the way the whole pool's gradients do"
 
 
+def test_maxdet_picks_what_the_earlier_picks_constrain_least(tmp_path: Path) -> None:
+    out = tmp_path / "sample"
+    args = ["sample", "--method", "heads", "--strategy", "maxdet", "--budget", "3", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "sample.json").read_text())
+    assert (summary["settings"]["strategy"], summary["settings"]["features"]) == ("maxdet", "chgnet@0.3.0 own features")
+    picks = summary["picks"]
+    assert len({p["id"] for p in picks}) == 3
+    left = [float(p["reason"].split("features (")[-1].split(" %")[0]) for p in picks]
+    assert left[0] == 100.0, "nothing constrains the first pick"
+    assert all(0.0 < share < 100.0 for share in left[1:]), "later picks share directions with earlier ones"
+
+
 def test_mismatched_models_are_refused_with_the_reason(tmp_path: Path) -> None:
     one = CliRunner().invoke(main, ["sample", *COMMITTEE_GREEDY, "-m", "chgnet@0.3.0"])
     assert one.exit_code == 2 and "needs at least 2 models" in one.output
