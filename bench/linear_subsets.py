@@ -1,0 +1,117 @@
+"""Linear correction on small pools, exactly (issue 14): every subset scored, and what each herding pick carries.
+
+1. ``si64``: the 10 Si64 MD frames of ``../shared/data`` split in time at four points (pool = the first p frames,
+   benchmark = the rest). For budgets 1 and 5, herding's benchmark force MAE is ranked among *all* subsets of that
+   size (``itertools.combinations``, each scored in closed form by
+   :class:`curate.experiments.linear_scale.PoolScaleStatistics`), next to the exact median, the whole pool's
+   value and the best single scale. The split datasets are written under ``--work`` for ``curate learning-curve``.
+2. ``order POOL...``: herding's first picks on labelled pools, each with its share of the pool's force information
+   and its own fitted scale; a share near 0 is a pick whose label cannot move the scale.
+
+Usage (from the project root)::
+
+    .venv/bin/python bench/linear_subsets.py si64 --work /tmp/si64-splits
+    .venv/bin/python bench/linear_subsets.py order ge-train li-train --budget 20
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import click
+import numpy as np
+
+from curate.experiments.learning_curve_run import DescribedSet, describe_set, strategy_picks
+from curate.experiments.linear_scale import BenchmarkErrors, PoolScaleStatistics
+from curate.models.base import DescribesStructures
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"
+MODEL = "chgnet@0.3.0"
+
+
+def _described(path: Path) -> tuple[DescribedSet, PoolScaleStatistics]:
+    """``path`` as the model sees it, and its per-structure scale sums (the loss weights of the default)."""
+    from curate.models.registry import load_model
+    from curate.training.data import load_training_set
+    from curate.training.settings import TrainingSettings
+
+    settings = TrainingSettings()
+    model = load_model(MODEL, device="cpu")
+    assert isinstance(model, DescribesStructures)
+    described = describe_set(load_training_set(path), model, max_atoms_per_batch=2000)
+    weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
+    return described, PoolScaleStatistics.from_structures(described.ids, described.labels, weights=weights)
+
+
+def _herding(described: DescribedSet, stats: PoolScaleStatistics, budget: int) -> list[int]:
+    return list(strategy_picks(described, stats, ["herding"], seed=0)["herding"](budget))
+
+
+def _write_splits(work: Path) -> list[int]:
+    from curate.dataset.configuration import configurations_to_batch
+    from curate.dataset.store import Dataset
+    from curate.sources.ingest import import_paths
+    from curate.training.data import load_training_set
+
+    if not (work / "all").exists():
+        import_paths([SHARED / SI64_MD], format_name="vasp", out=work / "all")
+    frames = sorted(load_training_set(work / "all").configurations, key=lambda c: c.ionic_step or 0)
+    splits = [5, 6, 7, 8]
+    for p in splits:
+        for role, part in (("pool", frames[:p]), ("bench", frames[p:])):
+            if not (work / f"p{p}-{role}").exists():
+                dataset = Dataset.create(work / f"p{p}-{role}")
+                with dataset.writer() as writer:
+                    writer.append(configurations_to_batch(part))
+    return splits
+
+
+@click.group()
+def main() -> None:
+    """Exact linear-correction checks on small pools."""
+
+
+@main.command()
+@click.option("--work", type=click.Path(path_type=Path, file_okay=False), required=True, help="Split datasets go here.")
+def si64(work: Path) -> None:
+    """Herding among every subset of the Si64 pools split in time."""
+    for p in _write_splits(work):
+        pool, stats = _described(work / f"p{p}-pool")
+        bench, _ = _described(work / f"p{p}-bench")
+        errors = BenchmarkErrors.from_structures(bench.labels)
+        whole = float(errors.force_mae(stats.scales(np.arange(p)[None, :]))[0])
+        for budget in (1, 5):
+            subsets = np.array(list(itertools.combinations(range(p), budget)))
+            values = errors.force_mae(stats.scales(subsets))
+            picks = sorted(_herding(pool, stats, budget))
+            herding = float(errors.force_mae(stats.scales(np.array([picks])))[0])
+            at_or_below = int((values <= herding + 1e-12).sum())
+            click.echo(
+                f"frames 0-{p - 1}, budget {budget}: herding {herding:.4f} (frames {picks}); every subset: median "
+                f"{np.median(values):.4f}, {at_or_below} of {len(values)} at or below herding; whole pool "
+                f"{whole:.4f}; best scale {errors.best_force_scale():.3f}"
+            )
+
+
+@main.command()
+@click.argument("pools", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--budget", default=20, show_default=True, type=click.IntRange(min=1), help="Herding picks listed.")
+def order(pools: tuple[Path, ...], budget: int) -> None:
+    """Herding's picks with their share of the pool's force information."""
+    for path in pools:
+        described, stats = _described(path)
+        information, own = stats.information(), stats.structure_scales()
+        median = float(np.median(information) / information.sum())
+        click.echo(f"{path}: {len(information)} structures, median share {median:.3%}")
+        for rank, row in enumerate(_herding(described, stats, min(budget, len(information))), start=1):
+            larger = int((information > information[row]).sum())
+            click.echo(
+                f"  pick {rank}: {described.ids[row]} holds {information[row] / information.sum():.3%} of the "
+                f"information ({larger} structures hold more), own scale {own[row]:.3f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
