@@ -87,15 +87,33 @@ def test_check_strict_fails_on_planted_errors(tmp_path: Path) -> None:
     assert runner.invoke(main, ["check", str(tmp_path / "planted")]).exit_code == 0
 
 
-def _options(command: click.Command, path: str = "curate") -> Iterator[tuple[str, click.Option]]:
-    """(command path, option) for every option of every command under ``command``."""
+def _commands(command: click.Command, path: str = "curate") -> Iterator[tuple[str, click.Command]]:
+    """(command path, command) for every command under ``command``."""
     if isinstance(command, click.Group):
         for name, sub in command.commands.items():
-            yield from _options(sub, f"{path} {name}")
+            yield from _commands(sub, f"{path} {name}")
         return
-    for param in command.params:
-        if isinstance(param, click.Option):
-            yield path, param
+    yield path, command
+
+
+def _options(command: click.Command, path: str = "curate") -> Iterator[tuple[str, click.Option]]:
+    """(command path, option) for every option of every command under ``command``."""
+    for command_path, leaf in _commands(command, path):
+        for param in leaf.params:
+            if isinstance(param, click.Option):
+                yield command_path, param
+
+
+def test_every_required_option_is_reported_missing() -> None:
+    """Since click 8.3 a required option declared with ``default=None`` is never missing: the command would run
+    with None (it did, for every -o/--out and -m/--model). The check is click's own, on every command."""
+    silent = [
+        f"{path} {param.name}"
+        for path, command in _commands(main)
+        for param in command.params
+        if param.required and not param.value_is_missing(param.get_default(click.Context(command)))
+    ]
+    assert silent == []
 
 
 def test_every_command_speaks_one_vocabulary() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 import pytest
 from click.testing import CliRunner
 
@@ -63,28 +62,6 @@ def test_nonsense_values_are_refused_naming_the_option(words: list[str], option:
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}'" in result.output, result.output
     assert "Traceback" not in result.output
-
-
-def _commands(group: click.Group, words: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
-    found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in sorted(group.commands.items()):
-        if isinstance(command, click.Group):
-            found += _commands(command, (*words, name))
-        else:
-            found.append(((*words, name), command))
-    return found
-
-
-def test_every_required_option_is_reported_missing() -> None:
-    """Since click 8.3 a required option declared with ``default=None`` is never missing: the command would run
-    with None (it did, for every -o/--out and -m/--model). The check is click's own, on every command."""
-    silent = [
-        f"{' '.join(words)} {param.name}"
-        for words, command in _commands(main)
-        for param in command.params
-        if param.required and not param.value_is_missing(param.get_default(click.Context(command)))
-    ]
-    assert silent == []
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,23 @@ class CandidatePool:
         return {name: float(values[index]) for name, values in self.scores.items()}
 
 
+def smallest_id_of_best(values: np.ndarray, ids: Sequence[str]) -> int:
+    """The row of the largest of ``values``; exact ties go to the smallest id, so picks never depend on row order."""
+    best = values.max()
+    return min((int(i) for i in np.flatnonzero(values == best)), key=lambda i: ids[i])
+
+
+def loss_gradient_matrix(pool: CandidatePool, needed_by: str) -> np.ndarray:
+    """``pool.loss_gradients`` as float64 with NaN as 0, shape (N, D).
+
+    Raises:
+        KeyError: the pool has no loss gradients (naming ``needed_by``, the strategy that needs them).
+    """
+    if pool.loss_gradients is None:
+        raise KeyError(f"{needed_by} needs the candidates' loss gradients (pool.loss_gradients)")
+    return np.nan_to_num(np.asarray(pool.loss_gradients, dtype=np.float64))
+
+
 @dataclass(frozen=True)
 class Pick:
     """One chosen candidate with the reason it was chosen.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sampling.selection.base import CandidatePool, Pick
+from sampling.selection.base import CandidatePool, Pick, smallest_id_of_best
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,8 @@ class FarthestPoint:
         distance = np.linalg.norm(pool.features - pool.features[first], axis=1)
         distance[first] = -np.inf
         while len(picks) < min(budget, len(pool)):
-            best_value = distance.max()
-            best = min((int(i) for i in np.flatnonzero(distance == best_value)), key=lambda i: pool.ids[i])
-            reason = f"farthest from the {len(picks)} earlier pick(s): distance {best_value:.4g}"
+            best = smallest_id_of_best(distance, pool.ids)
+            reason = f"farthest from the {len(picks)} earlier pick(s): distance {distance[best]:.4g}"
             picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))
             distance = np.minimum(distance, np.linalg.norm(pool.features - pool.features[best], axis=1))
             distance[[p.index for p in picks]] = -np.inf

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sampling.selection.base import CandidatePool, Pick
+from sampling.selection.base import CandidatePool, Pick, loss_gradient_matrix
 from sampling.selection.herding import Kernel, herd
 
 
@@ -35,11 +35,9 @@ class GradientMatching:
 
     def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
         """Ordered picks; each brings the picks' mean loss gradient closest to the pool's."""
-        if pool.loss_gradients is None:
-            raise KeyError("gradient matching needs the candidates' loss gradients (pool.loss_gradients)")
+        gradients = loss_gradient_matrix(pool, "gradient matching")
         if len(pool) == 0 or budget <= 0:
             return []
-        gradients = np.nan_to_num(np.asarray(pool.loss_gradients, dtype=np.float64))
         norms = np.linalg.norm(gradients, axis=1, keepdims=True)
         gradients = np.divide(gradients, norms, out=np.zeros_like(gradients), where=norms > 0)
         target = gradients.mean(axis=0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sampling.selection.base import CandidatePool, Pick
+from sampling.selection.base import CandidatePool, Pick, smallest_id_of_best
 
 EXACT_KERNEL_MAX_CANDIDATES = 4000
 RANDOM_FEATURES = 2048
@@ -111,8 +111,7 @@ def herd(kernel: Kernel, weights: np.ndarray, budget: int, ids: Sequence[str]) -
             )
         value[weights == 0] = np.inf
         value[chosen] = np.inf
-        best_value = float(value.min())
-        best = min((int(i) for i in np.flatnonzero(value == best_value)), key=lambda i: ids[i])
+        best = smallest_id_of_best(-value, ids)
         chosen.append(best)
         total += weights[best]
         pulled += weights[best] * target[best]

@@ -20,16 +20,17 @@ pick, from one column of K at a time: memory O(N budget), never the N x N kernel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sampling.selection.base import CandidatePool, Pick
+from sampling.selection.base import CandidatePool, Pick, loss_gradient_matrix, smallest_id_of_best
 
 RELATIVE_NOISE = 1e-6
 
 
-def max_det_order(gradients: np.ndarray, budget: int, ids: list[str] | tuple[str, ...]) -> list[tuple[int, float]]:
+def max_det_order(gradients: np.ndarray, budget: int, ids: Sequence[str]) -> list[tuple[int, float]]:
     """Greedy max-det picks of the rows of ``gradients`` (N, D): (row, share of its prior variance left) each.
 
     Each step takes the row with the largest posterior variance given the rows taken before it; exact ties go to
@@ -37,22 +38,20 @@ def max_det_order(gradients: np.ndarray, budget: int, ids: list[str] | tuple[str
     """
     n = len(gradients)
     prior = np.einsum("ij,ij->i", gradients, gradients)
-    noise = RELATIVE_NOISE * float(prior.mean()) if n and prior.mean() > 0 else RELATIVE_NOISE
+    noise = RELATIVE_NOISE * (float(prior.mean()) or 1.0)  # all-zero gradients: any positive noise will do
     variance = prior.copy()
     factors: list[np.ndarray] = []  # columns c_t with v_i = k_ii - sum_t c_t[i]^2
     chosen: list[tuple[int, float]] = []
     available = np.ones(n, dtype=bool)
     for _ in range(min(budget, n)):
-        left = np.where(available, variance, -np.inf)
-        best_value = float(left.max())
-        best = min((int(i) for i in np.flatnonzero(left == best_value)), key=lambda i: ids[i])
+        best = smallest_id_of_best(np.where(available, variance, -np.inf), ids)
         share = float(variance[best] / prior[best]) if prior[best] > 0 else 0.0
         chosen.append((best, share))
         available[best] = False
         column = gradients @ gradients[best]
         for factor in factors:
             column -= factor * factor[best]
-        factor = column / np.sqrt(max(variance[best], 0.0) + noise)
+        factor = column / np.sqrt(variance[best] + noise)
         factors.append(factor)
         variance = np.maximum(variance - factor**2, 0.0)
     return chosen
@@ -66,13 +65,11 @@ class MaxDet:
 
     def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
         """Ordered picks; each is the candidate with the largest posterior variance given the picks before it."""
-        if pool.loss_gradients is None:
-            raise KeyError("max-det needs the candidates' loss gradients (pool.loss_gradients)")
+        gradients = loss_gradient_matrix(pool, "max-det")
         if len(pool) == 0 or budget <= 0:
             return []
-        gradients = np.nan_to_num(np.asarray(pool.loss_gradients, dtype=np.float64))
         picks: list[Pick] = []
-        for best, share in max_det_order(gradients, budget, list(pool.ids)):
+        for best, share in max_det_order(gradients, budget, pool.ids):
             reason = (
                 "the candidate the picks before it constrain least: largest posterior variance of its last-layer "
                 f"gradient features ({100 * share:.3g} % of its prior variance left)"
