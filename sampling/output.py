@@ -150,8 +150,8 @@ _SCORE_COLUMNS: dict[str, tuple[str, Callable[[float], str]]] = {
     "novelty": (f"{'novelty':>7}", lambda v: f"{v:>7.4f}"),
 }
 _SCORE_UNITS = {
-    "force_information": "F_info = 0.1 u^2 + 100 (n/n_mean) <f^2> + 0.1 <sigma^2> of the corrected model's "
-    "predictions (u eV/atom, f eV/A, sigma GPa; n atoms, n_mean the pool's mean)",
+    "force_information": "F_info = 0.1 u^2 + 100 <f^2> + 0.1 <sigma^2> of the corrected model's predictions "
+    "(u eV/atom, f eV/A, sigma GPa)",
     "force_std_max": "force spreads in eV/A",
     "energy_std_per_atom": "energy spread in meV/atom",
     "novelty": "novelty a SOAP distance (0-2)",

@@ -68,9 +68,8 @@ if TYPE_CHECKING:
     show_default=True,
     type=click.Choice(SCORE_NAMES),
     help="What greedy and fps rank by and herding weights by. force_information (label-free, one pass of the "
-    "corrected model): 0.1 u^2 + 100 (n/n_mean) <f^2> + 0.1 <sigma^2> of its predicted interaction energy per atom "
-    "(eV/atom), forces (eV/A; a cell of n atoms against the pool's mean n_mean) and stress (GPa); force_std_max, "
-    "force_std_mean (eV/A), energy_std_per_atom (eV/atom): a "
+    "corrected model): 0.1 u^2 + 100 <f^2> + 0.1 <sigma^2> of its predicted interaction energy per atom (eV/atom), "
+    "forces (eV/A) and stress (GPa); force_std_max, force_std_mean (eV/A), energy_std_per_atom (eV/atom): a "
     "committee's disagreement; novelty: needs --reference.",
 )
 @click.option(

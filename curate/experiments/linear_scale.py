@@ -146,12 +146,10 @@ class PoolScaleStatistics:
         return self.scales(np.arange(len(self))[:, None])
 
     def information(self) -> np.ndarray:
-        """Curvature each structure adds to a set's loss in s, sum_t w_t Q_t / N_t (N_t the pool's mean count of
-        term t), shape (n,).
+        """Curvature of each structure's own loss in s, sum_t w_t Q_t / N_t, shape (n,).
 
-        The larger it is, the more sharply one structure pins the scale down (for the force term of structures of
-        one size: the mean squared predicted force component, eV^2/angstrom^2, times its weight); a set's fitted
-        scale is the information-weighted mean of its members' own scales. The one definition is
+        The larger it is, the more sharply one structure pins the scale down (for the force term: the mean
+        squared predicted force component, eV^2/angstrom^2, times its weight). The one definition is
         :func:`curate.models.information.information_from_sums` (``curate sample``'s force_information).
         """
         return information_from_sums(self.square, self.count, self.weights)

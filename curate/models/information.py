@@ -1,21 +1,16 @@
 """How sharply one structure pins down a linear correction's scale, from a model's own predictions (no labels).
 
 The linear correction multiplies the interaction energy by s, so predicted forces and stress scale by s too.
-The loss of a set of structures is the MSE over its terms t = energy per atom, force components, stress
-components (weights w_t), each term averaged over all the set's components of that term. Structure i adds
+With the MSE loss over the terms t = energy per atom, force components, stress components (weights w_t), the
+curvature of one structure's own loss in s is
 
-    I_i = sum_t w_t Q_t,i / N_t,   Q_t,i = sum of its squared predicted components of term t,
+    I = sum_t w_t Q_t / N_t,   Q_t = sum of the squared predicted components of term t, N_t = their number,
 
-to the curvature of that loss in s, in units of one average structure: N_t is the pool's mean number of components
-of term t (over the structures that have that term). For structures of one size this is
-w_E u^2 + w_F <f^2> + w_S <sigma^2>, with u = (E_pred - R) / n the predicted interaction energy per atom (eV/atom;
-R the model's elemental reference energies), <f^2> the mean squared predicted force component (eV^2/A^2) and
-<sigma^2> the mean squared predicted stress component (GPa^2). A structure with twice the atoms and the same
-forces per atom holds twice the force components of the set's loss, so its force term counts twice: with it, the
-fitted scale of a set is the I-weighted mean of its members' own scales (exactly so for forces alone, and for any
-set whose mean component counts are the pool's). This module is the one definition: ``curate sample``'s
-``force_information`` score and the learning curves' pool statistics (:mod:`curate.experiments.linear_scale`)
-both compute it here.
+i.e. w_E u^2 + w_F <f^2> + w_S <sigma^2> with u = (E_pred - R) / n the predicted interaction energy per atom
+(eV/atom; R the model's elemental reference energies), <f^2> the mean squared predicted force component
+(eV^2/A^2) and <sigma^2> the mean squared predicted stress component (GPa^2). This module is the one
+definition: ``curate sample``'s ``force_information`` score and the learning curves' pool statistics
+(:mod:`curate.experiments.linear_scale`) both compute it here.
 """
 
 from __future__ import annotations
@@ -48,16 +43,12 @@ def squared_prediction_sums(
 
 
 def information_from_sums(square: np.ndarray, count: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """sum_t w_t Q_t / N_t per structure of a pool, N_t the pool's mean count of term t over the structures
-    that have it; ``square`` and ``count`` shape (n, 3), ``weights`` (3,); result (n,).
+    """sum_t w_t Q_t / N_t per structure; ``square`` and ``count`` shape (n, 3), ``weights`` (3,); result (n,).
 
     A term without components (N_t = 0) contributes nothing.
     """
-    square, count = np.asarray(square, dtype=np.float64), np.asarray(count, dtype=np.float64)
-    present = count > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_count = np.where(present.any(axis=0), count.sum(axis=0) / np.maximum(present.sum(axis=0), 1), 0.0)
-        per_term = np.where(present, square / np.where(mean_count > 0, mean_count, 1.0), 0.0)
+        per_term = np.where(count > 0, square / np.maximum(count, 1.0), 0.0)
     return (per_term * np.asarray(weights, dtype=np.float64)).sum(axis=1)
 
 

@@ -3,8 +3,8 @@
 ====================  ========  ==========================================================================
 name                  unit      what it measures (larger = more worth a DFT label)
 ====================  ========  ==========================================================================
-force_information     loss      the model being corrected: w_E u^2 + w_F (n/n_mean) <f^2> + w_S <sigma^2> of its
-                                own predictions (how sharply the candidate pins down a linear correction)
+force_information     loss      the model being corrected: w_E u^2 + w_F <f^2> + w_S <sigma^2> of its own
+                                predictions (how sharply the candidate pins down a linear correction)
 force_std_max         eV/A      committee: max over atoms of the RMS deviation of the members' forces
 force_std_mean        eV/A      committee: its mean over atoms
 energy_std_per_atom   eV/atom   committee: spread of the members' energies per atom, centred per composition

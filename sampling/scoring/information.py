@@ -2,9 +2,8 @@
 
 Label-free: it reads only the description of the candidates by the model being corrected (its predictions
 and elemental reference energies; :func:`curate.models.information.prediction_information`, the one
-definition, shared with the learning curves). I = w_E u^2 + w_F (n / n_mean) <f^2> + w_S <sigma^2> with u the
-predicted interaction energy per atom (eV/atom), f the predicted force components (eV/A), n the candidate's atoms
-and n_mean the pool's mean (a larger cell holds more of a set's force components), sigma the predicted stress
+definition, shared with the learning curves). I = w_E u^2 + w_F <f^2> + w_S <sigma^2> with u the predicted
+interaction energy per atom (eV/atom), f the predicted force components (eV/A), sigma the predicted stress
 components (GPa), and the loss weights (0.1, 100, 0.1) by default. It is the weight ``herding`` selects by.
 """
 
@@ -21,8 +20,7 @@ from sampling.scoring.base import Need, ScoringInputs, check_needs
 
 @dataclass(frozen=True)
 class ForceInformation:
-    """sum_t w_t x squared predicted components of term t (energy per atom, forces, stress) / the pool's mean
-    count of them, per candidate.
+    """sum_t w_t x mean squared predicted component of term t (energy per atom, forces, stress), per candidate.
 
     Attributes:
         weights: loss weights of the energy (eV/atom), force (eV/A) and stress (GPa) terms.

@@ -2,11 +2,10 @@
 
 A linear correction fitted on a set S is the information-weighted mean of its structures' own scales,
 s(S) = sum_S Q_i s_i / sum_S Q_i (:mod:`curate.experiments.linear_scale`), where Q_i is how sharply structure i
-pins the scale down (its squared predicted forces per average-sized structure of the pool, from the model being
-corrected; :mod:`curate.models.information`). The scale that serves the whole pool is the same mean over every
-candidate. Without labels the s_i are unknown, but they vary smoothly with the structure, so the set is chosen to
-make the Q-weighted distribution of the picks match the Q-weighted distribution of the pool in the model's own
-feature space: greedy minimisation of the maximum mean
+pins the scale down (its mean squared predicted force, from the model being corrected). The scale that serves
+the whole pool is the same mean over every candidate. Without labels the s_i are unknown, but they vary
+smoothly with the structure, so the set is chosen to make the Q-weighted distribution of the picks match the
+Q-weighted distribution of the pool in the model's own feature space: greedy minimisation of the maximum mean
 discrepancy (kernel herding; Chen, Welling & Smola 2010) between p = Q / sum Q over the pool and
 q = Q_S / sum Q_S over the picks,
 

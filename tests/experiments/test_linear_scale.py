@@ -282,21 +282,3 @@ def test_the_recommendation_keeps_the_untouched_model_when_no_scale_helps() -> N
     soft = recommendation(metrics(0.200, 0.160), metrics(0.165, 0.160), helped)
     assert soft["recommended"] == "corrected" and soft["recommended_force_mae_ev_per_ang"] == 0.165
     assert soft["best_scale_gain"] == pytest.approx(0.2)
-
-
-def test_a_sets_scale_is_the_information_weighted_mean_of_its_members_scales_whatever_their_sizes() -> None:
-    """Forces only, cells of 2-64 atoms: a set's fitted scale is sum I_i s_i / sum I_i with I the information,
-    and a cell with twice the atoms and the same forces per atom holds twice the information."""
-    rng = np.random.default_rng(5)
-    items = []
-    for nsites in (2, 8, 64, 16, 4):
-        forces = rng.normal(0.0, 0.5, (nsites, 3))
-        items.append(StructureLabels(nsites, 0.0, 0.0, 0.0, forces, rng.uniform(1.1, 1.9) * forces))
-    twice = np.concatenate([items[1].forces_pred, items[1].forces_pred])
-    items.append(StructureLabels(16, 0.0, 0.0, 0.0, twice, 1.5 * twice))
-    stats = PoolScaleStatistics.from_structures([str(k) for k in range(6)], items, weights=(0.0, 1.0, 0.0))
-    information, own = stats.information(), stats.structure_scales()
-    assert information[5] == pytest.approx(2.0 * information[1], rel=1e-12)
-    for subset in ([0, 2], [1, 2, 3], [0, 1, 2, 3, 4, 5]):
-        expected = (information[subset] * own[subset]).sum() / information[subset].sum()
-        assert stats.scales(np.array([subset]))[0] == pytest.approx(expected, rel=1e-12)
