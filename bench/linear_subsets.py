@@ -7,11 +7,16 @@
    value and the best single scale. The split datasets are written under ``--work`` for ``curate learning-curve``.
 2. ``order POOL...``: herding's first picks on labelled pools, each with its share of the pool's force information
    and its own fitted scale; a share near 0 is a pick whose label cannot move the scale.
+3. ``splits DATASET...``: datasets no one tuned on, each split at random into pool (70 %) and benchmark
+   (30 %) ``--splits`` times; at each budget, how often herding serving the pool and herding serving the
+   benchmark's structures (``--target pool`` and ``benchmark`` of ``curate learning-curve``) reach a benchmark force
+   MAE at or below the median of 1000 random subsets, and their median and worst distance from it.
 
 Usage (from the project root)::
 
     .venv/bin/python bench/linear_subsets.py si64 --work /tmp/si64-splits
     .venv/bin/python bench/linear_subsets.py order ge-train li-train --budget 20
+    .venv/bin/python bench/linear_subsets.py splits matpes as2so6 lifev --splits 20
 """
 
 from __future__ import annotations
@@ -111,6 +116,64 @@ def order(pools: tuple[Path, ...], budget: int) -> None:
                 f"  pick {rank}: {described.ids[row]} holds {information[row] / information.sum():.3%} of the "
                 f"information ({larger} structures hold more), own scale {own[row]:.3f}"
             )
+
+
+def _subset(described: DescribedSet, rows: np.ndarray) -> tuple[DescribedSet, PoolScaleStatistics]:
+    part = DescribedSet(
+        tuple(described.ids[i] for i in rows), tuple(described.labels[i] for i in rows), described.features[rows]
+    )
+    from curate.training.settings import TrainingSettings
+
+    settings = TrainingSettings()
+    weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
+    return part, PoolScaleStatistics.from_structures(part.ids, part.labels, weights=weights)
+
+
+def _against_random(
+    pool: tuple[DescribedSet, PoolScaleStatistics], bench: tuple[DescribedSet, PoolScaleStatistics], budget: int
+) -> tuple[float, float, float]:
+    """(random median of 1000 subsets, herding serving the pool, herding serving the benchmark): force MAE."""
+    from sampling.selection import Target
+
+    errors = BenchmarkErrors.from_structures(bench[0].labels)
+    rng = np.random.default_rng(0)
+    draws = np.array([rng.choice(len(pool[0].ids), budget, replace=False) for _ in range(1000)])
+    median = float(np.median(errors.force_mae(pool[1].scales(draws))))
+    target = Target(features=bench[0].features, weights=bench[1].information())
+    served = []
+    for towards in (None, target):
+        picks = strategy_picks(pool[0], pool[1], ["herding"], seed=0, target=towards)["herding"](budget)
+        served.append(float(errors.force_mae(pool[1].scales(np.array([picks])))[0]))
+    return median, served[0], served[1]
+
+
+@main.command()
+@click.argument("datasets", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--splits", default=20, show_default=True, type=click.IntRange(min=1), help="Random splits per dataset.")
+@click.option("--budgets", default="1,5,10", show_default=True, help="Comma-separated budgets.")
+def splits(datasets: tuple[Path, ...], splits: int, budgets: str) -> None:
+    """Herding serving the pool or the benchmark against random, over random pool/benchmark splits."""
+    sizes = [int(b) for b in budgets.split(",")]
+    for path in datasets:
+        described, _ = _described(path)
+        rng = np.random.default_rng(2026)
+        results: dict[int, list[tuple[float, float, float]]] = {b: [] for b in sizes}
+        for _ in range(splits):
+            order = rng.permutation(len(described.ids))
+            cut = int(0.7 * len(order))
+            pool, bench = _subset(described, np.sort(order[:cut])), _subset(described, np.sort(order[cut:]))
+            for budget in sizes:
+                results[budget].append(_against_random(pool, bench, budget))
+        for budget in sizes:
+            rows = np.array(results[budget])
+            line = f"{path.name} budget {budget}:"
+            for column, name in ((1, "serving the pool"), (2, "serving the benchmark")):
+                relative = rows[:, column] / rows[:, 0] - 1
+                line += (
+                    f" {name} at or below the random median in {int((relative <= 1e-12).sum())}/{len(rows)} splits"
+                    f" (median {np.median(relative):+.2%}, worst {relative.max():+.2%});"
+                )
+            click.echo(line)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,14 @@ from curate.models.base import DescribesStructures, Description, Model, max_atom
 from curate.models.committee import DEFAULT_COMMITTEE, MIN_MEMBERS, Committee
 from curate.models.registry import load_model
 from sampling.scoring import SCORERS, Need, ScoringInputs, check_needs, score_candidates
-from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, GRADIENT_STRATEGIES, CandidatePool, Pick, make_selector
+from sampling.selection import (
+    DEFAULT_STRATEGY_FOR_METHOD,
+    GRADIENT_STRATEGIES,
+    CandidatePool,
+    Pick,
+    Target,
+    make_selector,
+)
 from sampling.selection.features import structure_descriptors
 
 DEFAULT_CORRECTED_MODEL = "chgnet@0.3.0"
@@ -152,6 +159,32 @@ def _check_inputs(score: str, strategy: str, models: ScoringModels, reference: P
         )
 
 
+def check_target(strategy: str, score: str) -> None:
+    """ConfigurationError unless ``strategy`` and ``score`` can serve a target: only ``herding`` weighted by
+    ``force_information`` does (checked before any model is loaded)."""
+    if strategy != "herding" or score != "force_information":
+        raise ConfigurationError(
+            f"a target is served by strategy 'herding' with score 'force_information'; got strategy {strategy!r}, "
+            f"score {score!r}"
+        )
+
+
+def served_target(target: pa.Table, models: ScoringModels, *, strategy: str, score: str) -> Target:
+    """The structures the picks are to serve, as the model being corrected sees them: its own features of each
+    and their force information (one ``describe()`` pass; a target needs no labels).
+
+    Raises:
+        ConfigurationError: an empty target, or a strategy or score that cannot serve one (:func:`check_target`).
+    """
+    check_target(strategy, score)
+    if target.num_rows == 0:
+        raise ConfigurationError("the target dataset is empty")
+    assert models is not None and not isinstance(models, Committee)
+    description = describe_candidates(models, target)
+    weights = SCORERS["force_information"].score(ScoringInputs(target, description=description))
+    return Target(features=description.features, weights=weights)
+
+
 def score_pool(
     candidates: pa.Table,
     models: ScoringModels,
@@ -160,6 +193,7 @@ def score_pool(
     score: str,
     reference: Path | None = None,
     loss_gradients: LossGradients | None = None,
+    target: pa.Table | None = None,
 ) -> tuple[CandidatePool, str]:
     """Every registered score whose inputs are present, and the features ``strategy`` selects in.
 
@@ -171,6 +205,7 @@ def score_pool(
     _check_inputs(score, strategy, models, reference)
     if strategy in GRADIENT_STRATEGIES and loss_gradients is None:
         raise ConfigurationError(f"strategy {strategy!r} needs the candidates' loss gradients (loss_gradients)")
+    served = None if target is None else served_target(target, models, strategy=strategy, score=score)
     committee = description = None
     if isinstance(models, Committee):
         committee = models.predict(batch_to_configurations(candidates))
@@ -195,6 +230,7 @@ def score_pool(
         formulas=candidates.column("chemical_formula_reduced").to_pylist(),
         atom_features=description.atom_features if description is not None and strategy == "representative" else (),
         loss_gradients=gradients,
+        target=served,
     )
     return pool, features_label
 
@@ -210,6 +246,7 @@ def score_and_select(
     seed: int,
     reference: Path | None = None,
     loss_gradients: LossGradients | None = None,
+    target: pa.Table | None = None,
 ) -> SampleResult:
     """Score every candidate row (every registered score whose inputs are present) and pick ``budget`` of them.
 
@@ -225,13 +262,21 @@ def score_and_select(
         reference: a reference dataset; adds the ``novelty`` score.
         loss_gradients: computes the candidates' loss gradients for ``gradient`` and ``maxdet`` (the CLI passes
             the fine-tuner's).
+        target: rows of the structures the picks are to serve (e.g. frames of the simulation the corrected model
+            will run; labels unused): ``herding`` matches their weighted distribution instead of the pool's.
 
     Raises:
         ConfigurationError: no candidates, an unknown score, a score or strategy whose inputs are missing, or a
             model that cannot describe structures (checked before the models run).
     """
     pool, features = score_pool(
-        candidates, models, strategy=strategy, score=score, reference=reference, loss_gradients=loss_gradients
+        candidates,
+        models,
+        strategy=strategy,
+        score=score,
+        reference=reference,
+        loss_gradients=loss_gradients,
+        target=target,
     )
     picks = make_selector(strategy, score=score, min_distance=min_distance).select(pool, budget=budget, seed=seed)
     return SampleResult(pool=pool, picks=picks, features=features)

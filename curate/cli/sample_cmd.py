@@ -53,13 +53,13 @@ if TYPE_CHECKING:
     type=click.Choice(STRATEGIES),
     default=None,
     help="Default: the --method's. herding: picks whose --score-weighted distribution in the corrected model's own "
-    "features matches the pool's (the set a linear correction should be fitted on); gradient: picks whose mean "
-    "label-free loss-gradient direction (one backward pass per candidate through the corrected model's training "
-    "step, labels ~ s x predictions) matches the pool's; maxdet: greedy max-det of those gradients, unnormalised "
-    "(each pick the candidate the earlier picks constrain least: a last-layer Laplace variance; Zaverkin et al. "
-    "2022); representative: picks whose atomic environments in the "
-    "model's atom features are distributed like the pool's; greedy: highest --score first with a diversity "
-    "guard; fps: farthest-point; direct: PCA+BIRCH clusters (greedy, fps and direct in mean-SOAP space); "
+    "features matches the pool's, or --target's (the set a linear correction should be fitted on); gradient: "
+    "picks whose mean label-free loss-gradient direction (one backward pass per candidate through the corrected "
+    "model's training step, labels ~ s x predictions) matches the pool's; maxdet: greedy max-det of those "
+    "gradients, unnormalised (each pick the candidate the earlier picks constrain least: a last-layer Laplace "
+    "variance; Zaverkin et al. 2022); representative: picks whose atomic environments in the model's atom "
+    "features are distributed like the pool's; greedy: highest --score first with a diversity guard; fps: "
+    "farthest-point; direct: PCA+BIRCH clusters (greedy, fps and direct in mean-SOAP space); "
     "random: seeded baseline. " + STRATEGY_FOR_METHOD,
 )
 @click.option(
@@ -85,6 +85,14 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Training dataset: adds a 'novelty' score (SOAP distance of the least-covered atom).",
 )
+@click.option(
+    "--target",
+    "target_dir",
+    type=click.Path(path_type=Path),
+    help="Dataset of the structures the corrected model is to serve (e.g. frames of the MD you will run with "
+    "it; no labels needed): herding then matches their force-information-weighted distribution, not the pool's, "
+    "so the fitted scale suits them. One more pass of the model. Default: the pool itself.",
+)
 @seed_option("Seed of candidate generation and of random choices.")
 @out_option(
     "Output folder: picks/ and pool/ datasets, structures/ POSCAR+CIF, scores.parquet, sample.json.",
@@ -101,6 +109,7 @@ def command(
     score: str,
     min_distance: float,
     reference_dir: Path | None,
+    target_dir: Path | None,
     seed: int,
     out: Path,
     device: str,
@@ -123,12 +132,15 @@ def command(
     """
     from sampling.output import check_output_folder, picks_table, units_note, write_sample_output
     from sampling.pool import builtin_pool, read_pool
-    from sampling.sample import load_scoring_models, model_specs, score_and_select
+    from sampling.sample import check_target, load_scoring_models, model_specs, score_and_select
 
     started = time.perf_counter()
     check_output_folder(out)
     strategy = strategy or DEFAULT_STRATEGY_FOR_METHOD[method]
+    if target_dir is not None:
+        check_target(strategy, score)
     specs = model_specs(score, strategy, models)
+    target = read_pool(target_dir).rows if target_dir else None
     loaded = load_scoring_models(specs, device=device)
     candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
     rows = candidates.rows
@@ -143,6 +155,7 @@ def command(
         seed=seed,
         reference=reference_dir,
         loss_gradients=_loss_gradients(method),
+        target=target,
     )
     pool, picks = result.pool, result.picks
     settings = {
@@ -155,6 +168,7 @@ def command(
         "seed": seed,
         "pool": str(pool_dir) if pool_dir else "builtin",
         "reference": str(reference_dir) if reference_dir else None,
+        "target": {"path": str(target_dir), "structures": target.num_rows} if target is not None else None,
         "models": _provenance(loaded),
         "candidates": rows.num_rows,
         "rejected_candidates": len(candidates.rejected),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -23,7 +24,13 @@ from curate.models.base import DescribesStructures, Model, default_max_atoms_per
 from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.settings import FinetuneMethod, TrainingSettings
-from sampling.selection import DEFAULT_STRATEGY_FOR_METHOD, GRADIENT_STRATEGIES, CandidatePool, make_selector
+from sampling.selection import (
+    DEFAULT_STRATEGY_FOR_METHOD,
+    GRADIENT_STRATEGIES,
+    CandidatePool,
+    Target,
+    make_selector,
+)
 
 INFORMATION_SCORE = "force_information"
 CURVE_STRATEGIES: tuple[str, ...] = (
@@ -37,6 +44,9 @@ CURVE_STRATEGIES: tuple[str, ...] = (
 )
 NOT_FOR_LINEAR = frozenset({*GRADIENT_STRATEGIES, "representative"})
 """Left out of a linear curve by default: a scale needs neither loss gradients nor atom features."""
+CurveTarget = Literal["benchmark", "pool"]
+CURVE_TARGETS: tuple[str, ...] = ("benchmark", "pool")
+"""What herding's picks serve: the benchmark's structures (never its labels) or the pool itself."""
 
 
 def default_strategies(method: FinetuneMethod) -> tuple[str, ...]:
@@ -91,11 +101,12 @@ def with_loss_gradients(
 
 
 def strategy_picks(
-    pool: DescribedSet, stats: PoolScaleStatistics, names: Sequence[str], *, seed: int
+    pool: DescribedSet, stats: PoolScaleStatistics, names: Sequence[str], *, seed: int, target: Target | None = None
 ) -> dict[str, PickFunction]:
     """Name -> function of the budget returning pool rows, for the label-free strategies in ``names``.
 
-    herding: information-weighted kernel herding in the model's feature space (the default);
+    herding: information-weighted kernel herding in the model's feature space (the default), towards ``target``
+    when given (the structures the correction is to serve), else towards the pool;
     gradient: picks whose mean label-free loss gradient matches the pool's (needs ``pool.loss_gradients``);
     maxdet: greedy max-det of the raw loss gradients (each pick the one the earlier picks constrain least);
     representative: uniform kernel herding of the structures' atomic environments in the model's atom features;
@@ -111,6 +122,7 @@ def strategy_picks(
         scores={INFORMATION_SCORE: stats.information()},
         atom_features=pool.atom_features,
         loss_gradients=pool.loss_gradients,
+        target=target,
     )
     selectors = {
         "herding": make_selector("herding", score=INFORMATION_SCORE),
@@ -141,13 +153,17 @@ def run_learning_curve(
     device: str | None = None,
     max_atoms_per_batch: int | None = None,
     method: FinetuneMethod = "linear",
+    target: CurveTarget = "benchmark",
     on_progress: Callable[[str], None] | None = None,
 ) -> LearningCurve:
     """The learning curve of ``model_spec`` corrected by ``method`` on a labelled pool and a held-out benchmark.
 
     ``linear`` is scored in closed form; ``heads`` and ``full`` fine-tune one model per pick and per random
     draw (:func:`curate.experiments.learning_curve_finetune.finetuned_learning_curve`, seeded by
-    ``settings.seed``; ``seed`` seeds the linear curve's draws and the strategies' tie-breaks).
+    ``settings.seed``; ``seed`` seeds the linear curve's draws and the strategies' tie-breaks). ``target``
+    benchmark: herding serves the benchmark's structures, as the model sees them (features and force information
+    from its predictions; the benchmark's labels only score); pool: herding serves the pool, as ``curate sample``
+    does without ``--target``.
 
     Raises:
         ConfigurationError: a budget larger than the pool, a benchmark sharing rows with the pool, a model that
@@ -170,7 +186,11 @@ def run_learning_curve(
     bench = describe_set(bench_set, model, max_atoms_per_batch=atoms)
     weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
     stats = PoolScaleStatistics.from_structures(pool.ids, pool.labels, weights=weights)
-    picks = strategy_picks(pool, stats, strategies, seed=seed)
+    served = None
+    if target == "benchmark":
+        bench_stats = PoolScaleStatistics.from_structures(bench.ids, bench.labels, weights=weights)
+        served = Target(features=bench.features, weights=bench_stats.information())
+    picks = strategy_picks(pool, stats, strategies, seed=seed, target=served)
     untouched = BenchmarkErrors.from_structures(bench.labels)
     if method != "linear":
         return finetuned_learning_curve(

@@ -10,6 +10,34 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Target:
+    """The structures a correction is to serve, as the model being corrected sees them; never their labels.
+
+    Attributes:
+        features: one vector per structure in the candidates' feature space, shape (M, d).
+        weights: how much each one counts (for a linear correction: its force information), shape (M,), >= 0.
+    """
+
+    features: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.features.ndim != 2 or len(self.features) == 0:
+            raise ValueError(f"target features must have shape (M >= 1, d), got {self.features.shape}")
+        if np.shape(self.weights) != (len(self.features),):
+            raise ValueError(f"target weights must have shape ({len(self.features)},), got {np.shape(self.weights)}")
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError("target weights must be finite, >= 0 and not all 0")
+
+    def canonical(self) -> Target:
+        """The same structures in one fixed row order (lexicographic in weight, then features), so that what is
+        picked never depends on the order the target arrived in."""
+        order = np.lexsort((*np.asarray(self.features, dtype=np.float64).T[::-1], self.weights))
+        return Target(features=self.features[order], weights=np.asarray(self.weights)[order])
+
+
+@dataclass(frozen=True)
 class CandidatePool:
     """Candidates to choose from.
 
@@ -22,6 +50,8 @@ class CandidatePool:
             (nsites, d'); empty when the strategies in use do not need them.
         loss_gradients: per candidate, its label-free loss gradient over the weights a fine-tune trains,
             sketched, shape (N, D) (:mod:`curate.training.softening_gradients`); None when not needed.
+        target: the structures the picks are to serve, when they are not the pool itself (read by ``herding``);
+            None: the pool.
     """
 
     ids: Sequence[str]
@@ -30,6 +60,7 @@ class CandidatePool:
     formulas: Sequence[str] = ()
     atom_features: Sequence[np.ndarray] = ()
     loss_gradients: np.ndarray | None = None
+    target: Target | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -44,6 +75,11 @@ class CandidatePool:
             raise ValueError(f"atom features must be given for all {n} candidates, got {len(self.atom_features)}")
         if self.loss_gradients is not None and (self.loss_gradients.ndim != 2 or len(self.loss_gradients) != n):
             raise ValueError(f"loss gradients must have shape ({n}, D), got {self.loss_gradients.shape}")
+        if self.target is not None and self.target.features.shape[1] != self.features.shape[1]:
+            raise ValueError(
+                f"target features have {self.target.features.shape[1]} columns, "
+                f"the candidates' {self.features.shape[1]}"
+            )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -59,6 +95,7 @@ class CandidatePool:
                 formulas=[self.formulas[i] for i in order] if self.formulas else (),
                 atom_features=[self.atom_features[i] for i in order] if self.atom_features else (),
                 loss_gradients=None if self.loss_gradients is None else self.loss_gradients[order],
+                target=None if self.target is None else self.target.canonical(),
             ),
             order,
         )

@@ -2,8 +2,10 @@
 
 A linear correction fitted on a set S is the information-weighted mean of its structures' own scales,
 s(S) = sum_S Q_i s_i / sum_S Q_i (:mod:`curate.experiments.linear_scale`), where Q_i is how sharply structure i
-pins the scale down (its mean squared predicted force, from the model being corrected). The scale that serves
-the whole pool is the same mean over every candidate. Without labels the s_i are unknown, but they vary
+pins the scale down (its mean squared predicted force, from the model being corrected; exact for structures of
+one size; in the fit a larger cell counts n / n_mean times more, a weight that made herding worse on pools no
+one tuned on, bench/RESULTS.md, so Q stays per atom). The scale that serves the whole pool is the same mean over
+every candidate. Without labels the s_i are unknown, but they vary
 smoothly with the structure, so the set is chosen to make the Q-weighted distribution of the picks match the
 Q-weighted distribution of the pool in the model's own feature space: greedy minimisation of the maximum mean
 discrepancy (kernel herding; Chen, Welling & Smola 2010) between p = Q / sum Q over the pool and
@@ -14,6 +16,12 @@ q = Q_S / sum Q_S over the picks,
 with x the standardised features and h the median squared distance between candidates. This balances
 informativeness (Q) against representativeness (K), so a lone frame from the hottest, least typical
 simulation is not chosen for its large forces alone.
+
+When the structures the correction is to serve are known (``CandidatePool.target``: e.g. frames of the MD the
+corrected model will run, or a benchmark's structures, never their labels), p is their Q-weighted distribution
+instead of the pool's: the scale fitted on the picks then stands for the scale that suits the target, which
+differs from the pool's when the target lies elsewhere (a hotter or later part of a trajectory). Candidates and
+target share one standardisation and one bandwidth.
 """
 
 from __future__ import annotations
@@ -89,16 +97,21 @@ class Kernel:
         return (self.embedding**2).sum(axis=1)
 
 
-def herd(kernel: Kernel, weights: np.ndarray, budget: int, ids: Sequence[str]) -> list[int]:
-    """Greedy kernel herding: up to ``budget`` rows whose ``weights``-weighted kernel mean is closest to the pool's.
+def herd(
+    kernel: Kernel, weights: np.ndarray, budget: int, ids: Sequence[str], mass: np.ndarray | None = None
+) -> list[int]:
+    """Greedy kernel herding: up to ``budget`` candidates whose ``weights``-weighted kernel mean is closest to
+    the ``mass``-weighted one.
 
-    Each step adds the row that most lowers MMD^2 between p = weights / sum(weights) over the pool and
-    q = weights_S / sum(weights_S) over the picks (see the module docstring); rows of weight 0 are never picked;
-    exact ties go to the smallest id.
+    The kernel's first N rows are the candidates (N = len(weights)), any further rows target structures. Each step
+    adds the candidate that most lowers MMD^2 between p = mass / sum(mass) and q = weights_S / sum(weights_S) over
+    the picks (see the module docstring); ``mass`` defaults to ``weights`` (the pool is its own target).
+    Candidates of weight 0 are never picked; exact ties go to the smallest id.
     """
     n = len(weights)
-    target = kernel.times(weights / weights.sum())  # (K p)_j
-    diagonal = kernel.diagonal()
+    mass = weights if mass is None else mass
+    target = kernel.times(mass / mass.sum())[:n]  # (K p)_j
+    diagonal = kernel.diagonal()[:n]
     chosen: list[int] = []
     total, pulled, spread = 0.0, 0.0, 0.0  # sum Q_S, sum_S Q_i (Kp)_i, sum_S sum_S Q_i Q_l K_il
     towards = np.zeros(n)  # sum_S Q_i K_ij
@@ -116,7 +129,7 @@ def herd(kernel: Kernel, weights: np.ndarray, budget: int, ids: Sequence[str]) -
         total += weights[best]
         pulled += weights[best] * target[best]
         spread += 2.0 * weights[best] * towards[best] + weights[best] ** 2 * diagonal[best]
-        towards += weights[best] * kernel.column(best)
+        towards += weights[best] * kernel.column(best)[:n]
     return chosen
 
 
@@ -139,13 +152,18 @@ class InformationHerding:
         if len(pool) == 0 or budget <= 0 or weights.sum() == 0:
             return []
         rng = np.random.default_rng(seed)
-        x = standardised(np.nan_to_num(np.asarray(pool.features, dtype=np.float64)))
+        rows, mass, served = np.asarray(pool.features, dtype=np.float64), None, "the weighted pool"
+        if pool.target is not None:
+            rows = np.vstack([rows, np.asarray(pool.target.features, dtype=np.float64)])
+            mass = np.concatenate([np.zeros(len(pool)), np.asarray(pool.target.weights, dtype=np.float64)])
+            served = f"the {len(pool.target.weights)} weighted target structures"
+        x = standardised(np.nan_to_num(rows))
         kernel = Kernel.gaussian(x, median_squared_distance(x, rng), rng)
         picks: list[Pick] = []
-        for best in herd(kernel, weights, budget, pool.ids):
+        for best in herd(kernel, weights, budget, pool.ids, mass):
             share = 100.0 * weights[best] / weights.sum()
             reason = (
-                f"makes the {self.weight_score}-weighted picks most like the weighted pool in the model's feature "
+                f"makes the {self.weight_score}-weighted picks most like {served} in the model's feature "
                 f"space ({self.weight_score} {weights[best]:.4g}, {share:.2g} % of the pool's)"
             )
             picks.append(Pick(len(picks) + 1, best, pool.ids[best], reason, pool.score_summary(best)))

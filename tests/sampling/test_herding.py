@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from sampling.selection.base import CandidatePool
+import numpy as np
+import pytest
+
+from sampling.selection import make_selector
+from sampling.selection.base import CandidatePool, Target
 from sampling.selection.herding import InformationHerding
 
 
@@ -67,3 +71,57 @@ def test_random_features_agree_with_the_exact_kernel_on_a_large_pool() -> None:
     assert in_large_cluster == 2, "two of three picks stand for the cluster holding two thirds of the pool"
     again = InformationHerding().select(pool, budget=3, seed=0)
     assert [p.candidate_id for p in again] == [p.candidate_id for p in picks]
+
+
+def _line_pool() -> CandidatePool:
+    """49 candidates evenly along x in [-6, 6] (a second feature constant), equal information; a candidate's own
+    scale is known to be 1 + 0.1 x."""
+    x = np.linspace(-6.0, 6.0, 49)
+    return CandidatePool(
+        ids=[f"l{k:02d}" for k in range(49)],
+        features=np.column_stack([x, np.zeros(49)]),
+        scores={"force_information": np.ones(49)},
+    )
+
+
+def test_with_a_target_the_fitted_scale_is_the_targets_not_the_pools() -> None:
+    """The correction is to serve structures at x in [4, 6], whose scales average 1.5; the pool's average 1.0.
+
+    The scale fitted on the picks is their information-weighted mean scale: herding towards the pool gives ~1.0,
+    towards the target ~1.5.
+    """
+    pool = _line_pool()
+    own_scale = 1.0 + 0.1 * pool.features[:, 0]
+    served = Target(features=np.column_stack([np.linspace(4.0, 6.0, 9), np.zeros(9)]), weights=np.ones(9))
+    for budget in (1, 3):
+        for target, expected in ((None, 1.0), (served, 1.5)):
+            picks = InformationHerding().select(replace(pool, target=target), budget=budget, seed=0)
+            fitted = float(np.mean(own_scale[[p.index for p in picks]]))
+            assert fitted == pytest.approx(expected, abs=0.05), (budget, target is None)
+    reason = InformationHerding().select(replace(pool, target=served), budget=1, seed=0)[0].reason
+    assert "the 9 weighted target structures" in reason
+
+
+def test_the_targets_weights_count_and_its_row_order_does_not() -> None:
+    """Two target groups, at x = -5 (weight 1) and x = +5 (weight 9): one pick serves the heavier group's side;
+    shuffling the target's rows changes nothing."""
+    pool = _line_pool()
+    features = np.column_stack([np.r_[np.full(5, -5.0), np.full(5, 5.0)], np.zeros(10)])
+    weights = np.r_[np.full(5, 1.0), np.full(5, 9.0)]
+    selector = make_selector("herding", score="force_information")
+    first = selector.select(replace(pool, target=Target(features, weights)), budget=1, seed=0)[0]
+    assert pool.features[first.index, 0] > 0
+    order = np.random.default_rng(4).permutation(10)
+    shuffled = Target(features[order], weights[order])
+    again = selector.select(replace(pool, target=shuffled), budget=4, seed=0)
+    assert [p.candidate_id for p in again] == [
+        p.candidate_id for p in selector.select(replace(pool, target=Target(features, weights)), budget=4, seed=0)
+    ]
+
+
+def test_a_target_in_another_feature_space_or_without_weight_is_refused() -> None:
+    pool = _line_pool()
+    with pytest.raises(ValueError, match="target features have 3 columns, the candidates' 2"):
+        replace(pool, target=Target(np.zeros((2, 3)), np.ones(2)))
+    with pytest.raises(ValueError, match="not all 0"):
+        Target(np.zeros((2, 2)), np.zeros(2))

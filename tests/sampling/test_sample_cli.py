@@ -121,3 +121,28 @@ def test_same_seed_same_picks_and_strategies_differ(tmp_path: Path) -> None:
     (tmp_path / "other" / "notes.txt").write_text("mine")
     refused = runner.invoke(main, ["sample", *committee, "--strategy", "greedy", "--out", str(tmp_path / "other")])
     assert refused.exit_code == 2 and "holds no earlier `curate sample` output" in refused.output
+
+
+def test_a_target_makes_the_picks_serve_it(tmp_path: Path) -> None:
+    """The target is the built-in pool's four-atom Cu cells (no labels): herding then picks Cu, where the
+    default, serving the whole pool, picks a Si rattle; a strategy that cannot serve a target is refused."""
+    import pyarrow.compute as pc
+
+    from sampling.pool import builtin_pool
+
+    rows = builtin_pool(seed=0).rows
+    copper = rows.filter(pc.equal(rows.column("chemical_formula_reduced"), "Cu"))
+    target = Dataset.create(tmp_path / "target")
+    with target.writer() as writer:
+        writer.append(copper.combine_chunks().to_batches()[0])
+    out = tmp_path / "sample"
+    result = CliRunner().invoke(main, ["sample", "--budget", "2", "--target", str(tmp_path / "target"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "sample.json").read_text())
+    assert summary["settings"]["target"] == {"path": str(tmp_path / "target"), "structures": copper.num_rows}
+    assert [p["formula"] for p in summary["picks"]] == ["Cu", "Cu"]
+    assert all(f"the {copper.num_rows} weighted target structures" in p["reason"] for p in summary["picks"])
+    refused = CliRunner().invoke(
+        main, ["sample", "--strategy", "fps", "--target", str(tmp_path / "target"), "-o", str(tmp_path / "fps")]
+    )
+    assert refused.exit_code != 0 and "strategy 'herding' with score 'force_information'" in refused.output
