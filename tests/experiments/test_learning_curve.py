@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,6 +44,12 @@ def _si64_split_in_time(shared_data: Path, tmp_path: Path) -> None:
     for name, rows in (("pool", table.slice(0, 6)), ("bench", table.slice(6))):
         with Dataset.create(tmp_path / name).writer() as writer:
             writer.append(rows.combine_chunks().to_batches()[0])
+
+
+def _si64_curve(shared_data: Path, tmp_path: Path, **options: Any) -> LearningCurve:
+    """The learning curve of chgnet@0.3.0 on Si64 split in time (:func:`_si64_split_in_time`) with ``options``."""
+    _si64_split_in_time(shared_data, tmp_path)
+    return run_learning_curve(tmp_path / "pool", tmp_path / "bench", model_spec="chgnet@0.3.0", **options)
 
 
 @pytest.mark.slow
@@ -109,16 +116,7 @@ def test_serving_the_pool_five_of_six_frames_give_the_pools_own_scale(shared_dat
     """With --target pool herding leaves out frame 0, which holds 0.05 % of the pool's force information: the
     fitted scale is the whole pool's and so is the benchmark error (0.1454 and 0.1453 eV/A), just above the
     random median of 0.1449-0.1451, below which only sets lucky in their labels fall (bench/RESULTS.md)."""
-    _si64_split_in_time(shared_data, tmp_path)
-    curve = run_learning_curve(
-        tmp_path / "pool",
-        tmp_path / "bench",
-        model_spec="chgnet@0.3.0",
-        budgets=(5, 6),
-        strategies=(LINEAR_DEFAULT,),
-        draws=50,
-        target="pool",
-    )
+    curve = _si64_curve(shared_data, tmp_path, budgets=(5, 6), strategies=(LINEAR_DEFAULT,), draws=50, target="pool")
     five, whole = (p.force_mae for p in curve.curve(LINEAR_DEFAULT))
     assert five == pytest.approx(0.1454, abs=2e-4) and whole == pytest.approx(0.1453, abs=2e-4)
     assert five == pytest.approx(whole, abs=2e-4)
@@ -130,12 +128,10 @@ def test_heads_learning_curve_fine_tunes_each_pick_and_draw(shared_data: Path, t
     """Si64 split in time, heads for one epoch: one real fine-tune per pick and per random draw."""
     from curate.training.settings import TrainingSettings
 
-    _si64_split_in_time(shared_data, tmp_path)
     lines: list[str] = []
-    curve = run_learning_curve(
-        tmp_path / "pool",
-        tmp_path / "bench",
-        model_spec="chgnet@0.3.0",
+    curve = _si64_curve(
+        shared_data,
+        tmp_path,
         budgets=(1, 2),
         strategies=(HEADS_DEFAULT,),
         draws=3,
