@@ -133,13 +133,14 @@ def _against_random(
     pool: tuple[DescribedSet, PoolScaleStatistics], bench: tuple[DescribedSet, PoolScaleStatistics], budget: int
 ) -> tuple[float, float, float]:
     """(random median of 1000 subsets, herding serving the pool, herding serving the benchmark): force MAE."""
+    from curate.experiments.linear_scale import predicted_information
     from sampling.selection import Target
 
     errors = BenchmarkErrors.from_structures(bench[0].labels)
     rng = np.random.default_rng(0)
     draws = np.array([rng.choice(len(pool[0].ids), budget, replace=False) for _ in range(1000)])
     median = float(np.median(errors.force_mae(pool[1].scales(draws))))
-    target = Target(features=bench[0].features, weights=bench[1].information())
+    target = Target(features=bench[0].features, weights=predicted_information(bench[0].labels, bench[1].weights))
     served = []
     for towards in (None, target):
         picks = strategy_picks(pool[0], pool[1], ["herding"], seed=0, target=towards)["herding"](budget)

@@ -169,6 +169,18 @@ def check_target(strategy: str, score: str) -> None:
         )
 
 
+def target_of(features: np.ndarray, information: np.ndarray, *, what: str) -> Target:
+    """The target ``what`` with its force information as weights (NaN as 0, as for candidates).
+
+    Raises:
+        ConfigurationError: no structure of it has any information (nothing to match).
+    """
+    weights = np.clip(np.nan_to_num(np.asarray(information, dtype=np.float64)), 0.0, None)
+    if len(weights) == 0 or weights.sum() <= 0:
+        raise ConfigurationError(f"{what}: no structure has any force information to serve ({len(weights)} rows)")
+    return Target(features=np.asarray(features), weights=weights)
+
+
 def served_target(target: pa.Table, models: ScoringModels, *, strategy: str, score: str) -> Target:
     """The structures the picks are to serve, as the model being corrected sees them: its own features of each
     and their force information (one ``describe()`` pass; a target needs no labels).
@@ -182,7 +194,7 @@ def served_target(target: pa.Table, models: ScoringModels, *, strategy: str, sco
     assert models is not None and not isinstance(models, Committee)
     description = describe_candidates(models, target)
     weights = SCORERS["force_information"].score(ScoringInputs(target, description=description))
-    return Target(features=description.features, weights=weights)
+    return target_of(description.features, weights, what="the target dataset")
 
 
 def score_pool(

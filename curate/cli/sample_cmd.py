@@ -91,7 +91,8 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Dataset of the structures the corrected model is to serve (e.g. frames of the MD you will run with "
     "it; no labels needed): herding then matches their force-information-weighted distribution, not the pool's, "
-    "so the fitted scale suits them. One more pass of the model. Default: the pool itself.",
+    "so the fitted scale suits them (strategy herding, score force_information only). One more pass of the model. "
+    "Default: the pool itself.",
 )
 @seed_option("Seed of candidate generation and of random choices.")
 @out_option(
@@ -130,6 +131,7 @@ def command(
     The same seed gives the same picks. Then write inputs for the picks:
       curate label curate-sample/picks --vasp-inputs calcs --functional PBE
     """
+    from curate.errors import ConfigurationError
     from sampling.output import check_output_folder, picks_table, units_note, write_sample_output
     from sampling.pool import builtin_pool, read_pool
     from sampling.sample import check_target, load_scoring_models, model_specs, score_and_select
@@ -141,6 +143,8 @@ def command(
         check_target(strategy, score)
     specs = model_specs(score, strategy, models)
     target = read_pool(target_dir).rows if target_dir else None
+    if target is not None and target.num_rows == 0:
+        raise ConfigurationError(f"--target {target_dir}: the dataset has no rows")
     loaded = load_scoring_models(specs, device=device)
     candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
     rows = candidates.rows

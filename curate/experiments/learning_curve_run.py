@@ -18,12 +18,18 @@ import numpy as np
 from curate.errors import ConfigurationError
 from curate.experiments.learning_curve import LearningCurve, PickFunction, linear_learning_curve
 from curate.experiments.learning_curve_finetune import finetuned_learning_curve
-from curate.experiments.linear_scale import BenchmarkErrors, PoolScaleStatistics, StructureLabels
+from curate.experiments.linear_scale import (
+    BenchmarkErrors,
+    PoolScaleStatistics,
+    StructureLabels,
+    predicted_information,
+)
 from curate.experiments.scale_advice import advise
 from curate.models.base import DescribesStructures, Model, default_max_atoms_per_batch
 from curate.models.registry import load_model
 from curate.training.data import TrainingSet, load_training_set
 from curate.training.settings import FinetuneMethod, TrainingSettings
+from sampling.sample import target_of
 from sampling.selection import (
     DEFAULT_STRATEGY_FOR_METHOD,
     GRADIENT_STRATEGIES,
@@ -119,7 +125,7 @@ def strategy_picks(
     candidates = CandidatePool(
         ids=list(pool.ids),
         features=pool.features,
-        scores={INFORMATION_SCORE: stats.information()},
+        scores={INFORMATION_SCORE: predicted_information(pool.labels, stats.weights)},
         atom_features=pool.atom_features,
         loss_gradients=pool.loss_gradients,
         target=target,
@@ -188,8 +194,7 @@ def run_learning_curve(
     stats = PoolScaleStatistics.from_structures(pool.ids, pool.labels, weights=weights)
     served = None
     if target == "benchmark":
-        bench_stats = PoolScaleStatistics.from_structures(bench.ids, bench.labels, weights=weights)
-        served = Target(features=bench.features, weights=bench_stats.information())
+        served = target_of(bench.features, predicted_information(bench.labels, weights), what=str(benchmark_dir))
     picks = strategy_picks(pool, stats, strategies, seed=seed, target=served)
     untouched = BenchmarkErrors.from_structures(bench.labels)
     if method != "linear":

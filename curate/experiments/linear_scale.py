@@ -22,7 +22,7 @@ import numpy as np
 
 from curate.dataset.configuration import Configuration
 from curate.models.base import Prediction
-from curate.models.information import information_from_sums, squared_prediction_sums
+from curate.models.information import information_from_sums, information_of_predictions, squared_prediction_sums
 from curate.training.data import label_energy
 
 TERMS: tuple[str, str, str] = ("energy", "force", "stress")
@@ -64,9 +64,20 @@ class StructureLabels:
             energy_dft_ev=label_energy(cfg),
             forces_pred=np.asarray(prediction.forces),
             forces_dft=np.asarray(cfg.forces),
-            stress_pred=None if cfg.stress is None else np.asarray(prediction.stress),
+            stress_pred=None if prediction.stress is None else np.asarray(prediction.stress),
             stress_dft=None if cfg.stress is None else np.asarray(cfg.stress),
         )
+
+
+def predicted_information(items: Sequence[StructureLabels], weights: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Each structure's force information from the model's predictions alone, shape (n,): what ``curate sample``
+    scores (:func:`curate.models.information.prediction_information`), so selection reads no label, not even
+    which ones exist (:meth:`PoolScaleStatistics.information` counts stress only where it is labelled)."""
+    energy, force, stress = (float(w) for w in weights)
+    return information_of_predictions(
+        (((i.energy_pred_ev - i.reference_energy_ev) / i.nsites, i.forces_pred, i.stress_pred) for i in items),
+        (energy, force, stress),
+    )
 
 
 def _term_sums(item: StructureLabels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

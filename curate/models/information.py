@@ -15,6 +15,8 @@ definition: ``curate sample``'s ``force_information`` score and the learning cur
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from curate.models.base import Description
@@ -52,19 +54,27 @@ def information_from_sums(square: np.ndarray, count: np.ndarray, weights: np.nda
     return (per_term * np.asarray(weights, dtype=np.float64)).sum(axis=1)
 
 
-def prediction_information(
-    description: Description, weights: tuple[float, float, float] = DEFAULT_LOSS_WEIGHTS
+def information_of_predictions(
+    predictions: Iterable[tuple[float, np.ndarray, np.ndarray | None]],
+    weights: tuple[float, float, float] = DEFAULT_LOSS_WEIGHTS,
 ) -> np.ndarray:
-    """I of every structure a model described, from its predictions and reference energies alone; shape (N,).
-
-    Every term counts (the structures are to be labelled with energy, forces and stress).
-    """
-    sums = [
-        squared_prediction_sums(
-            (float(p.energy) - float(reference)) / len(np.asarray(p.forces).reshape(-1, 3)), p.forces, p.stress
-        )
-        for p, reference in zip(description.predictions, description.reference_energies_ev, strict=True)
-    ]
+    """I of each structure from a model's predictions alone, shape (N,): ``predictions`` yields (u eV/atom, forces
+    (n, 3) eV/A, stress (3, 3) GPa or None) per structure. Every predicted term counts (the structures are to be
+    labelled with energy, forces and stress), so no label is read."""
+    sums = [squared_prediction_sums(u, forces, stress) for u, forces, stress in predictions]
     square = np.array([s[0] for s in sums]).reshape(-1, 3)
     count = np.array([s[1] for s in sums]).reshape(-1, 3)
     return information_from_sums(square, count, np.asarray(weights, dtype=np.float64))
+
+
+def prediction_information(
+    description: Description, weights: tuple[float, float, float] = DEFAULT_LOSS_WEIGHTS
+) -> np.ndarray:
+    """I of every structure a model described, from its predictions and reference energies alone; shape (N,)."""
+    return information_of_predictions(
+        (
+            ((float(p.energy) - float(reference)) / len(np.asarray(p.forces).reshape(-1, 3)), p.forces, p.stress)
+            for p, reference in zip(description.predictions, description.reference_energies_ev, strict=True)
+        ),
+        weights,
+    )

@@ -1,4 +1,4 @@
-"""Information-weighted kernel herding: picks whose fitted correction stands for the whole pool.
+"""Information-weighted kernel herding: picks whose fitted correction stands for the whole pool, or for a target.
 
 A linear correction fitted on a set S is the information-weighted mean of its structures' own scales,
 s(S) = sum_S Q_i s_i / sum_S Q_i (:mod:`curate.experiments.linear_scale`), where Q_i is how sharply structure i
@@ -13,7 +13,8 @@ q = Q_S / sum Q_S over the picks,
 
     MMD^2(S) = p'Kp - 2 p'K q + q'K q,      K_ij = exp(-|x_i - x_j|^2 / h),
 
-with x the standardised features and h the median squared distance between candidates. This balances
+with x the standardised features and h the median squared distance between rows (candidates, and target
+structures when there are any). This balances
 informativeness (Q) against representativeness (K), so a lone frame from the hottest, least typical
 simulation is not chosen for its large forces alone.
 
@@ -44,9 +45,15 @@ def standardised(features: np.ndarray) -> np.ndarray:
     return (features - features.mean(axis=0)) / spread
 
 
+def squared_distances(x: np.ndarray) -> np.ndarray:
+    """|x_i - x_j|^2 for every pair of rows, shape (R, R), in O(R^2) memory (not the O(R^2 d) of a broadcast)."""
+    norms = (x * x).sum(axis=1)
+    return np.maximum(norms[:, None] + norms[None, :] - 2.0 * (x @ x.T), 0.0)
+
+
 def median_squared_distance(x: np.ndarray, rng: np.random.Generator) -> float:
     sample = x if len(x) <= BANDWIDTH_SAMPLE else x[rng.choice(len(x), BANDWIDTH_SAMPLE, replace=False)]
-    squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(axis=2)
+    squared = squared_distances(sample)
     median = float(np.median(squared[np.triu_indices(len(sample), 1)])) if len(sample) > 1 else 1.0
     return median if median > 0 else 1.0
 
@@ -72,8 +79,7 @@ class Kernel:
         """exp(-|x_i - x_j|^2 / bandwidth): exact below EXACT_KERNEL_MAX_CANDIDATES rows, else random Fourier
         features, so memory stays O(N d)."""
         if len(x) <= EXACT_KERNEL_MAX_CANDIDATES:
-            squared = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
-            return cls(matrix=np.exp(-squared / bandwidth))
+            return cls(matrix=np.exp(-squared_distances(x) / bandwidth))
         return cls(embedding=fourier_map(x.shape[1], bandwidth, rng)(x))
 
     def times(self, weights: np.ndarray) -> np.ndarray:
@@ -135,7 +141,8 @@ def herd(
 
 @dataclass(frozen=True)
 class InformationHerding:
-    """Greedy MMD herding of the ``weight_score``-weighted pool in feature space (see the module docstring).
+    """Greedy MMD herding towards the ``weight_score``-weighted pool, or ``pool.target`` when given, in feature
+    space (see the module docstring).
 
     Attributes:
         weight_score: the score whose values are the information weights Q (>= 0), e.g. ``force_information``.
@@ -145,7 +152,8 @@ class InformationHerding:
     name: str = "herding"
 
     def select(self, pool: CandidatePool, *, budget: int, seed: int) -> list[Pick]:
-        """Ordered picks; each one lowers the discrepancy between the weighted picks and the weighted pool most."""
+        """Ordered picks; each one lowers the discrepancy between the weighted picks and the weighted pool (or
+        target) most."""
         if self.weight_score not in pool.scores:
             raise KeyError(f"score {self.weight_score!r} not in the pool; available: {sorted(pool.scores)}")
         weights = np.clip(np.nan_to_num(np.asarray(pool.scores[self.weight_score], dtype=np.float64)), 0.0, None)

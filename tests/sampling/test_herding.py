@@ -102,21 +102,49 @@ def test_with_a_target_the_fitted_scale_is_the_targets_not_the_pools() -> None:
     assert "the 9 weighted target structures" in reason
 
 
-def test_the_targets_weights_count_and_its_row_order_does_not() -> None:
-    """Two target groups, at x = -5 (weight 1) and x = +5 (weight 9): one pick serves the heavier group's side;
-    shuffling the target's rows changes nothing."""
+def test_the_targets_weights_count() -> None:
+    """Two target groups, at x = -5 (weight 1) and x = +5 (weight 9): one pick serves the heavier group's side, and
+    the lighter side once the weights are swapped."""
     pool = _line_pool()
     features = np.column_stack([np.r_[np.full(5, -5.0), np.full(5, 5.0)], np.zeros(10)])
-    weights = np.r_[np.full(5, 1.0), np.full(5, 9.0)]
+    heavy_right = np.r_[np.full(5, 1.0), np.full(5, 9.0)]
     selector = make_selector("herding", score="force_information")
-    first = selector.select(replace(pool, target=Target(features, weights)), budget=1, seed=0)[0]
-    assert pool.features[first.index, 0] > 0
-    order = np.random.default_rng(4).permutation(10)
-    shuffled = Target(features[order], weights[order])
-    again = selector.select(replace(pool, target=shuffled), budget=4, seed=0)
-    assert [p.candidate_id for p in again] == [
-        p.candidate_id for p in selector.select(replace(pool, target=Target(features, weights)), budget=4, seed=0)
-    ]
+    for weights, side in ((heavy_right, 1.0), (heavy_right[::-1], -1.0)):
+        first = selector.select(replace(pool, target=Target(features, weights)), budget=1, seed=0)[0]
+        assert np.sign(pool.features[first.index, 0]) == side
+
+
+def test_the_target_is_put_in_one_row_order_before_selection() -> None:
+    """Whatever order the target's rows arrive in, the selector sees them in one order (so float sums, and the
+    picks, cannot depend on it)."""
+    rng = np.random.default_rng(4)
+    target = Target(rng.normal(size=(30, 3)), rng.uniform(0.1, 2.0, 30))
+    order = rng.permutation(30)
+    shuffled = Target(target.features[order], target.weights[order])
+    assert not np.array_equal(shuffled.features, target.features)
+    np.testing.assert_array_equal(shuffled.canonical().features, target.canonical().features)
+    np.testing.assert_array_equal(shuffled.canonical().weights, target.canonical().weights)
+    pool = replace(_line_pool(), features=rng.normal(size=(49, 3)), target=shuffled)
+    ordered, _ = pool.in_id_order()
+    assert ordered.target is not None
+    np.testing.assert_array_equal(ordered.target.features, target.canonical().features)
+
+
+def test_a_large_pool_is_herded_towards_its_target_on_random_features() -> None:
+    """Above the exact-kernel size (candidates and target together), random Fourier features: the picks come from
+    the cluster the target sits in, not from the cluster holding most of the pool."""
+    from sampling.selection import herding
+
+    rng = np.random.default_rng(6)
+    features = np.concatenate([rng.normal(0, 1, (3500, 4)), rng.normal(8, 1, (500, 4))])
+    pool = CandidatePool(
+        ids=[f"f{k:05d}" for k in range(4000)], features=features, scores={"force_information": np.ones(4000)}
+    )
+    target = Target(rng.normal(8, 1, (300, 4)), np.ones(300))
+    assert len(features) + 300 > herding.EXACT_KERNEL_MAX_CANDIDATES
+    served = InformationHerding().select(replace(pool, target=target), budget=3, seed=0)
+    assert all(p.index >= 3500 for p in served)
+    assert sum(p.index >= 3500 for p in InformationHerding().select(pool, budget=3, seed=0)) <= 1
 
 
 def test_a_target_in_another_feature_space_or_without_weight_is_refused() -> None:
@@ -125,3 +153,12 @@ def test_a_target_in_another_feature_space_or_without_weight_is_refused() -> Non
         replace(pool, target=Target(np.zeros((2, 3)), np.ones(2)))
     with pytest.raises(ValueError, match="not all 0"):
         Target(np.zeros((2, 2)), np.zeros(2))
+
+
+def test_a_target_without_information_is_refused_by_name_and_nan_counts_as_zero() -> None:
+    from curate.errors import ConfigurationError
+    from sampling.sample import target_of
+
+    with pytest.raises(ConfigurationError, match=r"frames\.db: no structure has any force information to serve"):
+        target_of(np.zeros((2, 2)), np.array([0.0, np.nan]), what="frames.db")
+    assert target_of(np.zeros((2, 2)), np.array([np.nan, 2.0]), what="frames.db").weights.tolist() == [0.0, 2.0]

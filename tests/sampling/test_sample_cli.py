@@ -146,3 +146,4 @@ def test_a_target_makes_the_picks_serve_it(tmp_path: Path) -> None:
         main, ["sample", "--strategy", "fps", "--target", str(tmp_path / "target"), "-o", str(tmp_path / "fps")]
     )
     assert refused.exit_code != 0 and "strategy 'herding' with score 'force_information'" in refused.output
+    assert "initialized" not in refused.output, "refused before any model is loaded"
