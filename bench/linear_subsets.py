@@ -36,18 +36,23 @@ SI64_MD = "vasp/pymatgen_core/outputs__vasprun.md.xml.gz"
 MODEL = "chgnet@0.3.0"
 
 
-def _described(path: Path) -> tuple[DescribedSet, PoolScaleStatistics]:
-    """``path`` as the model sees it, and its per-structure scale sums (the loss weights of the default)."""
-    from curate.models.registry import load_model
-    from curate.training.data import load_training_set
+def _with_stats(described: DescribedSet) -> tuple[DescribedSet, PoolScaleStatistics]:
+    """``described`` and its per-structure scale sums (the loss weights of the default)."""
     from curate.training.settings import TrainingSettings
 
     settings = TrainingSettings()
-    model = load_model(MODEL, device="cpu")
-    assert isinstance(model, DescribesStructures)
-    described = describe_set(load_training_set(path), model, max_atoms_per_batch=2000)
     weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
     return described, PoolScaleStatistics.from_structures(described.ids, described.labels, weights=weights)
+
+
+def _described(path: Path) -> tuple[DescribedSet, PoolScaleStatistics]:
+    """``path`` as the model sees it, and its per-structure scale sums."""
+    from curate.models.registry import load_model
+    from curate.training.data import load_training_set
+
+    model = load_model(MODEL, device="cpu")
+    assert isinstance(model, DescribesStructures)
+    return _with_stats(describe_set(load_training_set(path), model, max_atoms_per_batch=2000))
 
 
 def _herding(described: DescribedSet, stats: PoolScaleStatistics, budget: int) -> list[int]:
@@ -119,14 +124,11 @@ def order(pools: tuple[Path, ...], budget: int) -> None:
 
 
 def _subset(described: DescribedSet, rows: np.ndarray) -> tuple[DescribedSet, PoolScaleStatistics]:
-    part = DescribedSet(
-        tuple(described.ids[i] for i in rows), tuple(described.labels[i] for i in rows), described.features[rows]
+    return _with_stats(
+        DescribedSet(
+            tuple(described.ids[i] for i in rows), tuple(described.labels[i] for i in rows), described.features[rows]
+        )
     )
-    from curate.training.settings import TrainingSettings
-
-    settings = TrainingSettings()
-    weights = (settings.energy_weight, settings.force_weight, settings.stress_weight)
-    return part, PoolScaleStatistics.from_structures(part.ids, part.labels, weights=weights)
 
 
 def _against_random(

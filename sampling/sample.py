@@ -159,14 +159,16 @@ def _check_inputs(score: str, strategy: str, models: ScoringModels, reference: P
         )
 
 
-def check_target(strategy: str, score: str) -> None:
-    """ConfigurationError unless ``strategy`` and ``score`` can serve a target: only ``herding`` weighted by
-    ``force_information`` does (checked before any model is loaded)."""
+def check_target(target: pa.Table, *, strategy: str, score: str) -> None:
+    """ConfigurationError unless the target has rows and ``strategy`` and ``score`` can serve it: only ``herding``
+    weighted by ``force_information`` does (cheap: the CLI checks before any model is loaded)."""
     if strategy != "herding" or score != "force_information":
         raise ConfigurationError(
             f"a target is served by strategy 'herding' with score 'force_information'; got strategy {strategy!r}, "
             f"score {score!r}"
         )
+    if target.num_rows == 0:
+        raise ConfigurationError("the target dataset has no rows")
 
 
 def target_of(features: np.ndarray, information: np.ndarray, *, what: str) -> Target:
@@ -188,9 +190,7 @@ def served_target(target: pa.Table, models: ScoringModels, *, strategy: str, sco
     Raises:
         ConfigurationError: an empty target, or a strategy or score that cannot serve one (:func:`check_target`).
     """
-    check_target(strategy, score)
-    if target.num_rows == 0:
-        raise ConfigurationError("the target dataset is empty")
+    check_target(target, strategy=strategy, score=score)
     assert models is not None and not isinstance(models, Committee)
     description = describe_candidates(models, target)
     weights = SCORERS["force_information"].score(ScoringInputs(target, description=description))

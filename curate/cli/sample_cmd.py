@@ -131,7 +131,6 @@ def command(
     The same seed gives the same picks. Then write inputs for the picks:
       curate label curate-sample/picks --vasp-inputs calcs --functional PBE
     """
-    from curate.errors import ConfigurationError
     from sampling.output import check_output_folder, picks_table, units_note, write_sample_output
     from sampling.pool import builtin_pool, read_pool
     from sampling.sample import check_target, load_scoring_models, model_specs, score_and_select
@@ -139,12 +138,10 @@ def command(
     started = time.perf_counter()
     check_output_folder(out)
     strategy = strategy or DEFAULT_STRATEGY_FOR_METHOD[method]
-    if target_dir is not None:
-        check_target(strategy, score)
-    specs = model_specs(score, strategy, models)
     target = read_pool(target_dir).rows if target_dir else None
-    if target is not None and target.num_rows == 0:
-        raise ConfigurationError(f"--target {target_dir}: the dataset has no rows")
+    if target is not None:
+        check_target(target, strategy=strategy, score=score)
+    specs = model_specs(score, strategy, models)
     loaded = load_scoring_models(specs, device=device)
     candidates = read_pool(pool_dir) if pool_dir else builtin_pool(seed=seed)
     rows = candidates.rows

@@ -73,10 +73,9 @@ def predicted_information(items: Sequence[StructureLabels], weights: Sequence[fl
     """Each structure's force information from the model's predictions alone, shape (n,): what ``curate sample``
     scores (:func:`curate.models.information.prediction_information`), so selection reads no label, not even
     which ones exist (:meth:`PoolScaleStatistics.information` counts stress only where it is labelled)."""
-    energy, force, stress = (float(w) for w in weights)
     return information_of_predictions(
         (((i.energy_pred_ev - i.reference_energy_ev) / i.nsites, i.forces_pred, i.stress_pred) for i in items),
-        (energy, force, stress),
+        weights,
     )
 
 

@@ -15,7 +15,7 @@ definition: ``curate sample``'s ``force_information`` score and the learning cur
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def information_from_sums(square: np.ndarray, count: np.ndarray, weights: np.nda
 
 def information_of_predictions(
     predictions: Iterable[tuple[float, np.ndarray, np.ndarray | None]],
-    weights: tuple[float, float, float] = DEFAULT_LOSS_WEIGHTS,
+    weights: Sequence[float] | np.ndarray = DEFAULT_LOSS_WEIGHTS,
 ) -> np.ndarray:
     """I of each structure from a model's predictions alone, shape (N,): ``predictions`` yields (u eV/atom, forces
     (n, 3) eV/A, stress (3, 3) GPa or None) per structure. Every predicted term counts (the structures are to be
